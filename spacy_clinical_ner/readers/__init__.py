@@ -1,0 +1,1 @@
+"""Readers and converters for annotated clinical corpora (BRAT standoff, PubTator)."""
