@@ -61,7 +61,12 @@ ENTRY_POINTS = {
     ],
     "spacy_factories": [],
     "spacy_architectures": [],
-    "spacy_readers": [],
+    "spacy_tokenizers": [
+        "spacy-clinical-ner.ClinicalTokenizer.v1 = spacy_clinical_ner.tokenizer:create_clinical_tokenizer",
+    ],
+    "spacy_readers": [
+        "spacy-clinical-ner.BratCorpus.v1 = spacy_clinical_ner.readers.convert:create_brat_corpus",
+    ],
     "spacy_scorers": [],
     "spacy_misc": [],
 }

@@ -222,13 +222,22 @@ def brat_to_doc(bdoc: BratDocument, make_doc: Callable[[str], Doc], *, path: str
     all_spans: List[Span] = []
     ent_candidates: List[Span] = []
     entity_records = []
-    report = {"entities": len(bdoc.entities), "exact": 0, "expanded": [], "unplaced": [], "discontinuous": []}
+    report = {"entities": len(bdoc.entities), "exact": 0, "expanded": [], "unplaced": [], "discontinuous": [], "trimmed": []}
     spans_by_t: Dict[str, Span] = {}
     for ent in bdoc.entities.values():
-        span = doc.char_span(ent.start, ent.end, label=ent.label, alignment_mode="strict")
+        # Whitespace at the edges of an annotation (e.g. a hair space, U+200A) is not part
+        # of the entity; spaCy's NER cannot learn spans that start or end in whitespace.
+        start, end = ent.start, ent.end
+        while start < end and bdoc.text[start].isspace():
+            start += 1
+        while end > start and bdoc.text[end - 1].isspace():
+            end -= 1
+        if (start, end) != (ent.start, ent.end):
+            report["trimmed"].append(ent.id)
+        span = doc.char_span(start, end, label=ent.label, alignment_mode="strict")
         placement = "exact"
         if span is None:
-            span = doc.char_span(ent.start, ent.end, label=ent.label, alignment_mode="expand")
+            span = doc.char_span(start, end, label=ent.label, alignment_mode="expand")
             placement = "expanded" if span is not None and len(span) else "unplaced"
             if placement == "unplaced":
                 span = None

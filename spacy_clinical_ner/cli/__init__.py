@@ -1,0 +1,20 @@
+"""Command-line interface: ``python -m spacy_clinical_ner <command>`` (or ``clinical-ner``).
+
+Each command lives in its own module, which registers itself on ``app``; the modules
+are listed in ``COMMAND_MODULES`` and imported only when the CLI runs.
+"""
+import importlib
+
+import typer
+
+app = typer.Typer(name="clinical-ner", help="spacy-clinical-ner command line", no_args_is_help=True, add_completion=False)
+
+COMMAND_MODULES = [
+    "spacy_clinical_ner.cli.convert",
+]
+
+
+def load_commands() -> typer.Typer:
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+    return app

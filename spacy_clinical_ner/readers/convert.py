@@ -1,0 +1,101 @@
+"""Convert a BRAT corpus into ``.spacy`` DocBins with a deterministic train/dev split.
+
+The split: documents sorted by id, every ``dev_every``-th one (0-based index
+``i % dev_every == dev_offset``) goes to dev. With MACCROBAT's 160 shared documents and
+the defaults that is 128 train / 32 dev. A JSON report lists the documents of each
+split and every annotation that could not be placed exactly on token boundaries.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Union
+
+from spacy.language import Language
+from spacy.tokens import DocBin
+from spacy.util import registry
+from tqdm import tqdm
+
+from ..extensions import install_doc_extensions
+from .brat import brat_to_doc, iter_brat_files, read_brat_document
+
+logger = logging.getLogger(__name__)
+
+
+def split_ids(ids: Iterable[str], dev_every: int = 5, dev_offset: int = 0) -> Dict[str, List[str]]:
+    ordered = sorted(ids)
+    dev = [d for i, d in enumerate(ordered) if dev_every > 0 and i % dev_every == dev_offset]
+    dev_set = set(dev)
+    return {"train": [d for d in ordered if d not in dev_set], "dev": dev}
+
+
+def convert_brat(
+    input_dir: Union[str, Path],
+    output_dir: Union[str, Path],
+    nlp: Optional[Language] = None,
+    dev_every: int = 5,
+    dev_offset: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Write ``train.spacy``, ``dev.spacy`` and ``report.json`` into ``output_dir``."""
+    from ..tokenizer import clinical_blank
+
+    install_doc_extensions()
+    nlp = nlp or clinical_blank()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files = iter_brat_files(input_dir)
+    splits = split_ids((f.stem for f in files), dev_every, dev_offset)
+    which = {doc_id: name for name, ids in splits.items() for doc_id in ids}
+    bins = {name: DocBin(store_user_data=True) for name in splits}
+    report: dict = {"input": str(input_dir), "dev_every": dev_every, "dev_offset": dev_offset, "splits": splits, "totals": {}, "misaligned": []}
+    totals = report["totals"]
+    for txt in tqdm(files, desc="convert BRAT", unit="doc", disable=not progress):
+        doc = brat_to_doc(read_brat_document(txt), nlp.make_doc, path=str(txt))
+        bins[which[txt.stem]].add(doc)
+        brat = doc._.brat
+        align = brat["alignment"]
+        for key, value in (
+            ("documents", 1),
+            ("entities", align["entities"]),
+            ("entities_exact", align["exact"]),
+            ("entities_expanded", len(align["expanded"])),
+            ("entities_unplaced", len(align["unplaced"])),
+            ("entities_discontinuous", len(align["discontinuous"])),
+            ("doc_ents", align["in_doc_ents"]),
+            ("relations", len(brat["relations"])),
+            ("groups", len(brat["groups"])),
+            ("attributes", len(brat["attributes"])),
+            ("notes", len(brat["notes"])),
+            ("tokens", len(doc)),
+        ):
+            totals[key] = totals.get(key, 0) + value
+        for item in align["expanded"] + align["unplaced"]:
+            report["misaligned"].append({"doc": brat["doc_id"], **item})
+    for name, db in bins.items():
+        db.to_disk(output_dir / f"{name}.spacy")
+    (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf8")
+    logger.info("Converted %d documents: %s", totals.get("documents", 0), totals)
+    return report
+
+
+@registry.readers("spacy-clinical-ner.BratCorpus.v1")
+def create_brat_corpus(path: Path, split: str = "all", dev_every: int = 5, dev_offset: int = 0):
+    """A corpus reader over a BRAT folder, for configs that train without converting first.
+
+    ``split`` is ``"train"``, ``"dev"`` or ``"all"``; the split is the one ``convert_brat`` uses.
+    """
+    from spacy.training import Example
+
+    def read(nlp: Language):
+        install_doc_extensions()
+        files = iter_brat_files(path)
+        ids = None if split == "all" else set(split_ids((f.stem for f in files), dev_every, dev_offset)[split])
+        for txt in files:
+            if ids is not None and txt.stem not in ids:
+                continue
+            ref = brat_to_doc(read_brat_document(txt), nlp.make_doc, path=str(txt))
+            yield Example(nlp.make_doc(ref.text), ref)
+
+    return read
