@@ -1,0 +1,32 @@
+"""ConText assertions (negated, uncertain, historical, hypothetical, family), clinical
+sentence boundaries and sections – all saved with the pipeline.
+
+Factories: ``clinical_context``, ``clinical_sentencizer``, ``clinical_sectionizer``
+(registered through entry points; importing this package registers them too).
+"""
+
+from .attributes import ASSERTION_CLASSES, BOOL_ATTRS, install_context_extensions
+from .component import ClinicalContext, make_clinical_context
+from .rules import ContextRule, default_rules, load_rules, medspacy_rules
+from .scorer import make_context_scorer, score_context
+from .sections import ClinicalSectionizer, make_clinical_sectionizer
+from .sentencizer import ClinicalSentencizer, clinical_sentence_starts, make_clinical_sentencizer
+
+__all__ = [
+    "ASSERTION_CLASSES",
+    "BOOL_ATTRS",
+    "ClinicalContext",
+    "ClinicalSectionizer",
+    "ClinicalSentencizer",
+    "ContextRule",
+    "clinical_sentence_starts",
+    "default_rules",
+    "install_context_extensions",
+    "load_rules",
+    "make_clinical_context",
+    "make_clinical_sectionizer",
+    "make_clinical_sentencizer",
+    "make_context_scorer",
+    "medspacy_rules",
+    "score_context",
+]

@@ -1,0 +1,437 @@
+"""``clinical_context``: ConText assertions over entities, saved with the pipeline.
+
+For every target span (``doc.ents`` and/or a span group) the component sets medspaCy's
+five booleans, an i2b2-style ``assertion`` class and ``context_cues`` – the cue text,
+offsets, category and rule that decided it (see :mod:`.attributes`). Rules are data:
+the shipped clinical rules, medspaCy's rules or a file, plus rules added at run time with
+:meth:`ClinicalContext.add`; all of them are written by ``to_disk`` and restored by
+``spacy.load``, so a saved pipeline never needs the original rules file.
+
+Scopes stop at sentence ends. Docs without sentence boundaries are split on the fly with
+the clinical sentence rules (nothing is written to the Doc). Sections found upstream by
+``clinical_sectionizer`` add attributes (``section_attrs``), with the header as the cue.
+"""
+
+
+import logging
+from bisect import bisect_right
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import srsly
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import ensure_path
+
+from .attributes import (
+    ASSERTION_ATTR,
+    ATTR_CATEGORY,
+    BOOL_ATTRS,
+    DEFAULT_SECTION_ATTRS,
+    DEFAULT_SPAN_ATTRS,
+    SECTIONS_ATTR,
+    assertion_class,
+    category_rank,
+    install_context_extensions,
+    write_span_values,
+)
+from .engine import ContextEngine, Modifier
+from .errors import ContextErrors, ContextRuleError
+from .rules import ContextRule, RuleLike, coerce_rule, load_rules
+from .scorer import score_context
+from .sentencizer import DEFAULT_ABBREVIATIONS, clinical_sentence_starts
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+#: MACCROBAT types that describe or measure an event rather than being one (anatomy,
+#: descriptors, values, times, demographics). They carry no polarity in the corpus and a
+#: negation cue in their sentence is about the finding they modify ("no cutaneous
+#: lesions": the lesions are absent, the skin is not), so by default ConText leaves them
+#: alone. Labels of other NER schemes are unaffected; set ``ignored_labels = []`` to
+#: assert on everything.
+MACCROBAT_NON_EVENT_LABELS = (
+    "Administration",
+    "Age",
+    "Area",
+    "Biological_attribute",
+    "Biological_structure",
+    "Color",
+    "Date",
+    "Detailed_description",
+    "Distance",
+    "Dosage",
+    "Duration",
+    "Family_history",
+    "Frequency",
+    "Height",
+    "History",
+    "Lab_value",
+    "Mass",
+    "Nonbiological_location",
+    "Occupation",
+    "Other_entity",
+    "Personal_background",
+    "Qualitative_concept",
+    "Quantitative_concept",
+    "Severity",
+    "Sex",
+    "Shape",
+    "Subject",
+    "Texture",
+    "Time",
+    "Volume",
+    "Weight",
+)
+
+
+class ClinicalContext(Pipe):
+    """ConText over entities, with the cue that decided each attribute."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str = "clinical_context",
+        *,
+        rules: Optional[str] = "default",
+        spans_key: Optional[str] = None,
+        include_ents: bool = True,
+        ignored_labels: Optional[Iterable[str]] = MACCROBAT_NON_EVENT_LABELS,
+        allowed_types: Optional[Iterable[str]] = None,
+        excluded_types: Optional[Iterable[str]] = None,
+        max_scope: Optional[int] = None,
+        max_targets: Optional[int] = None,
+        terminating_types: Optional[Dict[str, List[str]]] = None,
+        phrase_matcher_attr: str = "LOWER",
+        prune_on_modifier_overlap: bool = True,
+        prune_on_target_overlap: bool = False,
+        span_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
+        section_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
+        scorer: Optional[Callable] = None,
+    ):
+        install_context_extensions()
+        if spans_key is None and not include_ents:
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason="no targets: set spans_key or include_ents = true"))
+        if max_scope is not None and max_scope <= 0:
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"max_scope must be positive or null, not {max_scope}"))
+        if max_targets is not None and max_targets <= 0:
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"max_targets must be positive or null, not {max_targets}"))
+        if allowed_types is not None and excluded_types is not None:
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason="only one of allowed_types and excluded_types may be set"))
+        if span_attrs == "default":
+            span_attrs = DEFAULT_SPAN_ATTRS
+        if section_attrs == "default":
+            section_attrs = DEFAULT_SECTION_ATTRS
+        for mapping in (span_attrs or {}, section_attrs or {}):
+            for attrs in mapping.values():
+                for attr in attrs:
+                    if not Span.has_extension(attr):
+                        raise ContextRuleError(
+                            ContextErrors.E304.format(name=name, reason=f"attribute {attr!r} is not a Span extension; call Span.set_extension first")
+                        )
+        self.name = name
+        self.vocab = nlp.vocab
+        self._tokenizer = nlp.tokenizer
+        self.cfg: Dict[str, Any] = {
+            "spans_key": spans_key,
+            "include_ents": include_ents,
+            "ignored_labels": sorted(ignored_labels or ()),
+            "allowed_types": sorted(allowed_types) if allowed_types is not None else None,
+            "excluded_types": sorted(excluded_types) if excluded_types is not None else None,
+            "max_scope": max_scope,
+            "max_targets": max_targets,
+            "terminating_types": {k: sorted(v) for k, v in (terminating_types or {}).items()},
+            "phrase_matcher_attr": phrase_matcher_attr,
+            "prune_on_modifier_overlap": prune_on_modifier_overlap,
+            "prune_on_target_overlap": prune_on_target_overlap,
+            "span_attrs": {k.upper(): dict(v) for k, v in (span_attrs or {}).items()},
+            "section_attrs": {k: dict(v) for k, v in (section_attrs or {}).items()},
+        }
+        self._ignored = frozenset(self.cfg["ignored_labels"])
+        self._rules_source = rules
+        self._rules: Optional[List[ContextRule]] = None
+        self._engine: Optional[ContextEngine] = None
+        self._abbrevs = frozenset(DEFAULT_ABBREVIATIONS)
+        self.scorer = scorer
+
+    # ------------------------------------------------------------------ rules
+    @property
+    def rules(self) -> List[ContextRule]:
+        """All rules in use: the configured source plus rules added at run time."""
+        if self._rules is None:
+            # Read lazily: a pipeline loaded from disk gets its rules from from_disk and
+            # never needs the file named in its config.
+            self._rules = load_rules(self._rules_source)
+        return self._rules
+
+    @property
+    def categories(self) -> List[str]:
+        return sorted({r.category for r in self.rules})
+
+    def add(self, rules: Union[RuleLike, Iterable[RuleLike]]) -> None:
+        """Add rules (ContextRule, dicts or medspaCy ConTextRules); ``to_disk`` saves them."""
+        if isinstance(rules, (ContextRule, dict)) or hasattr(rules, "direction"):
+            rules = [rules]
+        new = [coerce_rule(r) for r in rules]
+        self.rules.extend(new)
+        if self._engine is not None:
+            self._engine.add(new)
+
+    def set_rules(self, rules: Iterable[RuleLike]) -> None:
+        self._rules = [coerce_rule(r) for r in rules]
+        self._engine = None
+
+    @property
+    def engine(self) -> ContextEngine:
+        if self._engine is None:
+            cfg = self.cfg
+            self._engine = ContextEngine(
+                self.vocab,
+                self._tokenizer,
+                self.rules,
+                phrase_matcher_attr=cfg["phrase_matcher_attr"],
+                prune_on_modifier_overlap=cfg["prune_on_modifier_overlap"],
+                prune_on_target_overlap=cfg["prune_on_target_overlap"],
+                max_scope=cfg["max_scope"],
+                max_targets=cfg["max_targets"],
+                allowed_types=cfg["allowed_types"],
+                excluded_types=cfg["excluded_types"],
+                terminating_types=cfg["terminating_types"],
+            )
+        return self._engine
+
+    # ------------------------------------------------------------------ processing
+    def targets(self, doc: Doc) -> List[Span]:
+        """The spans to assert on: ``doc.ents`` and/or ``doc.spans[spans_key]``, deduplicated."""
+        spans: List[Span] = []
+        key = self.cfg["spans_key"]
+        if key is not None:
+            if key not in doc.spans:
+                raise ContextRuleError(ContextErrors.E305.format(key=key, name=self.name))
+            spans.extend(doc.spans[key])
+        if self.cfg["include_ents"]:
+            spans.extend(doc.ents)
+        seen = set()
+        out = []
+        for span in spans:
+            sig = (span.start, span.end, span.label)
+            if sig in seen or span.label_ in self._ignored or not len(span):
+                continue
+            seen.add(sig)
+            out.append(span)
+        return out
+
+    def sentence_starts(self, doc: Doc) -> List[int]:
+        if doc.has_annotation("SENT_START"):
+            return [s.start for s in doc.sents]
+        return clinical_sentence_starts(doc, self._abbrevs)
+
+    def __call__(self, doc: Doc) -> Doc:
+        targets = self.targets(doc)
+        if not targets:
+            return doc
+        sent_starts = self.sentence_starts(doc)
+        engine = self.engine
+        mods = engine.modifiers(doc, sent_starts)
+        edges = engine.link(mods, targets, sent_starts) if mods else [[] for _ in targets]
+        sections = getattr(doc._, SECTIONS_ATTR) if self.cfg["section_attrs"] else []
+        section_starts = [s["start"] for s in sections]
+        results: Dict[Tuple[int, int], Tuple[Dict[str, bool], List[dict]]] = {}
+        for target, mods_t in zip(targets, edges):
+            values, cues = results.setdefault((target.start_char, target.end_char), ({}, []))
+            for mod in mods_t:
+                attrs = self.cfg["span_attrs"].get(mod.rule.category)
+                if attrs is None:
+                    continue
+                for attr, value in attrs.items():
+                    values[attr] = values.get(attr, False) or value
+                cues.append(self._cue_record(doc, mod, target, attrs))
+            if sections:
+                k = bisect_right(section_starts, target.start_char) - 1
+                if k >= 0 and target.start_char < sections[k]["end"]:
+                    section = sections[k]
+                    attrs = self.cfg["section_attrs"].get(section["category"])
+                    if attrs:
+                        for attr, value in attrs.items():
+                            values[attr] = values.get(attr, False) or value
+                        cues.append(self._section_record(section, attrs))
+        for (start_char, end_char), (values, cues) in results.items():
+            cues.sort(key=lambda c: (category_rank(c["category"]), c["distance"]))
+            for cue in cues:
+                del cue["distance"]
+            categories = [c["category"] for c in cues]
+            label = assertion_class(values, categories)
+            write_span_values(doc, start_char, end_char, values, label, cues)
+            for attr, value in values.items():
+                if attr not in BOOL_ATTRS:  # user-defined attributes from span_attrs
+                    doc.user_data[("._.", attr, start_char, end_char)] = value
+        return doc
+
+    @staticmethod
+    def _cue_record(doc: Doc, mod: Modifier, target: Span, attrs: Dict[str, bool]) -> dict:
+        cue = doc[mod.start : mod.end]
+        distance = max(target.start - mod.end, mod.start - target.end, 0)
+        return {
+            "text": cue.text,
+            "start": cue.start_char,
+            "end": cue.end_char,
+            "category": mod.rule.category,
+            "rule": mod.rule.literal,
+            "direction": mod.rule.direction,
+            "attribute": next(iter(attrs), None),
+            "source": "context",
+            "distance": distance,
+        }
+
+    @staticmethod
+    def _section_record(section: dict, attrs: Dict[str, bool]) -> dict:
+        attr = next(iter(attrs), None)
+        return {
+            "text": section["title"],
+            "start": section["title_start"],
+            "end": section["title_end"],
+            "category": ATTR_CATEGORY.get(attr, str(attr).upper()),
+            "rule": f"section:{section['category']}",
+            "direction": "SECTION",
+            "attribute": attr,
+            "source": "section",
+            "distance": 10**9,  # a cue in the sentence beats the section header
+        }
+
+    def pipe(self, stream: Iterable[Doc], batch_size: int = 128):
+        for doc in stream:
+            yield self(doc)
+
+    def initialize(
+        self,
+        get_examples: Optional[Callable[[], Iterable[Example]]] = None,
+        *,
+        nlp: Optional[Language] = None,
+        rules: Optional[List[Dict[str, Any]]] = None,
+        add_rules: Optional[List[Dict[str, Any]]] = None,
+    ) -> None:
+        """Replace (``rules``) or extend (``add_rules``) the rules from ``[initialize.components.<name>]``."""
+        if rules is not None:
+            self.set_rules(rules)
+        if add_rules:
+            self.add(add_rules)
+        self.engine  # noqa: B018 - build (and validate) the matchers now
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        scorer = self.scorer or score_context
+        kwargs.setdefault("spans_key", self.cfg["spans_key"])
+        kwargs.setdefault("include_ents", self.cfg["include_ents"])
+        return scorer(examples, **kwargs)
+
+    # ------------------------------------------------------------------ serialization
+    def _state(self) -> Dict[str, Any]:
+        return {"format": FORMAT_VERSION, "cfg": self.cfg, "rules": [r.to_dict() for r in self.rules]}
+
+    def _load_state(self, state: Dict[str, Any]) -> None:
+        if state.get("format", FORMAT_VERSION) > FORMAT_VERSION:
+            raise ContextRuleError(ContextErrors.E307.format(name=self.name, reason=f"format {state['format']} > {FORMAT_VERSION}"))
+        cfg = state.get("cfg", {})
+        unknown = set(cfg) - set(self.cfg)
+        if unknown:
+            raise ContextRuleError(ContextErrors.E307.format(name=self.name, reason=f"unknown settings {sorted(unknown)}"))
+        self.cfg.update(cfg)
+        self._ignored = frozenset(self.cfg["ignored_labels"])
+        self.set_rules(ContextRule.from_dict(r) for r in state.get("rules", []))
+
+    def to_bytes(self, *, exclude: Sequence[str] = tuple()) -> bytes:
+        return srsly.msgpack_dumps(self._state())
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Sequence[str] = tuple()) -> "ClinicalContext":
+        self._load_state(srsly.msgpack_loads(bytes_data))
+        return self
+
+    def to_disk(self, path, *, exclude: Sequence[str] = tuple()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        state = self._state()
+        srsly.write_json(path / "cfg.json", {"format": state["format"], "cfg": state["cfg"]})
+        srsly.write_json(path / "context_rules.json", {"context_rules": state["rules"]})
+
+    def from_disk(self, path, *, exclude: Sequence[str] = tuple()) -> "ClinicalContext":
+        path = ensure_path(path)
+        state = srsly.read_json(path / "cfg.json") if (path / "cfg.json").exists() else {}
+        rules_path = path / "context_rules.json"
+        if rules_path.exists():
+            state["rules"] = srsly.read_json(rules_path)["context_rules"]
+        else:
+            state["rules"] = [r.to_dict() for r in self.rules]
+        self._load_state(state)
+        return self
+
+
+@Language.factory(
+    "clinical_context",
+    assigns=[f"span._.{a}" for a in BOOL_ATTRS] + [f"span._.{ASSERTION_ATTR}", "span._.context_cues"],
+    default_config={
+        "rules": "default",
+        "spans_key": None,
+        "include_ents": True,
+        "ignored_labels": list(MACCROBAT_NON_EVENT_LABELS),
+        "allowed_types": None,
+        "excluded_types": None,
+        "max_scope": None,
+        "max_targets": None,
+        "terminating_types": {},
+        "phrase_matcher_attr": "LOWER",
+        "prune_on_modifier_overlap": True,
+        "prune_on_target_overlap": False,
+        "span_attrs": "default",
+        "section_attrs": "default",
+        "scorer": {"@scorers": "spacy-clinical-ner.context_scorer.v1"},
+    },
+    default_score_weights={
+        "context_negated_f": 1.0,
+        "context_negated_p": 0.0,
+        "context_negated_r": 0.0,
+        "context_uncertain_f": 0.0,
+        "context_historical_f": None,
+        "context_hypothetical_f": None,
+        "context_family_f": None,
+    },
+)
+def make_clinical_context(
+    nlp: Language,
+    name: str,
+    rules: Optional[str],
+    spans_key: Optional[str],
+    include_ents: bool,
+    ignored_labels: Optional[List[str]],
+    allowed_types: Optional[List[str]],
+    excluded_types: Optional[List[str]],
+    max_scope: Optional[int],
+    max_targets: Optional[int],
+    terminating_types: Dict[str, List[str]],
+    phrase_matcher_attr: str,
+    prune_on_modifier_overlap: bool,
+    prune_on_target_overlap: bool,
+    span_attrs: Union[str, Dict[str, Dict[str, bool]], None],
+    section_attrs: Union[str, Dict[str, Dict[str, bool]], None],
+    scorer: Optional[Callable],
+) -> "ClinicalContext":
+    """ConText (negated, uncertain, historical, hypothetical, family) over entities."""
+    return ClinicalContext(
+        nlp,
+        name,
+        rules=rules,
+        spans_key=spans_key,
+        include_ents=include_ents,
+        ignored_labels=ignored_labels,
+        allowed_types=allowed_types,
+        excluded_types=excluded_types,
+        max_scope=max_scope,
+        max_targets=max_targets,
+        terminating_types=terminating_types,
+        phrase_matcher_attr=phrase_matcher_attr,
+        prune_on_modifier_overlap=prune_on_modifier_overlap,
+        prune_on_target_overlap=prune_on_target_overlap,
+        span_attrs=span_attrs,
+        section_attrs=section_attrs,
+        scorer=scorer,
+    )

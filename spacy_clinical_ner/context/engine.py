@@ -1,0 +1,273 @@
+"""The ConText algorithm (Harkema et al. 2009) with medspaCy's semantics, on plain data.
+
+This re-implements what ``medspacy.context.ConText`` does – match modifiers, give each
+a scope inside its sentence in its direction, let modifiers of the same category,
+``TERMINATE`` modifiers and ``terminated_by`` categories cut each other's scopes, and
+link every target that overlaps a scope – with three differences that matter here:
+
+* the result is plain data (rule index, token offsets), never a Python object stored on
+  the Doc, so the component's output survives ``DocBin`` and multiprocessing;
+* scopes are limited per sentence, so the pairwise scope limiting is linear in the number
+  of sentences instead of quadratic in the number of modifiers of the whole note;
+* a global ``max_scope`` caps scopes *inside* the sentence (medspaCy swaps the sentence
+  for a window that may cross it).
+
+With the same rules, sentence boundaries and no global ``max_scope`` the edges are the
+ones medspaCy finds (``tests/test_context.py`` checks this on medspaCy's own rules).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.vocab import Vocab
+
+from .rules import ContextRule
+
+
+class Modifier:
+    """A matched cue: the rule that matched, its tokens and its (limited) scope."""
+
+    __slots__ = ("rule_id", "rule", "start", "end", "scope_start", "scope_end", "sent", "targets")
+
+    def __init__(self, rule_id: int, rule: ContextRule, start: int, end: int, sent: int, scope: Tuple[int, int]):
+        self.rule_id = rule_id
+        self.rule = rule
+        self.start = start
+        self.end = end
+        self.sent = sent
+        self.scope_start, self.scope_end = scope
+        self.targets: List[int] = []
+
+    def __repr__(self) -> str:
+        return f"Modifier({self.rule.literal!r}, {self.start}-{self.end}, scope={self.scope_start}-{self.scope_end})"
+
+
+def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
+    # medspaCy's tuple_overlaps: b starts or ends inside a.
+    return a0 <= b0 < a1 or a0 < b1 <= a1
+
+
+def prune_overlapping(matches: List[Tuple[int, int, int]]) -> List[Tuple[int, int, int]]:
+    """Keep the longest of overlapping matches (medspaCy's ``prune_overlapping_matches``)."""
+    while True:
+        if not matches:
+            return matches
+        unpruned = sorted(matches, key=lambda x: (x[1], x[2]))
+        pruned: List[Tuple[int, int, int]] = []
+        i = 0
+        curr = unpruned[0]
+        i = 1
+        while True:
+            if i >= len(unpruned):
+                pruned.append(curr)
+                break
+            nxt = unpruned[i]
+            i += 1
+            if _overlaps(curr[1], curr[2], nxt[1], nxt[2]):
+                pruned.append(max(curr, nxt, key=lambda x: x[2] - x[1]))
+                if i >= len(unpruned):
+                    break
+                curr = unpruned[i]
+                i += 1
+            else:
+                pruned.append(curr)
+                curr = nxt
+        if len(pruned) == len(matches):
+            return pruned
+        matches = pruned
+
+
+class ContextEngine:
+    """Matches the rules on a Doc and links modifiers to target spans.
+
+    ``rules`` are kept as given (they are what the component saves); global settings
+    (``max_scope``, ``max_targets``, ``allowed_types``, ``excluded_types``,
+    ``terminating_types``) fill in what a rule leaves unset, as in medspaCy.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        make_doc: Callable[[str], Doc],
+        rules: Sequence[ContextRule],
+        *,
+        phrase_matcher_attr: str = "LOWER",
+        prune_on_modifier_overlap: bool = True,
+        prune_on_target_overlap: bool = False,
+        max_scope: Optional[int] = None,
+        max_targets: Optional[int] = None,
+        allowed_types: Optional[Iterable[str]] = None,
+        excluded_types: Optional[Iterable[str]] = None,
+        terminating_types: Optional[Dict[str, Iterable[str]]] = None,
+    ):
+        self.vocab = vocab
+        self.phrase_matcher_attr = phrase_matcher_attr
+        self.prune_on_modifier_overlap = prune_on_modifier_overlap
+        self.prune_on_target_overlap = prune_on_target_overlap
+        self.max_scope = max_scope
+        self.max_targets = max_targets
+        self.allowed_types = frozenset(t.upper() for t in allowed_types) if allowed_types is not None else None
+        self.excluded_types = frozenset(t.upper() for t in excluded_types) if excluded_types is not None else None
+        self.terminating_types = {k.upper(): frozenset(v.upper() for v in vals) for k, vals in (terminating_types or {}).items()}
+        self._make_doc = make_doc
+        self.rules: List[ContextRule] = []
+        # Effective per-rule settings (globals filled in), parallel to self.rules.
+        self._scope: List[Optional[int]] = []
+        self._max_targets: List[Optional[int]] = []
+        self._allowed: List[Optional[FrozenSet[str]]] = []
+        self._excluded: List[Optional[FrozenSet[str]]] = []
+        self._terminated_by: List[FrozenSet[str]] = []
+        self._matcher = Matcher(vocab)
+        self._phrase_matcher = PhraseMatcher(vocab, attr=phrase_matcher_attr)
+        self._regexes: List[Tuple[int, "re.Pattern[str]"]] = []
+        self._key_to_rule: Dict[int, int] = {}
+        self.add(rules)
+
+    def add(self, rules: Iterable[ContextRule]) -> None:
+        for rule in rules:
+            idx = len(self.rules)
+            self.rules.append(rule)
+            self._scope.append(rule.max_scope if rule.max_scope is not None else self.max_scope)
+            self._max_targets.append(rule.max_targets if rule.max_targets is not None else self.max_targets)
+            allowed, excluded = rule.allowed_types, rule.excluded_types
+            if allowed is None and excluded is None:
+                allowed, excluded = self.allowed_types, self.excluded_types
+            self._allowed.append(allowed)
+            self._excluded.append(excluded)
+            self._terminated_by.append(rule.terminated_by | self.terminating_types.get(rule.category, frozenset()))
+            key = f"clinical_context_rule_{idx}"
+            self._key_to_rule[self.vocab.strings.add(key)] = idx
+            if isinstance(rule.pattern, str):
+                self._regexes.append((idx, re.compile(rule.pattern, flags=re.IGNORECASE)))
+            elif isinstance(rule.pattern, list):
+                self._matcher.add(key, [rule.pattern])
+            else:
+                text = rule.literal.lower() if self.phrase_matcher_attr.upper() == "LOWER" else rule.literal
+                self._phrase_matcher.add(key, [self._make_doc(text)])
+
+    # ------------------------------------------------------------------ matching
+    def match(self, doc: Doc) -> List[Tuple[int, int, int]]:
+        """(rule index, start, end) of every cue, overlapping ones pruned to the longest."""
+        matches = [(self._key_to_rule[k], s, e) for k, s, e in self._matcher(doc)]
+        matches += [(self._key_to_rule[k], s, e) for k, s, e in self._phrase_matcher(doc)]
+        for idx, regex in self._regexes:
+            for m in regex.finditer(doc.text):
+                span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
+                if span is not None and len(span):
+                    matches.append((idx, span.start, span.end))
+        if self.prune_on_modifier_overlap:
+            matches = prune_overlapping(matches)
+        return sorted(matches, key=lambda x: (x[1], x[2]))
+
+    def allows(self, rule_id: int, label: str) -> bool:
+        allowed = self._allowed[rule_id]
+        if allowed is not None:
+            return label in allowed
+        excluded = self._excluded[rule_id]
+        if excluded is not None:
+            return label not in excluded
+        return True
+
+    # ------------------------------------------------------------------ scopes
+    def _scope_of(self, rule_id: int, start: int, end: int, sent_start: int, sent_end: int) -> Tuple[int, int]:
+        direction = self.rules[rule_id].direction
+        max_scope = self._scope[rule_id]
+        if direction == "FORWARD":
+            s, e = end, sent_end
+            if max_scope is not None and e - s > max_scope:
+                e = end + max_scope
+        elif direction == "BACKWARD":
+            s, e = sent_start, start
+            if max_scope is not None and e - s > max_scope:
+                s = start - max_scope
+        else:  # BIDIRECTIONAL, and the scope TERMINATE/PSEUDO modifiers use for overlap checks
+            s, e = sent_start, sent_end
+            if max_scope is not None:
+                s = max(s, start - max_scope)
+                e = min(e, end + max_scope)
+        return s, e
+
+    def _limit_scope(self, mod: Modifier, other: Modifier) -> None:
+        """medspaCy's ``ConTextModifier.limit_scope``: ``other`` may cut ``mod``'s scope."""
+        if not _overlaps(mod.scope_start, mod.scope_end, other.scope_start, other.scope_end):
+            return
+        rule, orule = mod.rule, other.rule
+        if rule.direction == "TERMINATE":
+            return
+        if orule.direction != "TERMINATE" and orule.category not in self._terminated_by[mod.rule_id] and orule.category != rule.category:
+            return
+        if rule.category == orule.category and (
+            self._allowed[mod.rule_id] != self._allowed[other.rule_id] or self._excluded[mod.rule_id] != self._excluded[other.rule_id]
+        ):
+            return
+        if rule.direction in ("FORWARD", "BIDIRECTIONAL") and other.start > mod.start:
+            mod.scope_end = min(mod.scope_end, other.start)
+        if rule.direction in ("BACKWARD", "BIDIRECTIONAL") and other.end < mod.end:
+            mod.scope_start = max(mod.scope_start, other.end)
+
+    def modifiers(self, doc: Doc, sent_starts: Sequence[int]) -> List[Modifier]:
+        """Matched modifiers with scopes limited by each other (per sentence).
+
+        ``sent_starts`` is the sorted list of sentence-start token indices (first one 0).
+        """
+        n = len(doc)
+        mods: List[Modifier] = []
+        for rule_id, start, end in self.match(doc):
+            k = bisect_right(sent_starts, start) - 1
+            sent_start = sent_starts[k]
+            sent_end = sent_starts[k + 1] if k + 1 < len(sent_starts) else n
+            scope = self._scope_of(rule_id, start, end, sent_start, max(sent_end, end))
+            mods.append(Modifier(rule_id, self.rules[rule_id], start, end, k, scope))
+        # Modifiers are sorted by start; compare only those of the same sentence.
+        i = 0
+        while i < len(mods):
+            j = i
+            while j < len(mods) and mods[j].sent == mods[i].sent:
+                j += 1
+            group = mods[i:j]
+            for a in range(len(group) - 1):
+                for b in range(a + 1, len(group)):
+                    self._limit_scope(group[a], group[b])
+                    self._limit_scope(group[b], group[a])
+            i = j
+        return mods
+
+    def link(self, mods: List[Modifier], targets: Sequence[Span], sent_starts: Sequence[int]) -> List[List[Modifier]]:
+        """For each target, the modifiers that modify it (after ``max_targets``)."""
+        if self.prune_on_target_overlap:
+            spans = [(t.start, t.end) for t in targets]
+            mods = [m for m in mods if not any(_overlaps(m.start, m.end, s, e) for s, e in spans)]
+        by_sent: Dict[int, List[Modifier]] = {}
+        for m in mods:
+            if m.rule.direction not in ("TERMINATE", "PSEUDO") and m.scope_end > m.scope_start:
+                by_sent.setdefault(m.sent, []).append(m)
+        if not by_sent:
+            return [[] for _ in targets]
+        for t_idx, target in enumerate(targets):
+            first = bisect_right(sent_starts, target.start) - 1
+            last = bisect_right(sent_starts, max(target.end - 1, target.start)) - 1
+            # a forward scope may end one sentence later only when its cue closes the sentence
+            label = target.label_.upper()
+            for k in range(max(first - 1, 0), last + 1):
+                for m in by_sent.get(k, ()):
+                    if _overlaps(m.start, m.end, target.start, target.end):
+                        continue
+                    if not _overlaps(m.scope_start, m.scope_end, target.start, target.end):
+                        continue
+                    if self.allows(m.rule_id, label):
+                        m.targets.append(t_idx)
+        edges: List[List[Modifier]] = [[] for _ in targets]
+        for group in by_sent.values():
+            for m in group:
+                limit = self._max_targets[m.rule_id]
+                chosen = m.targets
+                if limit is not None and len(chosen) > limit:
+                    chosen = sorted(chosen, key=lambda t: min(abs(m.start - targets[t].end), abs(targets[t].start - m.end)))[:limit]
+                for t_idx in chosen:
+                    edges[t_idx].append(m)
+        return edges

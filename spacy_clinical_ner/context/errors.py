@@ -1,0 +1,19 @@
+"""Numbered errors of the ConText components (range E3xx, see ``spacy_clinical_ner.errors``)."""
+
+from ..errors import ClinicalNERError
+
+
+class ContextErrors:
+    """Never renumber: users search for these codes."""
+
+    E301 = "Invalid ConText rule {rule!r}: {reason}"
+    E302 = "Rules file {path} could not be read: {reason}"
+    E303 = "Unknown rules source {value!r} for '{name}': expected 'default', 'medspacy', 'none' or the path of a JSON/JSONL rules file"
+    E304 = "Invalid configuration for '{name}': {reason}"
+    E305 = "Span group {key!r} is not set on the Doc, but '{name}' is configured to read its targets from it (spans_key). Set the group upstream or use spans_key = null for doc.ents."
+    E306 = "Invalid section rule {rule!r}: {reason}"
+    E307 = "'{name}' was saved with a format this version cannot read: {reason}"
+
+
+class ContextRuleError(ClinicalNERError):
+    """A ConText or section rule that cannot be used, naming the rule and the reason."""

@@ -1,0 +1,214 @@
+"""A rule-based clinical sentence splitter that is saved with the pipeline.
+
+medspaCy's PyRuSH sentencizer cannot be saved (``nlp.to_disk`` fails) and floods the
+log; spaCy's ``sentencizer`` splits "Fig. 2", "e.g. fever" and "vs. placebo" and ignores
+line structure. ConText scopes stop at sentence ends, so both mistakes change
+assertions. The rules here:
+
+* a sentence ends after ``.``, ``!``, ``?`` (and closing quotes/brackets that follow
+  them) when the next word starts with an upper-case letter, a digit or an opening
+  bracket/quote, unless the word before the full stop is a known abbreviation
+  ("Fig.", "Dr.", "e.g.", "vs.", "approx." ...); "A. fumigatus" stays whole because the
+  next word is lower-case;
+* line breaks: a blank line always ends a sentence; a single line break ends one when
+  the next line starts a list item, a header or a capitalised word, or the line before
+  ends with punctuation or a colon (``newlines = "smart"``; ``"always"`` and ``"never"``
+  are the alternatives);
+* a header at the start of a line ("Family history:", "ASSESSMENT AND PLAN:") is a
+  sentence of its own, so the text after it starts a new sentence;
+* list items ("1.", "2)", "-", "*", "•" at the start of a line) start a sentence.
+
+Everything is configuration (no learned state), so a saved pipeline splits exactly as
+the one that was saved; the component still writes its settings with ``to_disk``.
+"""
+
+
+import re
+from typing import Callable, Iterable, List, Optional
+
+import srsly
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.tokens import Doc
+from spacy.util import ensure_path
+
+from .errors import ContextErrors, ContextRuleError
+
+DEFAULT_ABBREVIATIONS = (
+    "al approx apr aug ca cf ch dec dept dr e.g eg etc feb fig figs fx hr hrs i.e ie inc jan jr jul jun lt mar max "
+    "min mr mrs ms mt no nos nov oct pp prof pt pts ref rt sec sep sept sr st tab tbl temp vol vs wt yr yrs"
+).split()
+SENT_END_PUNCT = frozenset([".", "!", "?", "…", "。"])
+CLOSERS = frozenset(['"', "'", "”", "’", ")", "]", "»"])
+OPENERS = frozenset(['"', "'", "“", "‘", "(", "[", "«"])
+LIST_MARKER = re.compile(r"^(?:[-*•·▪◦–]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)])$")
+HEADER_MAX_TOKENS = 6
+
+
+def _is_upper_start(text: str) -> bool:
+    return bool(text) and (text[0].isupper() or text[0].isdigit())
+
+
+def clinical_sentence_starts(
+    doc: Doc,
+    abbreviations: Iterable[str] = DEFAULT_ABBREVIATIONS,
+    newlines: str = "smart",
+    split_headers: bool = True,
+) -> List[int]:
+    """Token indices that start a sentence (always including 0 for a non-empty doc)."""
+    n = len(doc)
+    if n == 0:
+        return []
+    abbrevs = abbreviations if isinstance(abbreviations, (set, frozenset)) else frozenset(a.lower().rstrip(".") for a in abbreviations)
+    starts = [False] * n
+    starts[0] = True
+    texts = [t.text for t in doc]
+    ws = [t.whitespace_ for t in doc]
+    line_begin_idx = 0
+    for i in range(n):
+        text = texts[i]
+        if text.isspace():
+            # A whitespace token carries the line breaks (spaCy keeps "\n" as tokens).
+            if "\n" in text:
+                nxt = i + 1
+                if nxt < n:
+                    blank = text.count("\n") >= 2
+                    if newlines == "always" or blank:
+                        starts[nxt] = True
+                    elif newlines == "smart":
+                        prev = texts[i - 1] if i > 0 else ""
+                        ntext = texts[nxt]
+                        if (
+                            _is_upper_start(ntext)
+                            or LIST_MARKER.match(ntext)
+                            or ntext in OPENERS
+                            or (prev and (prev[-1] in SENT_END_PUNCT or prev[-1] in ":;" or prev in CLOSERS))
+                        ):
+                            starts[nxt] = True
+                line_begin_idx = i + 1
+            continue
+        is_stop = text in SENT_END_PUNCT or (len(text) > 1 and text[-1] in "!?")
+        glued = not is_stop and len(text) > 1 and text[-1] == "." and text.lower().rstrip(".") not in abbrevs
+        if is_stop or glued:
+            # skip closing quotes/brackets: the sentence ends after them
+            j = i + 1
+            while j < n and texts[j] in CLOSERS and not ws[j - 1]:
+                j += 1
+            if j < n and not texts[j].isspace():
+                nxt = texts[j]
+                prev = texts[i - 1].lower() if i > 0 else ""
+                if text == "." and i > 0 and not ws[i - 1] and prev.rstrip(".") in abbrevs:
+                    pass  # "Fig. 2", "e.g. Fever", "Dr. Smith"; "A. fumigatus" is kept by the upper-case test
+                elif _is_upper_start(nxt) or nxt in OPENERS or LIST_MARKER.match(nxt):
+                    starts[j] = True
+        if split_headers and text == ":" and i + 1 < n and not texts[i + 1].isspace():
+            # "Family history: Mother had ..." -> the header is a sentence of its own
+            k = i - line_begin_idx
+            if 0 < k <= HEADER_MAX_TOKENS and _is_upper_start(texts[line_begin_idx]) and all(
+                not texts[m].isspace() and texts[m] not in SENT_END_PUNCT for m in range(line_begin_idx, i)
+            ):
+                starts[i + 1] = True
+    return [i for i, s in enumerate(starts) if s]
+
+
+class ClinicalSentencizer(Pipe):
+    """Sets ``token.is_sent_start`` with :func:`clinical_sentence_starts`."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str = "clinical_sentencizer",
+        *,
+        abbreviations: Optional[List[str]] = None,
+        newlines: str = "smart",
+        split_headers: bool = True,
+        overwrite: bool = False,
+        scorer: Optional[Callable] = None,
+    ):
+        if newlines not in ("smart", "always", "never"):
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"newlines must be 'smart', 'always' or 'never', not {newlines!r}"))
+        self.name = name
+        self.vocab = nlp.vocab
+        self.cfg = {
+            "abbreviations": sorted({a.lower().rstrip(".") for a in (abbreviations if abbreviations is not None else DEFAULT_ABBREVIATIONS)}),
+            "newlines": newlines,
+            "split_headers": split_headers,
+            "overwrite": overwrite,
+        }
+        self._abbrevs = frozenset(self.cfg["abbreviations"])
+        self.scorer = scorer
+
+    def __call__(self, doc: Doc) -> Doc:
+        if not len(doc):
+            return doc
+        if not self.cfg["overwrite"] and doc.has_annotation("SENT_START"):
+            return doc
+        starts = set(clinical_sentence_starts(doc, self._abbrevs, self.cfg["newlines"], self.cfg["split_headers"]))
+        for token in doc:
+            token.is_sent_start = token.i in starts
+        return doc
+
+    def pipe(self, stream, batch_size: int = 128):
+        for doc in stream:
+            yield self(doc)
+
+    def initialize(self, get_examples=None, *, nlp=None) -> None:
+        pass
+
+    def score(self, examples, **kwargs):
+        from spacy.scorer import Scorer
+
+        if self.scorer is not None:
+            return self.scorer(examples, **kwargs)
+        return Scorer.score_spans(examples, "sents", **kwargs)
+
+    # ---------------------------------------------------------------- serialization
+    def _set_cfg(self, cfg: dict) -> None:
+        unknown = set(cfg) - set(self.cfg)
+        if unknown:
+            raise ContextRuleError(ContextErrors.E307.format(name=self.name, reason=f"unknown settings {sorted(unknown)}"))
+        self.cfg.update(cfg)
+        self._abbrevs = frozenset(self.cfg["abbreviations"])
+
+    def to_bytes(self, *, exclude=tuple()) -> bytes:
+        return srsly.msgpack_dumps({"cfg": self.cfg})
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "ClinicalSentencizer":
+        self._set_cfg(srsly.msgpack_loads(bytes_data)["cfg"])
+        return self
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / "cfg.json", self.cfg)
+
+    def from_disk(self, path, *, exclude=tuple()) -> "ClinicalSentencizer":
+        path = ensure_path(path)
+        if (path / "cfg.json").exists():
+            self._set_cfg(srsly.read_json(path / "cfg.json"))
+        return self
+
+
+@Language.factory(
+    "clinical_sentencizer",
+    assigns=["token.is_sent_start", "doc.sents"],
+    default_config={
+        "abbreviations": None,
+        "newlines": "smart",
+        "split_headers": True,
+        "overwrite": False,
+        "scorer": {"@scorers": "spacy.senter_scorer.v1"},
+    },
+    default_score_weights={"sents_f": 1.0, "sents_p": 0.0, "sents_r": 0.0},
+)
+def make_clinical_sentencizer(
+    nlp: Language,
+    name: str,
+    abbreviations: Optional[List[str]],
+    newlines: str,
+    split_headers: bool,
+    overwrite: bool,
+    scorer: Optional[Callable],
+) -> "ClinicalSentencizer":
+    """Rule-based clinical sentence boundaries (saved with the pipeline)."""
+    return ClinicalSentencizer(nlp, name, abbreviations=abbreviations, newlines=newlines, split_headers=split_headers, overwrite=overwrite, scorer=scorer)
