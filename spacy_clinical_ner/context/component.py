@@ -45,6 +45,9 @@ from .sentencizer import DEFAULT_ABBREVIATIONS, clinical_sentence_starts
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: Words that may stand between the items of a coordinated list (with entities and
+#: short parentheticals), see ``coordination``.
+LIST_WORDS = frozenset([",", "and", "or", "nor", "/", "&", "and/or", "as", "well", "either", "any", "other", "all", "also", "both", "-", "–"])
 
 #: MACCROBAT types that describe or measure an event rather than being one (anatomy,
 #: descriptors, values, times, demographics). They carry no polarity in the corpus and a
@@ -104,9 +107,11 @@ class ClinicalContext(Pipe):
         max_scope: Optional[int] = None,
         max_targets: Optional[int] = None,
         terminating_types: Optional[Dict[str, List[str]]] = None,
+        boundary_categories: Iterable[str] = ("CLAUSE_BOUNDARY",),
         phrase_matcher_attr: str = "LOWER",
         prune_on_modifier_overlap: bool = True,
         prune_on_target_overlap: bool = False,
+        coordination: bool = True,
         span_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
         section_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
         scorer: Optional[Callable] = None,
@@ -143,9 +148,11 @@ class ClinicalContext(Pipe):
             "max_scope": max_scope,
             "max_targets": max_targets,
             "terminating_types": {k: sorted(v) for k, v in (terminating_types or {}).items()},
+            "boundary_categories": sorted(c.upper() for c in boundary_categories),
             "phrase_matcher_attr": phrase_matcher_attr,
             "prune_on_modifier_overlap": prune_on_modifier_overlap,
             "prune_on_target_overlap": prune_on_target_overlap,
+            "coordination": coordination,
             "span_attrs": {k.upper(): dict(v) for k, v in (span_attrs or {}).items()},
             "section_attrs": {k: dict(v) for k, v in (section_attrs or {}).items()},
         }
@@ -199,6 +206,7 @@ class ClinicalContext(Pipe):
                 allowed_types=cfg["allowed_types"],
                 excluded_types=cfg["excluded_types"],
                 terminating_types=cfg["terminating_types"],
+                boundary_categories=cfg["boundary_categories"],
             )
         return self._engine
 
@@ -223,6 +231,18 @@ class ClinicalContext(Pipe):
             out.append(span)
         return out
 
+    def _coordination_mask(self, doc: Doc) -> List[bool]:
+        """Tokens that may stand between list items: list words and any entity (ignored labels too)."""
+        mask = [t.lower_ in LIST_WORDS for t in doc]
+        spans: List[Span] = list(doc.ents)
+        key = self.cfg["spans_key"]
+        if key is not None and key in doc.spans:
+            spans.extend(doc.spans[key])
+        for span in spans:
+            for i in range(span.start, span.end):
+                mask[i] = True
+        return mask
+
     def sentence_starts(self, doc: Doc) -> List[int]:
         if doc.has_annotation("SENT_START"):
             return [s.start for s in doc.sents]
@@ -235,7 +255,8 @@ class ClinicalContext(Pipe):
         sent_starts = self.sentence_starts(doc)
         engine = self.engine
         mods = engine.modifiers(doc, sent_starts)
-        edges = engine.link(mods, targets, sent_starts) if mods else [[] for _ in targets]
+        coord = self._coordination_mask(doc) if mods and self.cfg["coordination"] else None
+        edges = engine.link(mods, targets, sent_starts, coord) if mods else [[] for _ in targets]
         sections = getattr(doc._, SECTIONS_ATTR) if self.cfg["section_attrs"] else []
         section_starts = [s["start"] for s in sections]
         results: Dict[Tuple[int, int], Tuple[Dict[str, bool], List[dict]]] = {}
@@ -379,9 +400,11 @@ class ClinicalContext(Pipe):
         "max_scope": None,
         "max_targets": None,
         "terminating_types": {},
+        "boundary_categories": ["CLAUSE_BOUNDARY"],
         "phrase_matcher_attr": "LOWER",
         "prune_on_modifier_overlap": True,
         "prune_on_target_overlap": False,
+        "coordination": True,
         "span_attrs": "default",
         "section_attrs": "default",
         "scorer": {"@scorers": "spacy-clinical-ner.context_scorer.v1"},
@@ -408,9 +431,11 @@ def make_clinical_context(
     max_scope: Optional[int],
     max_targets: Optional[int],
     terminating_types: Dict[str, List[str]],
+    boundary_categories: List[str],
     phrase_matcher_attr: str,
     prune_on_modifier_overlap: bool,
     prune_on_target_overlap: bool,
+    coordination: bool,
     span_attrs: Union[str, Dict[str, Dict[str, bool]], None],
     section_attrs: Union[str, Dict[str, Dict[str, bool]], None],
     scorer: Optional[Callable],
@@ -428,9 +453,11 @@ def make_clinical_context(
         max_scope=max_scope,
         max_targets=max_targets,
         terminating_types=terminating_types,
+        boundary_categories=boundary_categories,
         phrase_matcher_attr=phrase_matcher_attr,
         prune_on_modifier_overlap=prune_on_modifier_overlap,
         prune_on_target_overlap=prune_on_target_overlap,
+        coordination=coordination,
         span_attrs=span_attrs,
         section_attrs=section_attrs,
         scorer=scorer,

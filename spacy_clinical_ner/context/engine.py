@@ -47,6 +47,40 @@ class Modifier:
         return f"Modifier({self.rule.literal!r}, {self.start}-{self.end}, scope={self.scope_start}-{self.scope_end})"
 
 
+MAX_EXPANSION = 2000
+
+
+def expand_pattern(pattern: List[Dict]) -> Optional[List[List[str]]]:
+    """Token sequences a simple LOWER pattern matches, or None if it is not that simple.
+
+    spaCy's Matcher evaluates ``{"IN": [...]}`` predicates in Python for every token;
+    the PhraseMatcher hashes. A pattern made only of ``LOWER`` strings / ``IN`` lists with
+    optional ``OP: "?"`` is expanded into its phrases (at most ``MAX_EXPANSION``), which
+    finds the same matches several times faster.
+    """
+    seqs: List[List[str]] = [[]]
+    for tok in pattern:
+        keys = set(tok) - {"OP"}
+        if keys != {"LOWER"} or tok.get("OP", "?") != "?":
+            return None
+        value = tok["LOWER"]
+        if isinstance(value, str):
+            options = [value]
+        elif isinstance(value, dict) and set(value) == {"IN"} and all(isinstance(v, str) for v in value["IN"]):
+            options = list(value["IN"])
+        else:
+            return None
+        if any(o != o.lower() or not o or any(c.isspace() for c in o) for o in options):
+            return None
+        new = [seq + [o] for seq in seqs for o in options]
+        if "OP" in tok:
+            new += seqs
+        seqs = new
+        if len(seqs) > MAX_EXPANSION:
+            return None
+    return [seq for seq in seqs if seq]
+
+
 def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
     # medspaCy's tuple_overlaps: b starts or ends inside a.
     return a0 <= b0 < a1 or a0 < b1 <= a1
@@ -104,8 +138,10 @@ class ContextEngine:
         allowed_types: Optional[Iterable[str]] = None,
         excluded_types: Optional[Iterable[str]] = None,
         terminating_types: Optional[Dict[str, Iterable[str]]] = None,
+        boundary_categories: Iterable[str] = ("CLAUSE_BOUNDARY",),
     ):
         self.vocab = vocab
+        self.boundary_categories = frozenset(c.upper() for c in boundary_categories)
         self.phrase_matcher_attr = phrase_matcher_attr
         self.prune_on_modifier_overlap = prune_on_modifier_overlap
         self.prune_on_target_overlap = prune_on_target_overlap
@@ -124,6 +160,7 @@ class ContextEngine:
         self._terminated_by: List[FrozenSet[str]] = []
         self._matcher = Matcher(vocab)
         self._phrase_matcher = PhraseMatcher(vocab, attr=phrase_matcher_attr)
+        self._lower_matcher = PhraseMatcher(vocab, attr="LOWER")
         self._regexes: List[Tuple[int, "re.Pattern[str]"]] = []
         self._key_to_rule: Dict[int, int] = {}
         self.add(rules)
@@ -145,7 +182,11 @@ class ContextEngine:
             if isinstance(rule.pattern, str):
                 self._regexes.append((idx, re.compile(rule.pattern, flags=re.IGNORECASE)))
             elif isinstance(rule.pattern, list):
-                self._matcher.add(key, [rule.pattern])
+                phrases = expand_pattern(rule.pattern)
+                if phrases is None:
+                    self._matcher.add(key, [rule.pattern])
+                else:
+                    self._lower_matcher.add(key, [Doc(self.vocab, words=words, spaces=[True] * len(words)) for words in phrases])
             else:
                 text = rule.literal.lower() if self.phrase_matcher_attr.upper() == "LOWER" else rule.literal
                 self._phrase_matcher.add(key, [self._make_doc(text)])
@@ -155,13 +196,20 @@ class ContextEngine:
         """(rule index, start, end) of every cue, overlapping ones pruned to the longest."""
         matches = [(self._key_to_rule[k], s, e) for k, s, e in self._matcher(doc)]
         matches += [(self._key_to_rule[k], s, e) for k, s, e in self._phrase_matcher(doc)]
+        matches += [(self._key_to_rule[k], s, e) for k, s, e in self._lower_matcher(doc)]
         for idx, regex in self._regexes:
             for m in regex.finditer(doc.text):
                 span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
                 if span is not None and len(span):
                     matches.append((idx, span.start, span.end))
         if self.prune_on_modifier_overlap:
-            matches = prune_overlapping(matches)
+            # Boundary rules (clause ends) only cut scopes; they never compete with cues.
+            boundaries = [m for m in matches if self.rules[m[0]].category in self.boundary_categories]
+            if boundaries:
+                cues = [m for m in matches if self.rules[m[0]].category not in self.boundary_categories]
+                matches = prune_overlapping(cues) + prune_overlapping(boundaries)
+            else:
+                matches = prune_overlapping(matches)
         return sorted(matches, key=lambda x: (x[1], x[2]))
 
     def allows(self, rule_id: int, label: str) -> bool:
@@ -199,6 +247,8 @@ class ContextEngine:
         rule, orule = mod.rule, other.rule
         if rule.direction == "TERMINATE":
             return
+        if orule.category in self.boundary_categories and other.start < mod.end and mod.start < other.end:
+            return  # a clause boundary inside the cue itself ("was" in "was not seen")
         if orule.direction != "TERMINATE" and orule.category not in self._terminated_by[mod.rule_id] and orule.category != rule.category:
             return
         if rule.category == orule.category and (
@@ -237,8 +287,21 @@ class ContextEngine:
             i = j
         return mods
 
-    def link(self, mods: List[Modifier], targets: Sequence[Span], sent_starts: Sequence[int]) -> List[List[Modifier]]:
-        """For each target, the modifiers that modify it (after ``max_targets``)."""
+    def link(
+        self,
+        mods: List[Modifier],
+        targets: Sequence[Span],
+        sent_starts: Sequence[int],
+        coordination: Optional[Sequence[bool]] = None,
+    ) -> List[List[Modifier]]:
+        """For each target, the modifiers that modify it (after ``max_targets``).
+
+        ``coordination`` (one flag per token: may stand between coordinated targets)
+        turns on list propagation: a modifier that reaches one item of a coordinated list
+        ("[hypertension], [proteinuria], and hand–foot [syndrome] were not observed")
+        reaches the items beyond its scope limit too, as long as only commas,
+        conjunctions, parentheticals and other entities lie between them.
+        """
         if self.prune_on_target_overlap:
             spans = [(t.start, t.end) for t in targets]
             mods = [m for m in mods if not any(_overlaps(m.start, m.end, s, e) for s, e in spans)]
@@ -261,6 +324,8 @@ class ContextEngine:
                         continue
                     if self.allows(m.rule_id, label):
                         m.targets.append(t_idx)
+        if coordination is not None:
+            self._propagate(by_sent, targets, sent_starts, coordination)
         edges: List[List[Modifier]] = [[] for _ in targets]
         for group in by_sent.values():
             for m in group:
@@ -271,3 +336,53 @@ class ContextEngine:
                 for t_idx in chosen:
                     edges[t_idx].append(m)
         return edges
+
+    def _propagate(self, by_sent: Dict[int, List[Modifier]], targets: Sequence[Span], sent_starts: Sequence[int], coord: Sequence[bool]) -> None:
+        order = sorted(range(len(targets)), key=lambda t: (targets[t].start, targets[t].end))
+        sent_of = {t: bisect_right(sent_starts, targets[t].start) - 1 for t in order}
+        doc = targets[0].doc if targets else None
+
+        def linked(a: int, b: int) -> bool:
+            """Only list material between target a (earlier) and target b (later)."""
+            i, end = targets[a].end, targets[b].start
+            if i > end or sent_of[a] != sent_of[b]:
+                return i > end  # overlapping/nested targets count as linked
+            while i < end:
+                if doc[i].text == "(":
+                    close = next((j for j in range(i + 1, min(i + 6, end)) if doc[j].text == ")"), None)
+                    if close is None:
+                        return False
+                    i = close + 1
+                    continue
+                if not coord[i]:
+                    return False
+                i += 1
+            return True
+
+        pos = {t: k for k, t in enumerate(order)}
+        for group in by_sent.values():
+            for m in group:
+                if not m.targets:
+                    continue
+                have = set(m.targets)
+                direction = m.rule.direction
+                if direction in ("FORWARD", "BIDIRECTIONAL"):
+                    k = max(pos[t] for t in have)
+                    while k + 1 < len(order):
+                        nxt = order[k + 1]
+                        if nxt in have or not linked(order[k], nxt) or targets[nxt].start < m.end:
+                            break
+                        if self.allows(m.rule_id, targets[nxt].label_.upper()):
+                            m.targets.append(nxt)
+                            have.add(nxt)
+                        k += 1
+                if direction in ("BACKWARD", "BIDIRECTIONAL"):
+                    k = min(pos[t] for t in have)
+                    while k - 1 >= 0:
+                        prev = order[k - 1]
+                        if prev in have or not linked(prev, order[k]) or targets[prev].end > m.start:
+                            break
+                        if self.allows(m.rule_id, targets[prev].label_.upper()):
+                            m.targets.append(prev)
+                            have.add(prev)
+                        k -= 1

@@ -42,7 +42,7 @@ SENT_END_PUNCT = frozenset([".", "!", "?", "…", "。"])
 CLOSERS = frozenset(['"', "'", "”", "’", ")", "]", "»"])
 OPENERS = frozenset(['"', "'", "“", "‘", "(", "[", "«"])
 LIST_MARKER = re.compile(r"^(?:[-*•·▪◦–]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)])$")
-HEADER_MAX_TOKENS = 6
+HEADER_MAX_TOKENS = 8
 
 
 def _is_upper_start(text: str) -> bool:
@@ -103,9 +103,12 @@ def clinical_sentence_starts(
                     starts[j] = True
         if split_headers and text == ":" and i + 1 < n and not texts[i + 1].isspace():
             # "Family history: Mother had ..." -> the header is a sentence of its own
-            k = i - line_begin_idx
-            if 0 < k <= HEADER_MAX_TOKENS and _is_upper_start(texts[line_begin_idx]) and all(
-                not texts[m].isspace() and texts[m] not in SENT_END_PUNCT for m in range(line_begin_idx, i)
+            first = line_begin_idx
+            if first < i and LIST_MARKER.match(texts[first]):
+                first += 1  # "• Cardiovascular: Denies chest pain."
+            k = i - first
+            if 0 < k <= HEADER_MAX_TOKENS and _is_upper_start(texts[first]) and all(
+                not texts[m].isspace() and texts[m] not in SENT_END_PUNCT for m in range(first, i)
             ):
                 starts[i + 1] = True
     return [i for i, s in enumerate(starts) if s]
