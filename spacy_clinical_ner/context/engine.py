@@ -23,7 +23,7 @@ from bisect import bisect_right
 from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span  # noqa: F401
 from spacy.vocab import Vocab
 
 from .rules import ContextRule
@@ -71,7 +71,7 @@ def expand_pattern(pattern: List[Dict]) -> Optional[List[List[str]]]:
         else:
             return None
         if any(o != o.lower() or not o or any(c.isspace() for c in o) for o in options):
-            return None
+            return None  # (phrases are re-tokenized, so "h/o" matches the tokens "h / o")
         new = [seq + [o] for seq in seqs for o in options]
         if "OP" in tok:
             new += seqs
@@ -138,9 +138,11 @@ class ContextEngine:
         allowed_types: Optional[Iterable[str]] = None,
         excluded_types: Optional[Iterable[str]] = None,
         terminating_types: Optional[Dict[str, Iterable[str]]] = None,
-        boundary_categories: Iterable[str] = ("CLAUSE_BOUNDARY",),
+        boundary_categories: Iterable[str] = ("CLAUSE_BOUNDARY", "FAMILY_BOUNDARY"),
+        trim_cues: bool = True,
     ):
         self.vocab = vocab
+        self.trim_cues = trim_cues
         self.boundary_categories = frozenset(c.upper() for c in boundary_categories)
         self.phrase_matcher_attr = phrase_matcher_attr
         self.prune_on_modifier_overlap = prune_on_modifier_overlap
@@ -186,7 +188,7 @@ class ContextEngine:
                 if phrases is None:
                     self._matcher.add(key, [rule.pattern])
                 else:
-                    self._lower_matcher.add(key, [Doc(self.vocab, words=words, spaces=[True] * len(words)) for words in phrases])
+                    self._lower_matcher.add(key, [self._make_doc(" ".join(words)) for words in phrases])
             else:
                 text = rule.literal.lower() if self.phrase_matcher_attr.upper() == "LOWER" else rule.literal
                 self._phrase_matcher.add(key, [self._make_doc(text)])
@@ -242,7 +244,9 @@ class ContextEngine:
 
     def _limit_scope(self, mod: Modifier, other: Modifier) -> None:
         """medspaCy's ``ConTextModifier.limit_scope``: ``other`` may cut ``mod``'s scope."""
-        if not _overlaps(mod.scope_start, mod.scope_end, other.scope_start, other.scope_end):
+        # medspaCy's tuple_overlaps misses a scope that lies inside the other one, so a
+        # TERMINATE cue fails to cut a scope shortened by max_scope; intersect properly.
+        if not (mod.scope_start < other.scope_end and other.scope_start < mod.scope_end):
             return
         rule, orule = mod.rule, other.rule
         if rule.direction == "TERMINATE":
@@ -318,7 +322,7 @@ class ContextEngine:
             label = target.label_.upper()
             for k in range(max(first - 1, 0), last + 1):
                 for m in by_sent.get(k, ()):
-                    if _overlaps(m.start, m.end, target.start, target.end):
+                    if _overlaps(m.start, m.end, target.start, target.end) and not self._trimmed(m, target):
                         continue
                     if not _overlaps(m.scope_start, m.scope_end, target.start, target.end):
                         continue
@@ -336,6 +340,22 @@ class ContextEngine:
                 for t_idx in chosen:
                     edges[t_idx].append(m)
         return edges
+
+    def _trimmed(self, m: Modifier, target: Span) -> bool:
+        """A cue whose optional tail runs into the target still modifies it.
+
+        "No focal deficits": the cue "no focal" (``no`` + an optional adjective) overlaps the
+        target "focal deficits"; medspaCy drops such pairs, here the cue counts up to where
+        the target starts (forward) or from where it ends (backward), if anything is left.
+        """
+        if not self.trim_cues:
+            return False
+        direction = m.rule.direction
+        if direction in ("FORWARD", "BIDIRECTIONAL") and m.start < target.start < m.end:
+            return True
+        if direction in ("BACKWARD", "BIDIRECTIONAL") and m.start < target.end < m.end:
+            return True
+        return False
 
     def _propagate(self, by_sent: Dict[int, List[Modifier]], targets: Sequence[Span], sent_starts: Sequence[int], coord: Sequence[bool]) -> None:
         order = sorted(range(len(targets)), key=lambda t: (targets[t].start, targets[t].end))

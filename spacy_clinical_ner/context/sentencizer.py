@@ -15,7 +15,8 @@ assertions. The rules here:
   ends with punctuation or a colon (``newlines = "smart"``; ``"always"`` and ``"never"``
   are the alternatives);
 * a header at the start of a line ("Family history:", "ASSESSMENT AND PLAN:") is a
-  sentence of its own, so the text after it starts a new sentence;
+  sentence of its own, so the text after it starts a new sentence – unless a value
+  follows it ("Fever: no", "Extremities: no edema"), which keeps the line one sentence;
 * list items ("1.", "2)", "-", "*", "•" at the start of a line) start a sentence.
 
 Everything is configuration (no learned state), so a saved pipeline splits exactly as
@@ -43,6 +44,8 @@ CLOSERS = frozenset(['"', "'", "”", "’", ")", "]", "»"])
 OPENERS = frozenset(['"', "'", "“", "‘", "(", "[", "«"])
 LIST_MARKER = re.compile(r"^(?:[-*•·▪◦–]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)])$")
 HEADER_MAX_TOKENS = 8
+#: A header followed by one of these is a statement ("Fever: no", "Edema: none"), not a title.
+HEADER_VALUES = frozenset(["no", "none", "yes", "negative", "neg", "positive", "pos", "absent", "present", "normal", "nl", "wnl", "n/a", "denies", "denied", "unremarkable"])
 
 
 def _is_upper_start(text: str) -> bool:
@@ -101,7 +104,7 @@ def clinical_sentence_starts(
                     pass  # "Fig. 2", "e.g. Fever", "Dr. Smith"; "A. fumigatus" is kept by the upper-case test
                 elif _is_upper_start(nxt) or nxt in OPENERS or LIST_MARKER.match(nxt):
                     starts[j] = True
-        if split_headers and text == ":" and i + 1 < n and not texts[i + 1].isspace():
+        if split_headers and text == ":" and i + 1 < n and not texts[i + 1].isspace() and texts[i + 1].lower() not in HEADER_VALUES:
             # "Family history: Mother had ..." -> the header is a sentence of its own
             first = line_begin_idx
             if first < i and LIST_MARKER.match(texts[first]):
