@@ -6,7 +6,10 @@ Factories: ``clinical_context``, ``clinical_sentencizer``, ``clinical_sectionize
 """
 
 from .attributes import ASSERTION_CLASSES, BOOL_ATTRS, install_context_extensions
+from .assertion import ClinicalAssertion, make_clinical_assertion
 from .component import ClinicalContext, make_clinical_context
+from .corpus import copy_entities, create_gold_entity_corpus
+from .model import build_assertion_classifier
 from .rules import ContextRule, default_rules, load_rules, medspacy_rules
 from .scorer import make_context_scorer, score_context
 from .sections import ClinicalSectionizer, make_clinical_sectionizer
@@ -15,14 +18,19 @@ from .sentencizer import ClinicalSentencizer, clinical_sentence_starts, make_cli
 __all__ = [
     "ASSERTION_CLASSES",
     "BOOL_ATTRS",
+    "ClinicalAssertion",
     "ClinicalContext",
     "ClinicalSectionizer",
     "ClinicalSentencizer",
     "ContextRule",
+    "build_assertion_classifier",
     "clinical_sentence_starts",
+    "copy_entities",
+    "create_gold_entity_corpus",
     "default_rules",
     "install_context_extensions",
     "load_rules",
+    "make_clinical_assertion",
     "make_clinical_context",
     "make_clinical_sectionizer",
     "make_clinical_sentencizer",

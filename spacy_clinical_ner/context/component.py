@@ -44,6 +44,13 @@ from .sentencizer import DEFAULT_ABBREVIATIONS, clinical_sentence_starts
 
 logger = logging.getLogger(__name__)
 
+_INTERNAL_CUE_KEYS = ("distance", "side")
+
+
+def strip_cue(cue: dict) -> dict:
+    """A cue record as stored on the span (without the analysis-only keys)."""
+    return {k: v for k, v in cue.items() if k not in _INTERNAL_CUE_KEYS}
+
 FORMAT_VERSION = 1
 #: Words that may stand between the items of a coordinated list (with entities and
 #: short parentheticals), see ``coordination``.
@@ -251,10 +258,15 @@ class ClinicalContext(Pipe):
             return [s.start for s in doc.sents]
         return clinical_sentence_starts(doc, self._abbrevs)
 
-    def __call__(self, doc: Doc) -> Doc:
-        targets = self.targets(doc)
+    def analyze(self, doc: Doc, targets: Sequence[Span]) -> List[Tuple[Dict[str, bool], List[dict]]]:
+        """Attribute values and cue records for each target, without writing to the Doc.
+
+        Cue records here carry two extra keys, ``distance`` (tokens between cue and
+        target) and ``side`` (``"L"``/``"R"``/``"S"`` for section), which
+        ``clinical_assertion`` uses as features; ``__call__`` drops them.
+        """
         if not targets:
-            return doc
+            return []
         sent_starts = self.sentence_starts(doc)
         engine = self.engine
         mods = engine.modifiers(doc, sent_starts)
@@ -262,9 +274,10 @@ class ClinicalContext(Pipe):
         edges = engine.link(mods, targets, sent_starts, coord) if mods else [[] for _ in targets]
         sections = getattr(doc._, SECTIONS_ATTR) if self.cfg["section_attrs"] else []
         section_starts = [s["start"] for s in sections]
-        results: Dict[Tuple[int, int], Tuple[Dict[str, bool], List[dict]]] = {}
+        out: List[Tuple[Dict[str, bool], List[dict]]] = []
         for target, mods_t in zip(targets, edges):
-            values, cues = results.setdefault((target.start_char, target.end_char), ({}, []))
+            values: Dict[str, bool] = {}
+            cues: List[dict] = []
             for mod in mods_t:
                 attrs = self.cfg["span_attrs"].get(mod.rule.category)
                 if attrs is None:
@@ -281,12 +294,24 @@ class ClinicalContext(Pipe):
                         for attr, value in attrs.items():
                             values[attr] = values.get(attr, False) or value
                         cues.append(self._section_record(section, attrs))
-        for (start_char, end_char), (values, cues) in results.items():
             cues.sort(key=lambda c: (category_rank(c["category"]), c["distance"]))
-            for cue in cues:
-                del cue["distance"]
-            categories = [c["category"] for c in cues]
-            label = assertion_class(values, categories)
+            out.append((values, cues))
+        return out
+
+    def __call__(self, doc: Doc) -> Doc:
+        targets = self.targets(doc)
+        if not targets:
+            return doc
+        results: Dict[Tuple[int, int], Tuple[Dict[str, bool], List[dict]]] = {}
+        for target, (values, cues) in zip(targets, self.analyze(doc, targets)):
+            # spans with the same offsets (two labels) share their extension values
+            merged_values, merged_cues = results.setdefault((target.start_char, target.end_char), ({}, []))
+            for attr, value in values.items():
+                merged_values[attr] = merged_values.get(attr, False) or value
+            merged_cues.extend(c for c in cues if c not in merged_cues)
+        for (start_char, end_char), (values, cues) in results.items():
+            cues = [strip_cue(c) for c in cues]
+            label = assertion_class(values, [c["category"] for c in cues])
             write_span_values(doc, start_char, end_char, values, label, cues)
             for attr, value in values.items():
                 if attr not in BOOL_ATTRS:  # user-defined attributes from span_attrs
@@ -307,6 +332,7 @@ class ClinicalContext(Pipe):
             "attribute": next(iter(attrs), None),
             "source": "context",
             "distance": distance,
+            "side": "L" if mod.end <= target.start else "R" if mod.start >= target.end else "O",
         }
 
     @staticmethod
@@ -322,6 +348,7 @@ class ClinicalContext(Pipe):
             "attribute": attr,
             "source": "section",
             "distance": 10**9,  # a cue in the sentence beats the section header
+            "side": "S",
         }
 
     def pipe(self, stream: Iterable[Doc], batch_size: int = 128):

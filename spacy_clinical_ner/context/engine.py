@@ -347,12 +347,16 @@ class ContextEngine:
         "No focal deficits": the cue "no focal" (``no`` + an optional adjective) overlaps the
         target "focal deficits"; medspaCy drops such pairs, here the cue counts up to where
         the target starts (forward) or from where it ends (backward), if anything is left.
+        Likewise a forward cue that opens the entity itself ("[no signs of endocarditis]",
+        as some annotation schemes and NER models mark it) modifies it.
         """
         if not self.trim_cues:
             return False
         direction = m.rule.direction
         if direction in ("FORWARD", "BIDIRECTIONAL") and m.start < target.start < m.end:
             return True
+        if direction == "FORWARD" and m.start == target.start and m.end < target.end:
+            return True  # the entity includes its cue: "[no extra-intestinal manifestations]"
         if direction in ("BACKWARD", "BIDIRECTIONAL") and m.start < target.end < m.end:
             return True
         return False

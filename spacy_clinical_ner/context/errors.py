@@ -12,6 +12,8 @@ class ContextErrors:
     E304 = "Invalid configuration for '{name}': {reason}"
     E305 = "Span group {key!r} is not set on the Doc, but '{name}' is configured to read its targets from it (spans_key). Set the group upstream or use spans_key = null for doc.ents."
     E306 = "Invalid section rule {rule!r}: {reason}"
+    E308 = "'{name}' reads ConText's cues from the component {context!r}, which is not in the pipeline ({available}). Add clinical_context before it, or set context = null."
+    E309 = "'{name}' found no entities to train on in the first examples (spans_key={key!r}, {ignored} ignored labels). Check the corpus and the span group."
     E307 = "'{name}' was saved with a format this version cannot read: {reason}"
 
 

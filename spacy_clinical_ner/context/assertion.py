@@ -1,0 +1,392 @@
+"""``clinical_assertion``: a trainable assertion classifier that uses ConText as features.
+
+ConText's rules are precise but brittle on case reports (cues, scopes and entity types
+differ from discharge summaries). This component learns from gold polarity (MACCROBAT
+``POLARITY``) whether an entity is negated or uncertain, with ConText's output for the
+span – which rule fired, its category, side and distance – among its features, plus the
+words around and inside the span and, optionally, a tok2vec/transformer path (see
+:mod:`.model`).
+
+It decides the attributes listed in ``decide`` (default ``["is_negated"]``); the others
+keep ConText's rule decisions. The cue record stays explained:
+
+* the classifier agrees with a rule → the rule's cue record, with ``"score"`` added;
+* it negates without a rule → a record with ``"source": "classifier"``, the word whose
+  learned weight pushed most towards the decision as ``text``/``start``/``end`` and
+  the feature in ``rule`` (e.g. ``"classifier:L1=no"``);
+* it overrules a rule → the rule's record stays, marked ``"overruled": true``.
+
+The ConText component is looked up by name (``context``); it must be in the same
+pipeline, before this one. Training reads instances from the *reference* entities
+(aligned onto the predicted tokens), so it works in a standalone pipeline and next to
+an NER model alike; at run time it classifies the predicted entities.
+"""
+
+from bisect import bisect_right
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.strings import hash_string
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer
+from thinc.types import Floats2d
+
+from .attributes import BOOL_ATTRS, assertion_class, install_context_extensions, write_span_values
+from .component import MACCROBAT_NON_EVENT_LABELS, ClinicalContext, strip_cue
+from .errors import ContextErrors, ContextRuleError
+from .model import AssertionBatch, Instance
+from .scorer import POLARITY_GOLD, gold_values, score_context
+
+LABELS = ("present", "negated", "uncertain")
+LABEL_ATTR = {"negated": "is_negated", "uncertain": "is_uncertain"}
+ATTR_LABEL = {v: k for k, v in LABEL_ATTR.items()}
+CATEGORY_OF = {"is_negated": "NEGATED_EXISTENCE", "is_uncertain": "POSSIBLE_EXISTENCE"}
+WINDOW_WORDS = 6
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-clinical-ner.AssertionClassifier.v1"
+tok2vec = null
+length = 262144
+window = 6
+hidden_width = 64
+dropout = 0.1
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+def _bucket(distance: int) -> str:
+    if distance <= 2:
+        return str(distance)
+    return "3-4" if distance <= 4 else "5-8" if distance <= 8 else "9+"
+
+
+class ClinicalAssertion(TrainablePipe):
+    """Learned negation/uncertainty over entities, with ConText's cues as features."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "clinical_assertion",
+        *,
+        nlp: Optional[Language] = None,
+        context: Optional[str] = "clinical_context",
+        spans_key: Optional[str] = None,
+        include_ents: bool = True,
+        ignored_labels: Optional[Iterable[str]] = MACCROBAT_NON_EVENT_LABELS,
+        threshold: float = 0.5,
+        decide: Sequence[str] = ("is_negated",),
+        scorer: Optional[Callable] = None,
+    ):
+        install_context_extensions()
+        bad = [a for a in decide if a not in LABEL_ATTR.values()]
+        if bad:
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"decide may hold {sorted(LABEL_ATTR.values())}, not {bad}"))
+        if not 0.0 < threshold < 1.0:
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"threshold must lie in (0, 1), not {threshold}"))
+        if spans_key is None and not include_ents:
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason="no targets: set spans_key or include_ents = true"))
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self._nlp = nlp
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "labels": list(LABELS),
+            "context": context,
+            "spans_key": spans_key,
+            "include_ents": include_ents,
+            "ignored_labels": sorted(ignored_labels or ()),
+            "threshold": threshold,
+            "decide": list(decide),
+        }
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def context(self) -> Optional[ClinicalContext]:
+        name = self.cfg["context"]
+        if not name:
+            return None
+        if self._nlp is None or name not in self._nlp.component_names:
+            raise ContextRuleError(
+                ContextErrors.E308.format(name=self.name, context=name, available=list(self._nlp.component_names) if self._nlp else [])
+            )
+        return self._nlp.get_pipe(name)
+
+    def _targets(self, doc: Doc) -> List[Span]:
+        spans: List[Span] = []
+        key = self.cfg["spans_key"]
+        if key is not None and key in doc.spans:
+            spans.extend(doc.spans[key])
+        if self.cfg["include_ents"]:
+            spans.extend(doc.ents)
+        ignored = set(self.cfg["ignored_labels"])
+        seen = set()
+        out = []
+        for span in spans:
+            sig = (span.start, span.end, span.label)
+            if sig in seen or span.label_ in ignored or not len(span):
+                continue
+            seen.add(sig)
+            out.append(span)
+        return out
+
+    def features(self, span: Span, cues: List[dict], sent: Tuple[int, int]) -> List[Tuple[str, Optional[int]]]:
+        """Feature strings for one span, each with the token it stems from (or None)."""
+        doc = span.doc
+        label = span.label_
+        feats: List[Tuple[str, Optional[int]]] = [("bias", None), (f"lab={label}", None)]
+        for cue in cues:
+            cue_tok = doc.char_span(cue["start"], cue["end"], alignment_mode="expand") if cue["end"] > cue["start"] else None
+            anchor = cue_tok.start if cue_tok is not None else None
+            cat, rule = cue["category"], cue["rule"]
+            feats += [
+                (f"cue={rule}", anchor),
+                (f"cat={cat}", anchor),
+                (f"cat_lab={cat}|{label}", anchor),
+                (f"rule_lab={rule}|{label}", anchor),
+                (f"cat_side={cat}|{cue.get('side', '?')}|{_bucket(int(cue.get('distance', 0)))}", anchor),
+            ]
+        if not cues:
+            feats.append(("nocue", None))
+        s_start, s_end = sent
+        for k in range(1, WINDOW_WORDS + 1):
+            i = span.start - k
+            if i >= s_start:
+                word = doc[i].lower_
+                feats += [(f"L{min(k, 4)}={word}", i), (f"Lbag={word}", i)]
+            j = span.end - 1 + k
+            if j < s_end:
+                word = doc[j].lower_
+                feats += [(f"R{min(k, 4)}={word}", j), (f"Rbag={word}", j)]
+        for t in span[:8]:
+            feats.append((f"in={t.lower_}", t.i))
+        return feats
+
+    def _instances(self, doc: Doc, spans: List[Span]) -> Tuple[List[Instance], List[Tuple[Dict[str, bool], List[dict]]], List[List[Tuple[str, Optional[int]]]]]:
+        context = self.context
+        analysed = context.analyze(doc, spans) if context is not None else [({}, []) for _ in spans]
+        if context is not None:
+            starts = context.sentence_starts(doc)
+        else:
+            starts = [s.start for s in doc.sents] if doc.has_annotation("SENT_START") else [0]
+        instances, feats_all = [], []
+        for span, (_, cues) in zip(spans, analysed):
+            k = max(bisect_right(starts, span.start) - 1, 0)
+            sent = (starts[k], starts[k + 1] if k + 1 < len(starts) else len(doc))
+            feats = self.features(span, cues, sent)
+            keys = numpy.asarray([hash_string(f) for f, _ in feats], dtype="uint64")
+            instances.append(Instance(span.start, span.end, keys))
+            feats_all.append(feats)
+        return instances, analysed, feats_all
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, docs: Iterable[Doc]):
+        docs = list(docs)
+        per_doc = []
+        for doc in docs:
+            spans = self._targets(doc)
+            per_doc.append((spans, *self._instances(doc, spans)))
+        batch = AssertionBatch(docs, [p[1] for p in per_doc])
+        if not any(batch.instances):
+            return per_doc, self.model.ops.alloc2f(0, len(self.labels))
+        return per_doc, self.model.predict(batch)
+
+    def set_annotations(self, docs: Iterable[Doc], scores) -> None:
+        per_doc, probs = scores
+        probs = self.model.ops.to_numpy(probs)
+        row = 0
+        for doc, (spans, _, analysed, feats_all) in zip(docs, per_doc):
+            for span, (values, cues), feats in zip(spans, analysed, feats_all):
+                p = probs[row]
+                row += 1
+                values = dict(values)
+                cues = [dict(c) for c in cues]
+                for attr in self.cfg["decide"]:
+                    label = ATTR_LABEL[attr]
+                    score = float(p[self.labels.index(label)])
+                    decided = score >= self.cfg["threshold"]
+                    values[attr] = decided
+                    own = [c for c in cues if c.get("attribute") == attr]
+                    for c in own:
+                        c["score"] = round(score, 4)
+                        if not decided:
+                            c["overruled"] = True
+                    if decided and not own:
+                        cues.insert(0, self._explain(doc, feats, label, attr, score))
+                active = [c for c in cues if not c.get("overruled")]
+                active.sort(key=lambda c: 0 if c.get("attribute") in values and values.get(c.get("attribute")) else 1)
+                cues = active + [c for c in cues if c.get("overruled")]
+                assertion = assertion_class(values, [c["category"] for c in active])
+                write_span_values(doc, span.start_char, span.end_char, values, assertion, [strip_cue(c) for c in cues])
+
+    def _explain(self, doc: Doc, feats: List[Tuple[str, Optional[int]]], label: str, attr: str, score: float) -> dict:
+        """The feature (and its word) whose weight pushed most towards ``label``."""
+        sparse = self.model.get_ref("sparse")
+        linear = sparse.layers[-1]
+        best: Tuple[float, str, Optional[int]] = (-1e9, "", None)
+        if linear.has_param("W"):
+            W = self.model.ops.to_numpy(linear.get_param("W"))
+            length = linear.get_dim("length")
+            c_label, c_present = self.labels.index(label), self.labels.index("present")
+            W = W.reshape((len(self.labels), length)) if W.ndim == 1 else W
+            for feat, tok in feats:
+                if tok is None and not feat.startswith(("cue=", "cat")):
+                    continue
+                idx = hash_string(feat) % length
+                push = float(W[c_label, idx] - W[c_present, idx])
+                if push > best[0]:
+                    best = (push, feat, tok)
+        _, feat, tok = best
+        token = doc[tok] if tok is not None else None
+        return {
+            "text": token.text if token is not None else "",
+            "start": token.idx if token is not None else 0,
+            "end": token.idx + len(token) if token is not None else 0,
+            "category": CATEGORY_OF[attr],
+            "rule": f"classifier:{feat}" if feat else f"classifier:{self.name}",
+            "direction": "CLASSIFIER",
+            "attribute": attr,
+            "source": "classifier",
+            "score": round(score, 4),
+        }
+
+    # ------------------------------------------------------------------ training
+    def _gold_batch(self, examples: Iterable[Example]) -> Tuple[AssertionBatch, numpy.ndarray]:
+        docs, instances, truths = [], [], []
+        for eg in examples:
+            ref, pred = eg.reference, eg.predicted
+            ref_spans = self._targets(ref)
+            gold, _ = gold_values(ref, ref_spans, POLARITY_GOLD)
+            spans = []
+            labels = []
+            for span in ref_spans:
+                mapped = pred.char_span(span.start_char, span.end_char, label=span.label_, alignment_mode="expand")
+                if mapped is None or not len(mapped):
+                    continue
+                values = gold.get((span.start_char, span.end_char), {})
+                labels.append("negated" if values.get("is_negated") else "uncertain" if values.get("is_uncertain") else "present")
+                spans.append(mapped)
+            inst, _, _ = self._instances(pred, spans)
+            docs.append(pred)
+            instances.append(inst)
+            for label in labels:
+                row = numpy.zeros(len(self.labels), dtype="float32")
+                row[self.labels.index(label)] = 1.0
+                truths.append(row)
+        truth = numpy.vstack(truths) if truths else numpy.zeros((0, len(self.labels)), dtype="float32")
+        return AssertionBatch(docs, instances), truth
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        losses = {} if losses is None else losses
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "ClinicalAssertion.update")
+        batch, truth = self._gold_batch(examples)
+        if not len(truth):
+            return losses
+        probs, backprop = self.model.begin_update(batch)
+        loss, d_probs = self.get_loss(examples, (probs, truth))
+        backprop(d_probs)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, Floats2d]:
+        probs, truth = scores
+        truth = self.model.ops.asarray2f(truth)
+        d_probs = probs - truth  # softmax + cross-entropy
+        loss = float(-(truth * self.model.ops.xp.log(probs + 1e-9)).sum())
+        return loss / max(len(truth), 1), d_probs / max(len(truth), 1)
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+        validate_get_examples(get_examples, "ClinicalAssertion.initialize")
+        if nlp is not None:
+            self._nlp = nlp
+        self.context  # noqa: B018 - fail early (E308) if the ConText component is missing
+        for node in self.model.walk():
+            if node.name in ("sparse_linear", "linear") and node.has_dim("nO") is None:
+                node.set_dim("nO", len(self.labels))
+        sample = list(islice(get_examples(), 10))
+        batch, truth = self._gold_batch(sample)
+        if not len(truth):
+            raise ContextRuleError(
+                ContextErrors.E309.format(name=self.name, key=self.cfg["spans_key"], ignored=len(self.cfg["ignored_labels"]))
+            )
+        self.model.initialize(X=batch, Y=self.model.ops.asarray2f(truth))
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        scorer = self.scorer or score_context
+        kwargs.setdefault("spans_key", self.cfg["spans_key"])
+        kwargs.setdefault("include_ents", self.cfg["include_ents"])
+        return scorer(examples, **kwargs)
+
+    def add_label(self, label: str) -> int:
+        raise ContextRuleError(ContextErrors.E304.format(name=self.name, reason=f"the labels are fixed ({', '.join(LABELS)}); cannot add {label!r}"))
+
+
+@Language.factory(
+    "clinical_assertion",
+    assigns=[f"span._.{a}" for a in BOOL_ATTRS] + ["span._.assertion", "span._.context_cues"],
+    requires=["doc.ents"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "context": "clinical_context",
+        "spans_key": None,
+        "include_ents": True,
+        "ignored_labels": list(MACCROBAT_NON_EVENT_LABELS),
+        "threshold": 0.5,
+        "decide": ["is_negated"],
+        "scorer": {"@scorers": "spacy-clinical-ner.context_scorer.v1"},
+    },
+    default_score_weights={
+        "context_negated_f": 1.0,
+        "context_negated_p": 0.0,
+        "context_negated_r": 0.0,
+        "context_uncertain_f": 0.0,
+    },
+)
+def make_clinical_assertion(
+    nlp: Language,
+    name: str,
+    model: Model,
+    context: Optional[str],
+    spans_key: Optional[str],
+    include_ents: bool,
+    ignored_labels: Optional[List[str]],
+    threshold: float,
+    decide: List[str],
+    scorer: Optional[Callable],
+) -> ClinicalAssertion:
+    """Trainable negation/uncertainty classifier using ConText's cues as features."""
+    return ClinicalAssertion(
+        nlp.vocab,
+        model,
+        name,
+        nlp=nlp,
+        context=context,
+        spans_key=spans_key,
+        include_ents=include_ents,
+        ignored_labels=ignored_labels,
+        threshold=threshold,
+        decide=decide,
+        scorer=scorer,
+    )

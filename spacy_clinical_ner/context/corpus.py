@@ -1,0 +1,76 @@
+"""``spacy-clinical-ner.GoldEntityCorpus.v1``: examples whose predicted docs carry the gold entities.
+
+To evaluate (or train) the assertion step alone, the entities must already be on the
+docs the pipeline processes; spaCy's ``Corpus`` gives bare texts. This reader copies
+``doc.ents`` and the span group ``spans_key`` from each reference onto its predicted doc
+(same tokenizer, so the tokens align), leaving all other annotation to the pipeline.
+
+``holdout_every``/``holdout`` carve a deterministic validation set out of a training
+file (every n-th document, in file order), so that checkpoint selection never looks at
+the dev documents that are reported: ``holdout = "exclude"`` for the training reader,
+``"only"`` for the validation reader, ``"none"`` to read everything.
+"""
+
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Corpus, Example
+from spacy.util import filter_spans, registry
+
+from ..extensions import install_doc_extensions
+from .errors import ContextErrors, ContextRuleError
+
+
+def copy_entities(source: Doc, target: Doc, spans_key: Optional[str]) -> Doc:
+    """Put ``source``'s entities (and span group) onto ``target`` by character offsets."""
+    ents = []
+    for ent in source.ents:
+        span = target.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="expand")
+        if span is not None and len(span):
+            ents.append(span)
+    target.ents = filter_spans(ents)
+    if spans_key is not None and spans_key in source.spans:
+        group = []
+        for span in source.spans[spans_key]:
+            mapped = target.char_span(span.start_char, span.end_char, label=span.label_, alignment_mode="expand")
+            if mapped is not None and len(mapped):
+                mapped.id_ = span.id_
+                group.append(mapped)
+        target.spans[spans_key] = group
+    return target
+
+
+@registry.readers("spacy-clinical-ner.GoldEntityCorpus.v1")
+def create_gold_entity_corpus(
+    path: Union[str, Path],
+    spans_key: Optional[str] = "entities",
+    gold_preproc: bool = False,
+    max_length: int = 0,
+    limit: int = 0,
+    holdout_every: int = 0,
+    holdout_offset: int = 0,
+    holdout: str = "none",
+) -> Callable[[Language], Iterable[Example]]:
+    """A ``.spacy`` corpus whose predicted docs already hold the gold entities."""
+    if holdout not in ("none", "exclude", "only"):
+        raise ContextRuleError(ContextErrors.E304.format(name="GoldEntityCorpus", reason=f"holdout must be 'none', 'exclude' or 'only', not {holdout!r}"))
+    if holdout != "none" and holdout_every < 2:
+        raise ContextRuleError(ContextErrors.E304.format(name="GoldEntityCorpus", reason="holdout needs holdout_every >= 2"))
+    corpus = Corpus(path, gold_preproc=gold_preproc, max_length=max_length, limit=0)
+
+    def read(nlp: Language) -> Iterable[Example]:
+        install_doc_extensions()
+        n = 0
+        for i, eg in enumerate(corpus(nlp)):
+            if holdout != "none":
+                held = i % holdout_every == holdout_offset
+                if held != (holdout == "only"):
+                    continue
+            yield Example(copy_entities(eg.reference, eg.predicted, spans_key), eg.reference)
+            n += 1
+            if limit and n >= limit:
+                break
+
+    return read

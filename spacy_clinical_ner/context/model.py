@@ -1,0 +1,125 @@
+"""The assertion classifier network (a pure, registered function; the component wraps it).
+
+Input: an :class:`AssertionBatch` – the docs, and per doc the instances (token start,
+token end, hashed feature keys). Output: one probability row per instance over the
+component's labels (``present``, ``negated``, ``uncertain``).
+
+Two paths whose logits are added before the softmax:
+
+* a sparse linear model over hashed features – ConText's output for the span (which
+  rule, category, side and token distance), the entity label and the words around and
+  inside the span (see ``ClinicalAssertion.features``);
+* optionally, a dense path over a ``tok2vec`` layer – the mean vectors of the span and
+  of a window on each side, through a hidden layer. ``tok2vec`` can be the component's
+  own embedding or a listener on the shared ``tok2vec``/``transformer`` of the NER
+  pipeline (``spacy.Tok2VecListener.v1`` / ``spacy-transformers.TransformerListener.v1``).
+"""
+
+from typing import List, NamedTuple, Optional, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model, Relu, SparseLinear_v2, add, chain, softmax_activation, with_array
+from thinc.api import Linear as LinearLayer
+from thinc.types import Floats2d
+
+
+class Instance(NamedTuple):
+    start: int
+    end: int
+    keys: numpy.ndarray  # uint64 hashed feature keys
+
+
+class AssertionBatch(NamedTuple):
+    docs: List[Doc]
+    instances: List[List[Instance]]
+
+
+@registry.architectures("spacy-clinical-ner.AssertionClassifier.v1")
+def build_assertion_classifier(
+    tok2vec: Optional[Model[List[Doc], List[Floats2d]]] = None,
+    length: int = 262144,
+    window: int = 6,
+    hidden_width: int = 64,
+    dropout: float = 0.1,
+    nO: Optional[int] = None,
+) -> Model[AssertionBatch, Floats2d]:
+    """Sparse features (+ optional pooled tok2vec) -> softmax over the assertion labels."""
+    length = 2 ** (max(length, 2) - 1).bit_length()
+    sparse: Model[AssertionBatch, Floats2d] = chain(sparse_instance_features(), SparseLinear_v2(nO=nO, length=length))
+    if tok2vec is None:
+        scores = sparse
+    else:
+        dense = chain(
+            pool_instances(tok2vec, window),
+            with_array(Relu(nO=hidden_width, dropout=dropout)),
+            LinearLayer(nO=nO),
+        )
+        scores = add(sparse, dense)
+    model = chain(scores, softmax_activation())
+    model.attrs["window"] = window
+    model.set_ref("sparse", sparse)
+    model.set_ref("tok2vec", tok2vec)
+    return model
+
+
+def sparse_instance_features() -> Model[AssertionBatch, Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]]:
+    """(keys, values, lengths) for thinc's SparseLinear, one group of keys per instance."""
+
+    def forward(model: Model, batch: AssertionBatch, is_train: bool):
+        all_keys: List[numpy.ndarray] = []
+        lengths: List[int] = []
+        for instances in batch.instances:
+            for inst in instances:
+                all_keys.append(inst.keys)
+                lengths.append(len(inst.keys))
+        keys = numpy.concatenate(all_keys) if all_keys else numpy.zeros((0,), dtype="uint64")
+        xp = model.ops.xp
+        out = (
+            xp.asarray(keys, dtype="uint64"),
+            xp.asarray(numpy.ones(len(keys), dtype="float32")),
+            xp.asarray(numpy.asarray(lengths, dtype="int32")),
+        )
+        return out, lambda d: batch
+
+    return Model("sparse_instance_features", forward)
+
+
+def pool_instances(tok2vec: Model[List[Doc], List[Floats2d]], window: int) -> Model[AssertionBatch, Floats2d]:
+    """For each instance: mean of its tokens, of ``window`` tokens before and after it."""
+
+    def forward(model: Model, batch: AssertionBatch, is_train: bool):
+        tokvecs, bp_tokvecs = tok2vec(batch.docs, is_train)
+        ops = model.ops
+        width = tokvecs[0].shape[1] if tokvecs else tok2vec.get_dim("nO")
+        rows: List[Floats2d] = []
+        spans: List[Tuple[int, List[Tuple[int, int]]]] = []  # (doc index, [(start, end) x 3])
+        for d, instances in enumerate(batch.instances):
+            vecs = tokvecs[d]
+            n = vecs.shape[0]
+            for inst in instances:
+                parts = [(inst.start, inst.end), (max(0, inst.start - window), inst.start), (inst.end, min(n, inst.end + window))]
+                pooled = []
+                for s, e in parts:
+                    pooled.append(vecs[s:e].mean(axis=0) if e > s else ops.alloc1f(width))
+                rows.append(ops.xp.concatenate(pooled))
+                spans.append((d, parts))
+        output = ops.xp.vstack(rows) if rows else ops.alloc2f(0, width * 3)
+
+        def backprop(d_output: Floats2d) -> AssertionBatch:
+            d_tokvecs = [ops.alloc2f(*v.shape) for v in tokvecs]
+            for row, (d, parts) in enumerate(spans):
+                for k, (s, e) in enumerate(parts):
+                    if e > s:
+                        d_tokvecs[d][s:e] += d_output[row, k * width : (k + 1) * width] / (e - s)
+            bp_tokvecs(d_tokvecs)
+            return batch
+
+        return output, backprop
+
+    def init(model: Model, X: Optional[AssertionBatch] = None, Y=None) -> None:
+        tok2vec.initialize(X.docs if X is not None else None)
+
+    return Model("pool_instances", forward, init=init, layers=[tok2vec], dims={"nO": None})
+
