@@ -59,15 +59,25 @@ ENTRY_POINTS = {
     "console_scripts": [
         "clinical-ner = spacy_clinical_ner.__main__:main",
     ],
-    "spacy_factories": [],
-    "spacy_architectures": [],
+    "spacy_factories": [
+        "clinical_context = spacy_clinical_ner.context.component:make_clinical_context",
+        "clinical_sentencizer = spacy_clinical_ner.context.sentencizer:make_clinical_sentencizer",
+        "clinical_sectionizer = spacy_clinical_ner.context.sections:make_clinical_sectionizer",
+        "clinical_assertion = spacy_clinical_ner.context.assertion:make_clinical_assertion",
+    ],
+    "spacy_architectures": [
+        "spacy-clinical-ner.AssertionClassifier.v1 = spacy_clinical_ner.context.model:build_assertion_classifier",
+    ],
     "spacy_tokenizers": [
         "spacy-clinical-ner.ClinicalTokenizer.v1 = spacy_clinical_ner.tokenizer:create_clinical_tokenizer",
     ],
     "spacy_readers": [
         "spacy-clinical-ner.BratCorpus.v1 = spacy_clinical_ner.readers.convert:create_brat_corpus",
+        "spacy-clinical-ner.GoldEntityCorpus.v1 = spacy_clinical_ner.context.corpus:create_gold_entity_corpus",
     ],
-    "spacy_scorers": [],
+    "spacy_scorers": [
+        "spacy-clinical-ner.context_scorer.v1 = spacy_clinical_ner.context.scorer:make_context_scorer",
+    ],
     "spacy_misc": [],
 }
 

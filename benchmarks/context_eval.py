@@ -113,7 +113,7 @@ def run_negspacy(docs: List[Doc]) -> List[Doc]:
     return docs
 
 
-def run_clinical(docs: List[Doc], assertion_model: str = "") -> List[Doc]:
+def run_clinical(docs: List[Doc], assertion_model: str = "", splitter: str = "clinical_sentencizer") -> List[Doc]:
     import spacy
 
     import spacy_clinical_ner.context  # noqa: F401
@@ -121,8 +121,13 @@ def run_clinical(docs: List[Doc], assertion_model: str = "") -> List[Doc]:
     if assertion_model:
         nlp = spacy.load(assertion_model)
     else:
+        if splitter == "medspacy_pyrush":
+            from loguru import logger as loguru_logger
+
+            loguru_logger.disable("PyRuSH")
+            import medspacy  # noqa: F401
         nlp = clinical_blank()
-        nlp.add_pipe("clinical_sentencizer")
+        nlp.add_pipe(splitter)
         nlp.add_pipe("clinical_context", config={"spans_key": "entities", "include_ents": False})
     docs = copy_docs(docs, nlp)
     for d in docs:
@@ -133,7 +138,7 @@ def run_clinical(docs: List[Doc], assertion_model: str = "") -> List[Doc]:
 
 def score_maccrobat(docs: List[Doc], gold_docs: List[Doc], attrs=("is_negated", "is_uncertain")) -> Dict[str, Tuple[int, int, int]]:
     counts = {a: [0, 0, 0] for a in attrs}
-    for d, g in zip(docs, gold_docs):
+    for d, g in zip(docs, gold_docs, strict=True):
         polarity = {e["id"]: e["attributes"].get("POLARITY") for e in g._.brat["entities"]}
         for span in d.spans["entities"]:
             gold = POLARITY_GOLD.get(polarity.get(span.id_) or "", {})
@@ -164,7 +169,13 @@ def maccrobat_section(args) -> List[str]:
         ("**clinical_context** (rules, clinical_sentencizer)", lambda: run_clinical(gold)),
     ]
     if args.assertion_model:
-        systems.append(("**clinical_context + clinical_assertion** (trained on train split)", lambda: run_clinical(gold, args.assertion_model)))
+        systems.append(
+            ("**clinical_context + clinical_assertion** (trained on train split)", lambda: run_clinical(gold, args.assertion_model))
+        )
+    systems += [
+        ("clinical_context rules, spaCy `sentencizer` instead", lambda: run_clinical(gold, splitter="sentencizer")),
+        ("clinical_context rules, medspaCy PyRuSH sentences instead", lambda: run_clinical(gold, splitter="medspacy_pyrush")),
+    ]
     for name, fn in systems:
         t0 = time.perf_counter()
         docs = fn()
@@ -187,7 +198,9 @@ def maccrobat_section(args) -> List[str]:
 def discharge_section() -> List[str]:
     import spacy_clinical_ner.context  # noqa: F401
 
-    items = [json.loads(line) for line in (REPO / "tests/fixtures/context/discharge_sentences.jsonl").read_text().splitlines() if line.strip()]
+    items = [
+        json.loads(line) for line in (REPO / "tests/fixtures/context/discharge_sentences.jsonl").read_text().splitlines() if line.strip()
+    ]
     n_ents = sum(len(i["entities"]) for i in items)
 
     def evaluate(build: Callable[[], object]) -> Dict[str, Tuple[int, int, int]]:
@@ -202,7 +215,7 @@ def discharge_section() -> List[str]:
             doc.ents = ents
             for _, proc in nlp.pipeline:
                 doc = proc(doc)
-            for ent, span in zip(item["entities"], doc.ents):
+            for ent, span in zip(item["entities"], doc.ents, strict=True):
                 for a in ATTRS:
                     g, p = bool(ent.get(a, False)), bool(getattr(span._, a, False))
                     counts[a][0] += g and p
@@ -307,7 +320,11 @@ def throughput_section(args) -> List[str]:
     import medspacy  # noqa: F401
 
     splitters = {}
-    for name, factory in (("clinical_sentencizer", "clinical_sentencizer"), ("spaCy sentencizer", "sentencizer"), ("medspaCy PyRuSH", "medspacy_pyrush")):
+    for name, factory in (
+        ("clinical_sentencizer", "clinical_sentencizer"),
+        ("spaCy sentencizer", "sentencizer"),
+        ("medspaCy PyRuSH", "medspacy_pyrush"),
+    ):
         sn = clinical_blank()
         proc = sn.add_pipe(factory, config={"overwrite": True} if factory != "medspacy_pyrush" else {})
         splitters[name] = proc

@@ -5,8 +5,8 @@ Factories: ``clinical_context``, ``clinical_sentencizer``, ``clinical_sectionize
 (registered through entry points; importing this package registers them too).
 """
 
-from .attributes import ASSERTION_CLASSES, BOOL_ATTRS, install_context_extensions
 from .assertion import ClinicalAssertion, make_clinical_assertion
+from .attributes import ASSERTION_CLASSES, BOOL_ATTRS, install_context_extensions
 from .component import ClinicalContext, make_clinical_context
 from .corpus import copy_entities, create_gold_entity_corpus
 from .model import build_assertion_classifier

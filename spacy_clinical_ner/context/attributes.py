@@ -17,7 +17,7 @@ All values live in ``doc.user_data`` under spaCy's own keys, so they survive
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List
 
 from spacy.tokens import Doc, Span
 
@@ -103,7 +103,7 @@ def _cues_getter(span: Span) -> List[dict]:
     return span.doc.user_data.get(_key(CUES_ATTR, span), [])
 
 
-def _cues_setter(span: Span, value: Optional[List[dict]]) -> None:
+def _cues_setter(span: Span, value: List[dict] | None) -> None:
     key = _key(CUES_ATTR, span)
     if value:
         span.doc.user_data[key] = [dict(v) for v in value]
@@ -115,11 +115,11 @@ def _sections_getter(doc: Doc) -> List[dict]:
     return doc.user_data.get(("._.", SECTIONS_ATTR, None, None), [])
 
 
-def _sections_setter(doc: Doc, value: Optional[List[dict]]) -> None:
+def _sections_setter(doc: Doc, value: List[dict] | None) -> None:
     doc.user_data[("._.", SECTIONS_ATTR, None, None)] = [dict(v) for v in value or []]
 
 
-def _span_section_getter(span: Span) -> Optional[str]:
+def _span_section_getter(span: Span) -> str | None:
     for section in _sections_getter(span.doc):
         if section["start"] <= span.start_char < section["end"]:
             return section["category"]

@@ -12,10 +12,9 @@ the clinical sentence rules (nothing is written to the Doc). Sections found upst
 ``clinical_sectionizer`` add attributes (``section_attrs``), with the header as the cue.
 """
 
-
 import logging
 from bisect import bisect_right
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple, Union
 
 import srsly
 from spacy.language import Language
@@ -51,10 +50,13 @@ def strip_cue(cue: dict) -> dict:
     """A cue record as stored on the span (without the analysis-only keys)."""
     return {k: v for k, v in cue.items() if k not in _INTERNAL_CUE_KEYS}
 
+
 FORMAT_VERSION = 1
 #: Words that may stand between the items of a coordinated list (with entities and
 #: short parentheticals), see ``coordination``.
-LIST_WORDS = frozenset([",", "and", "or", "nor", "/", "&", "and/or", "as", "well", "either", "any", "other", "all", "also", "both", "-", "–"])
+LIST_WORDS = frozenset(
+    [",", "and", "or", "nor", "/", "&", "and/or", "as", "well", "either", "any", "other", "all", "also", "both", "-", "–"]
+)
 
 #: MACCROBAT types that describe or measure an event rather than being one (anatomy,
 #: descriptors, values, times, demographics). They carry no polarity in the corpus and a
@@ -105,15 +107,15 @@ class ClinicalContext(Pipe):
         nlp: Language,
         name: str = "clinical_context",
         *,
-        rules: Optional[str] = "default",
-        spans_key: Optional[str] = None,
+        rules: str | None = "default",
+        spans_key: str | None = None,
         include_ents: bool = True,
-        ignored_labels: Optional[Iterable[str]] = MACCROBAT_NON_EVENT_LABELS,
-        allowed_types: Optional[Iterable[str]] = None,
-        excluded_types: Optional[Iterable[str]] = None,
-        max_scope: Optional[int] = None,
-        max_targets: Optional[int] = None,
-        terminating_types: Optional[Dict[str, List[str]]] = None,
+        ignored_labels: Iterable[str] | None = MACCROBAT_NON_EVENT_LABELS,
+        allowed_types: Iterable[str] | None = None,
+        excluded_types: Iterable[str] | None = None,
+        max_scope: int | None = None,
+        max_targets: int | None = None,
+        terminating_types: Dict[str, List[str]] | None = None,
         boundary_categories: Iterable[str] = ("CLAUSE_BOUNDARY", "FAMILY_BOUNDARY"),
         trim_cues: bool = True,
         phrase_matcher_attr: str = "LOWER",
@@ -122,7 +124,7 @@ class ClinicalContext(Pipe):
         coordination: bool = True,
         span_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
         section_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
-        scorer: Optional[Callable] = None,
+        scorer: Callable | None = None,
     ):
         install_context_extensions()
         if spans_key is None and not include_ents:
@@ -142,7 +144,9 @@ class ClinicalContext(Pipe):
                 for attr in attrs:
                     if not Span.has_extension(attr):
                         raise ContextRuleError(
-                            ContextErrors.E304.format(name=name, reason=f"attribute {attr!r} is not a Span extension; call Span.set_extension first")
+                            ContextErrors.E304.format(
+                                name=name, reason=f"attribute {attr!r} is not a Span extension; call Span.set_extension first"
+                            )
                         )
         self.name = name
         self.vocab = nlp.vocab
@@ -167,8 +171,8 @@ class ClinicalContext(Pipe):
         }
         self._ignored = frozenset(self.cfg["ignored_labels"])
         self._rules_source = rules
-        self._rules: Optional[List[ContextRule]] = None
-        self._engine: Optional[ContextEngine] = None
+        self._rules: List[ContextRule] | None = None
+        self._engine: ContextEngine | None = None
         self._abbrevs = frozenset(DEFAULT_ABBREVIATIONS)
         self.scorer = scorer
 
@@ -275,7 +279,7 @@ class ClinicalContext(Pipe):
         sections = getattr(doc._, SECTIONS_ATTR) if self.cfg["section_attrs"] else []
         section_starts = [s["start"] for s in sections]
         out: List[Tuple[Dict[str, bool], List[dict]]] = []
-        for target, mods_t in zip(targets, edges):
+        for target, mods_t in zip(targets, edges, strict=True):
             values: Dict[str, bool] = {}
             cues: List[dict] = []
             for mod in mods_t:
@@ -303,7 +307,7 @@ class ClinicalContext(Pipe):
         if not targets:
             return doc
         results: Dict[Tuple[int, int], Tuple[Dict[str, bool], List[dict]]] = {}
-        for target, (values, cues) in zip(targets, self.analyze(doc, targets)):
+        for target, (values, cues) in zip(targets, self.analyze(doc, targets), strict=True):
             # spans with the same offsets (two labels) share their extension values
             merged_values, merged_cues = results.setdefault((target.start_char, target.end_char), ({}, []))
             for attr, value in values.items():
@@ -357,11 +361,11 @@ class ClinicalContext(Pipe):
 
     def initialize(
         self,
-        get_examples: Optional[Callable[[], Iterable[Example]]] = None,
+        get_examples: Callable[[], Iterable[Example]] | None = None,
         *,
-        nlp: Optional[Language] = None,
-        rules: Optional[List[Dict[str, Any]]] = None,
-        add_rules: Optional[List[Dict[str, Any]]] = None,
+        nlp: Language | None = None,
+        rules: List[Dict[str, Any]] | None = None,
+        add_rules: List[Dict[str, Any]] | None = None,
     ) -> None:
         """Replace (``rules``) or extend (``add_rules``) the rules from ``[initialize.components.<name>]``."""
         if rules is not None:
@@ -453,14 +457,14 @@ class ClinicalContext(Pipe):
 def make_clinical_context(
     nlp: Language,
     name: str,
-    rules: Optional[str],
-    spans_key: Optional[str],
+    rules: str | None,
+    spans_key: str | None,
     include_ents: bool,
-    ignored_labels: Optional[List[str]],
-    allowed_types: Optional[List[str]],
-    excluded_types: Optional[List[str]],
-    max_scope: Optional[int],
-    max_targets: Optional[int],
+    ignored_labels: List[str] | None,
+    allowed_types: List[str] | None,
+    excluded_types: List[str] | None,
+    max_scope: int | None,
+    max_targets: int | None,
     terminating_types: Dict[str, List[str]],
     boundary_categories: List[str],
     trim_cues: bool,
@@ -470,7 +474,7 @@ def make_clinical_context(
     coordination: bool,
     span_attrs: Union[str, Dict[str, Dict[str, bool]], None],
     section_attrs: Union[str, Dict[str, Dict[str, bool]], None],
-    scorer: Optional[Callable],
+    scorer: Callable | None,
 ) -> "ClinicalContext":
     """ConText (negated, uncertain, historical, hypothetical, family) over entities."""
     return ClinicalContext(

@@ -12,7 +12,7 @@ the dev documents that are reported: ``holdout = "exclude"`` for the training re
 """
 
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -23,7 +23,7 @@ from ..extensions import install_doc_extensions
 from .errors import ContextErrors, ContextRuleError
 
 
-def copy_entities(source: Doc, target: Doc, spans_key: Optional[str]) -> Doc:
+def copy_entities(source: Doc, target: Doc, spans_key: str | None) -> Doc:
     """Put ``source``'s entities (and span group) onto ``target`` by character offsets."""
     ents = []
     for ent in source.ents:
@@ -45,7 +45,7 @@ def copy_entities(source: Doc, target: Doc, spans_key: Optional[str]) -> Doc:
 @registry.readers("spacy-clinical-ner.GoldEntityCorpus.v1")
 def create_gold_entity_corpus(
     path: Union[str, Path],
-    spans_key: Optional[str] = "entities",
+    spans_key: str | None = "entities",
     gold_preproc: bool = False,
     max_length: int = 0,
     limit: int = 0,
@@ -55,7 +55,9 @@ def create_gold_entity_corpus(
 ) -> Callable[[Language], Iterable[Example]]:
     """A ``.spacy`` corpus whose predicted docs already hold the gold entities."""
     if holdout not in ("none", "exclude", "only"):
-        raise ContextRuleError(ContextErrors.E304.format(name="GoldEntityCorpus", reason=f"holdout must be 'none', 'exclude' or 'only', not {holdout!r}"))
+        raise ContextRuleError(
+            ContextErrors.E304.format(name="GoldEntityCorpus", reason=f"holdout must be 'none', 'exclude' or 'only', not {holdout!r}")
+        )
     if holdout != "none" and holdout_every < 2:
         raise ContextRuleError(ContextErrors.E304.format(name="GoldEntityCorpus", reason="holdout needs holdout_every >= 2"))
     corpus = Corpus(path, gold_preproc=gold_preproc, max_length=max_length, limit=0)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, List, Sequence, Tuple
 
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span  # noqa: F401
@@ -50,7 +50,7 @@ class Modifier:
 MAX_EXPANSION = 2000
 
 
-def expand_pattern(pattern: List[Dict]) -> Optional[List[List[str]]]:
+def expand_pattern(pattern: List[Dict]) -> List[List[str]] | None:
     """Token sequences a simple LOWER pattern matches, or None if it is not that simple.
 
     spaCy's Matcher evaluates ``{"IN": [...]}`` predicates in Python for every token;
@@ -133,11 +133,11 @@ class ContextEngine:
         phrase_matcher_attr: str = "LOWER",
         prune_on_modifier_overlap: bool = True,
         prune_on_target_overlap: bool = False,
-        max_scope: Optional[int] = None,
-        max_targets: Optional[int] = None,
-        allowed_types: Optional[Iterable[str]] = None,
-        excluded_types: Optional[Iterable[str]] = None,
-        terminating_types: Optional[Dict[str, Iterable[str]]] = None,
+        max_scope: int | None = None,
+        max_targets: int | None = None,
+        allowed_types: Iterable[str] | None = None,
+        excluded_types: Iterable[str] | None = None,
+        terminating_types: Dict[str, Iterable[str]] | None = None,
         boundary_categories: Iterable[str] = ("CLAUSE_BOUNDARY", "FAMILY_BOUNDARY"),
         trim_cues: bool = True,
     ):
@@ -155,15 +155,15 @@ class ContextEngine:
         self._make_doc = make_doc
         self.rules: List[ContextRule] = []
         # Effective per-rule settings (globals filled in), parallel to self.rules.
-        self._scope: List[Optional[int]] = []
-        self._max_targets: List[Optional[int]] = []
-        self._allowed: List[Optional[FrozenSet[str]]] = []
-        self._excluded: List[Optional[FrozenSet[str]]] = []
+        self._scope: List[int | None] = []
+        self._max_targets: List[int | None] = []
+        self._allowed: List[FrozenSet[str] | None] = []
+        self._excluded: List[FrozenSet[str] | None] = []
         self._terminated_by: List[FrozenSet[str]] = []
         self._matcher = Matcher(vocab)
         self._phrase_matcher = PhraseMatcher(vocab, attr=phrase_matcher_attr)
         self._lower_matcher = PhraseMatcher(vocab, attr="LOWER")
-        self._regexes: List[Tuple[int, "re.Pattern[str]"]] = []
+        self._regexes: List[Tuple[int, re.Pattern[str]]] = []
         self._key_to_rule: Dict[int, int] = {}
         self.add(rules)
 
@@ -196,9 +196,10 @@ class ContextEngine:
     # ------------------------------------------------------------------ matching
     def match(self, doc: Doc) -> List[Tuple[int, int, int]]:
         """(rule index, start, end) of every cue, overlapping ones pruned to the longest."""
-        matches = [(self._key_to_rule[k], s, e) for k, s, e in self._matcher(doc)]
-        matches += [(self._key_to_rule[k], s, e) for k, s, e in self._phrase_matcher(doc)]
-        matches += [(self._key_to_rule[k], s, e) for k, s, e in self._lower_matcher(doc)]
+        matches: List[Tuple[int, int, int]] = []
+        for matcher in (self._matcher, self._phrase_matcher, self._lower_matcher):
+            if len(matcher):
+                matches += [(self._key_to_rule[k], s, e) for k, s, e in matcher(doc)]
         for idx, regex in self._regexes:
             for m in regex.finditer(doc.text):
                 span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
@@ -296,7 +297,7 @@ class ContextEngine:
         mods: List[Modifier],
         targets: Sequence[Span],
         sent_starts: Sequence[int],
-        coordination: Optional[Sequence[bool]] = None,
+        coordination: Sequence[bool] | None = None,
     ) -> List[List[Modifier]]:
         """For each target, the modifiers that modify it (after ``max_targets``).
 
@@ -361,7 +362,9 @@ class ContextEngine:
             return True
         return False
 
-    def _propagate(self, by_sent: Dict[int, List[Modifier]], targets: Sequence[Span], sent_starts: Sequence[int], coord: Sequence[bool]) -> None:
+    def _propagate(
+        self, by_sent: Dict[int, List[Modifier]], targets: Sequence[Span], sent_starts: Sequence[int], coord: Sequence[bool]
+    ) -> None:
         order = sorted(range(len(targets)), key=lambda t: (targets[t].start, targets[t].end))
         sent_of = {t: bisect_right(sent_starts, targets[t].start) - 1 for t in order}
         doc = targets[0].doc if targets else None

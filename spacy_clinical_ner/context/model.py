@@ -15,13 +15,13 @@ Two paths whose logits are added before the softmax:
   pipeline (``spacy.Tok2VecListener.v1`` / ``spacy-transformers.TransformerListener.v1``).
 """
 
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Tuple
 
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, Relu, SparseLinear_v2, add, chain, softmax_activation, with_array
 from thinc.api import Linear as LinearLayer
+from thinc.api import Model, Relu, SparseLinear_v2, add, chain, softmax_activation, with_array
 from thinc.types import Floats2d
 
 
@@ -38,12 +38,12 @@ class AssertionBatch(NamedTuple):
 
 @registry.architectures("spacy-clinical-ner.AssertionClassifier.v1")
 def build_assertion_classifier(
-    tok2vec: Optional[Model[List[Doc], List[Floats2d]]] = None,
+    tok2vec: Model[List[Doc], List[Floats2d]] | None = None,
     length: int = 262144,
     window: int = 6,
     hidden_width: int = 64,
     dropout: float = 0.1,
-    nO: Optional[int] = None,
+    nO: int | None = None,
 ) -> Model[AssertionBatch, Floats2d]:
     """Sparse features (+ optional pooled tok2vec) -> softmax over the assertion labels."""
     length = 2 ** (max(length, 2) - 1).bit_length()
@@ -118,8 +118,7 @@ def pool_instances(tok2vec: Model[List[Doc], List[Floats2d]], window: int) -> Mo
 
         return output, backprop
 
-    def init(model: Model, X: Optional[AssertionBatch] = None, Y=None) -> None:
+    def init(model: Model, X: AssertionBatch | None = None, Y=None) -> None:
         tok2vec.initialize(X.docs if X is not None else None)
 
     return Model("pool_instances", forward, init=init, layers=[tok2vec], dims={"nO": None})
-

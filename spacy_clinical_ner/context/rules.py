@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Sequence, Union
 
 import srsly
 
@@ -55,13 +55,13 @@ class ContextRule:
         literal: str,
         category: str,
         direction: str = "BIDIRECTIONAL",
-        pattern: Optional[Union[str, List[Dict[str, Any]]]] = None,
-        allowed_types: Optional[Iterable[str]] = None,
-        excluded_types: Optional[Iterable[str]] = None,
-        max_scope: Optional[int] = None,
-        max_targets: Optional[int] = None,
-        terminated_by: Optional[Iterable[str]] = None,
-        metadata: Optional[Dict[str, Any]] = None,
+        pattern: Union[str, List[Dict[str, Any]]] | None = None,
+        allowed_types: Iterable[str] | None = None,
+        excluded_types: Iterable[str] | None = None,
+        max_scope: int | None = None,
+        max_targets: int | None = None,
+        terminated_by: Iterable[str] | None = None,
+        metadata: Dict[str, Any] | None = None,
     ):
         def fail(reason: str) -> ContextRuleError:
             return ContextRuleError(ContextErrors.E301.format(rule=literal, reason=reason))
@@ -103,7 +103,9 @@ class ContextRule:
         unknown = set(data) - set(RULE_KEYS)
         if unknown:
             raise ContextRuleError(
-                ContextErrors.E301.format(rule=data.get("literal", data), reason=f"unknown keys {sorted(unknown)}; allowed: {list(RULE_KEYS)}")
+                ContextErrors.E301.format(
+                    rule=data.get("literal", data), reason=f"unknown keys {sorted(unknown)}; allowed: {list(RULE_KEYS)}"
+                )
             )
         missing = {"literal", "category"} - set(data)
         if missing:
@@ -192,7 +194,9 @@ def coerce_rule(rule: RuleLike) -> ContextRule:
         return ContextRule.from_dict(rule)
     if hasattr(rule, "literal") and hasattr(rule, "direction") and hasattr(rule, "category"):
         return ContextRule.from_medspacy(rule)
-    raise ContextRuleError(ContextErrors.E301.format(rule=rule, reason=f"expected a ContextRule, a dict or a medspaCy ConTextRule, not {type(rule).__name__}"))
+    raise ContextRuleError(
+        ContextErrors.E301.format(rule=rule, reason=f"expected a ContextRule, a dict or a medspaCy ConTextRule, not {type(rule).__name__}")
+    )
 
 
 def rules_from_data(data: Any, source: str = "<data>") -> List[ContextRule]:

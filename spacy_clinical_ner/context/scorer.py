@@ -17,7 +17,7 @@ historical/hypothetical/family annotation) are reported as ``None``, not as zero
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Set, Tuple
 
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, Span
@@ -40,7 +40,7 @@ BRAT_ATTRS = ("is_negated", "is_uncertain")
 SHORT = {a: a[3:] for a in BOOL_ATTRS}  # is_negated -> negated
 
 
-def _spans(doc: Doc, spans_key: Optional[str], include_ents: bool) -> List[Span]:
+def _spans(doc: Doc, spans_key: str | None, include_ents: bool) -> List[Span]:
     spans: List[Span] = []
     if spans_key is not None and spans_key in doc.spans:
         spans.extend(doc.spans[spans_key])
@@ -49,7 +49,9 @@ def _spans(doc: Doc, spans_key: Optional[str], include_ents: bool) -> List[Span]
     return spans
 
 
-def gold_values(doc: Doc, spans: Iterable[Span], polarity_map: Dict[str, Dict[str, bool]] = POLARITY_GOLD) -> Tuple[Dict[Tuple[int, int], Dict[str, bool]], Set[str]]:
+def gold_values(
+    doc: Doc, spans: Iterable[Span], polarity_map: Dict[str, Dict[str, bool]] = POLARITY_GOLD
+) -> Tuple[Dict[Tuple[int, int], Dict[str, bool]], Set[str]]:
     """Gold attribute values per (start_char, end_char) and the attributes the source can express."""
     brat = doc._.brat if Doc.has_extension("brat") else None
     out: Dict[Tuple[int, int], Dict[str, bool]] = {}
@@ -73,7 +75,7 @@ def gold_values(doc: Doc, spans: Iterable[Span], polarity_map: Dict[str, Dict[st
 def score_context(
     examples: Iterable[Example],
     *,
-    spans_key: Optional[str] = None,
+    spans_key: str | None = None,
     include_ents: bool = True,
     attrs: Iterable[str] = BOOL_ATTRS,
     polarity_map: Dict[str, Dict[str, bool]] = POLARITY_GOLD,

@@ -14,11 +14,10 @@ of the text) – and ``span._.clinical_section`` (the category a span starts in)
 section sets ``is_family``) and records the header as the deciding cue.
 """
 
-
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Union
 
 import srsly
 from spacy.language import Language
@@ -96,11 +95,11 @@ class ClinicalSectionizer(Pipe):
         nlp: Language,
         name: str = "clinical_sectionizer",
         *,
-        rules: Optional[str] = "default",
+        rules: str | None = "default",
         phrase_matcher_attr: str = "LOWER",
         require_start_line: bool = True,
         require_end: bool = True,
-        max_section_length: Optional[int] = None,
+        max_section_length: int | None = None,
     ):
         install_context_extensions()
         if max_section_length is not None and max_section_length <= 0:
@@ -115,9 +114,9 @@ class ClinicalSectionizer(Pipe):
             "max_section_length": max_section_length,
         }
         self._rules_source = rules
-        self._rules: Optional[List[Dict[str, Any]]] = None
+        self._rules: List[Dict[str, Any]] | None = None
         self._added: List[Dict[str, Any]] = []
-        self._matchers: Optional[tuple] = None
+        self._matchers: tuple | None = None
 
     # ------------------------------------------------------------------ rules
     @property
@@ -154,7 +153,7 @@ class ClinicalSectionizer(Pipe):
         if self._matchers is None:
             self._matchers = self._build()
         matcher, phrase, by_key = self._matchers
-        found = [(by_key[k], s, e) for k, s, e in list(matcher(doc)) + list(phrase(doc))]
+        found = [(by_key[k], s, e) for k, s, e in (list(matcher(doc)) if len(matcher) else []) + (list(phrase(doc)) if len(phrase) else [])]
         # longest header first at each start, no overlapping headers
         found.sort(key=lambda m: (m[1], -(m[2] - m[1])))
         headers = []
@@ -168,7 +167,11 @@ class ClinicalSectionizer(Pipe):
             if title_end < len(doc) and doc[title_end].text == ":":
                 title_end += 1
             elif self.cfg["require_end"]:
-                ends_line = title_end == len(doc) or "\n" in doc[title_end - 1].whitespace_ or (doc[title_end].is_space and "\n" in doc[title_end].text)
+                ends_line = (
+                    title_end == len(doc)
+                    or "\n" in doc[title_end - 1].whitespace_
+                    or (doc[title_end].is_space and "\n" in doc[title_end].text)
+                )
                 if not ends_line and doc[end - 1].text != ":":
                     continue
             headers.append((idx, start, title_end))
@@ -206,7 +209,9 @@ class ClinicalSectionizer(Pipe):
         setattr(doc._, SECTIONS_ATTR, self.find_sections(doc) if len(doc) else [])
         return doc
 
-    def initialize(self, get_examples: Optional[Callable] = None, *, nlp: Optional[Language] = None, rules: Optional[List[Dict[str, Any]]] = None) -> None:
+    def initialize(
+        self, get_examples: Callable | None = None, *, nlp: Language | None = None, rules: List[Dict[str, Any]] | None = None
+    ) -> None:
         """Optionally replace the rules (``[initialize.components.<name>.rules]``)."""
         if rules is not None:
             self._rules = [_check_section_rule(r) for r in rules]
@@ -256,11 +261,11 @@ class ClinicalSectionizer(Pipe):
 def make_clinical_sectionizer(
     nlp: Language,
     name: str,
-    rules: Optional[str],
+    rules: str | None,
     phrase_matcher_attr: str,
     require_start_line: bool,
     require_end: bool,
-    max_section_length: Optional[int],
+    max_section_length: int | None,
 ) -> "ClinicalSectionizer":
     """Section headers (medspaCy's rules plus visit-note headers), saved with the pipeline."""
     return ClinicalSectionizer(

@@ -23,9 +23,8 @@ Everything is configuration (no learned state), so a saved pipeline splits exact
 the one that was saved; the component still writes its settings with ``to_disk``.
 """
 
-
 import re
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List
 
 import srsly
 from spacy.language import Language
@@ -45,7 +44,26 @@ OPENERS = frozenset(['"', "'", "“", "‘", "(", "[", "«"])
 LIST_MARKER = re.compile(r"^(?:[-*•·▪◦–]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)])$")
 HEADER_MAX_TOKENS = 8
 #: A header followed by one of these is a statement ("Fever: no", "Edema: none"), not a title.
-HEADER_VALUES = frozenset(["no", "none", "yes", "negative", "neg", "positive", "pos", "absent", "present", "normal", "nl", "wnl", "n/a", "denies", "denied", "unremarkable"])
+HEADER_VALUES = frozenset(
+    [
+        "no",
+        "none",
+        "yes",
+        "negative",
+        "neg",
+        "positive",
+        "pos",
+        "absent",
+        "present",
+        "normal",
+        "nl",
+        "wnl",
+        "n/a",
+        "denies",
+        "denied",
+        "unremarkable",
+    ]
+)
 
 
 def _is_upper_start(text: str) -> bool:
@@ -110,8 +128,10 @@ def clinical_sentence_starts(
             if first < i and LIST_MARKER.match(texts[first]):
                 first += 1  # "• Cardiovascular: Denies chest pain."
             k = i - first
-            if 0 < k <= HEADER_MAX_TOKENS and _is_upper_start(texts[first]) and all(
-                not texts[m].isspace() and texts[m] not in SENT_END_PUNCT for m in range(first, i)
+            if (
+                0 < k <= HEADER_MAX_TOKENS
+                and _is_upper_start(texts[first])
+                and all(not texts[m].isspace() and texts[m] not in SENT_END_PUNCT for m in range(first, i))
             ):
                 starts[i + 1] = True
     return [i for i, s in enumerate(starts) if s]
@@ -125,18 +145,22 @@ class ClinicalSentencizer(Pipe):
         nlp: Language,
         name: str = "clinical_sentencizer",
         *,
-        abbreviations: Optional[List[str]] = None,
+        abbreviations: List[str] | None = None,
         newlines: str = "smart",
         split_headers: bool = True,
         overwrite: bool = False,
-        scorer: Optional[Callable] = None,
+        scorer: Callable | None = None,
     ):
         if newlines not in ("smart", "always", "never"):
-            raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"newlines must be 'smart', 'always' or 'never', not {newlines!r}"))
+            raise ContextRuleError(
+                ContextErrors.E304.format(name=name, reason=f"newlines must be 'smart', 'always' or 'never', not {newlines!r}")
+            )
         self.name = name
         self.vocab = nlp.vocab
         self.cfg = {
-            "abbreviations": sorted({a.lower().rstrip(".") for a in (abbreviations if abbreviations is not None else DEFAULT_ABBREVIATIONS)}),
+            "abbreviations": sorted(
+                {a.lower().rstrip(".") for a in (abbreviations if abbreviations is not None else DEFAULT_ABBREVIATIONS)}
+            ),
             "newlines": newlines,
             "split_headers": split_headers,
             "overwrite": overwrite,
@@ -210,11 +234,13 @@ class ClinicalSentencizer(Pipe):
 def make_clinical_sentencizer(
     nlp: Language,
     name: str,
-    abbreviations: Optional[List[str]],
+    abbreviations: List[str] | None,
     newlines: str,
     split_headers: bool,
     overwrite: bool,
-    scorer: Optional[Callable],
+    scorer: Callable | None,
 ) -> "ClinicalSentencizer":
     """Rule-based clinical sentence boundaries (saved with the pipeline)."""
-    return ClinicalSentencizer(nlp, name, abbreviations=abbreviations, newlines=newlines, split_headers=split_headers, overwrite=overwrite, scorer=scorer)
+    return ClinicalSentencizer(
+        nlp, name, abbreviations=abbreviations, newlines=newlines, split_headers=split_headers, overwrite=overwrite, scorer=scorer
+    )

@@ -1,0 +1,528 @@
+"""ConText assertions, clinical sentences and sections, the assertion classifier."""
+
+import json
+import time
+
+import pytest
+import spacy
+from confection import ConfigValidationError
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+
+import spacy_clinical_ner.context  # noqa: F401 - registers the factories
+from spacy_clinical_ner.context import ContextRule, clinical_sentence_starts, default_rules, load_rules, medspacy_rules
+from spacy_clinical_ner.context.corpus import copy_entities
+from spacy_clinical_ner.context.errors import ContextRuleError
+from spacy_clinical_ner.errors import ClinicalNERError
+from spacy_clinical_ner.extensions import install_doc_extensions
+from spacy_clinical_ner.tokenizer import clinical_blank
+
+ATTRS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
+
+
+def make_nlp(**context_cfg):
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_sectionizer")
+    nlp.add_pipe("clinical_context", config=context_cfg)
+    return nlp
+
+
+def annotate(nlp, text, ents):
+    """Run ``nlp`` on ``text`` with the given (surface, label) entities placed in doc.ents."""
+    doc = nlp.make_doc(text)
+    spans = []
+    for surface, label in ents:
+        i = text.index(surface)
+        spans.append(doc.char_span(i, i + len(surface), label=label))
+    doc.ents = spans
+    for _, proc in nlp.pipeline:
+        doc = proc(doc)
+    return doc
+
+
+def values(span):
+    return {a for a in ATTRS if getattr(span._, a)}
+
+
+@pytest.fixture(scope="module")
+def ctx_nlp():
+    return make_nlp()
+
+
+# ---------------------------------------------------------------------------- attributes
+@pytest.mark.parametrize(
+    "text,ents,expected,assertion",
+    [
+        (
+            "The patient denies chest pain or palpitations.",
+            [("chest pain", "PROBLEM"), ("palpitations", "PROBLEM")],
+            [{"is_negated"}] * 2,
+            ["absent"] * 2,
+        ),
+        ("Chest x-ray was negative for infiltrate.", [("infiltrate", "PROBLEM")], [{"is_negated"}], ["absent"]),
+        ("Findings are suspicious for malignancy.", [("malignancy", "PROBLEM")], [{"is_uncertain"}], ["possible"]),
+        ("Cannot rule out early ischemia.", [("ischemia", "PROBLEM")], [{"is_uncertain"}], ["possible"]),
+        ("She has a history of hypertension.", [("hypertension", "PROBLEM")], [{"is_historical"}], ["present"]),
+        ("Return if you develop fever.", [("fever", "PROBLEM")], [{"is_hypothetical"}], ["hypothetical"]),
+        (
+            "His father had a myocardial infarction.",
+            [("myocardial infarction", "PROBLEM")],
+            [{"is_family"}],
+            ["associated_with_someone_else"],
+        ),
+        ("He reports chest pain on exertion.", [("chest pain", "PROBLEM")], [set()], ["conditional"]),
+        (
+            "No fever, but she reports a productive cough.",
+            [("fever", "PROBLEM"), ("productive cough", "PROBLEM")],
+            [{"is_negated"}, set()],
+            ["absent", "present"],
+        ),
+        ("There is no significant change in the pleural effusion.", [("pleural effusion", "PROBLEM")], [set()], ["present"]),
+        (
+            "Hematologic toxicity, hypertension, proteinuria, and rash were not observed.",
+            [
+                ("Hematologic toxicity", "Sign_symptom"),
+                ("hypertension", "Sign_symptom"),
+                ("proteinuria", "Sign_symptom"),
+                ("rash", "Sign_symptom"),
+            ],
+            [{"is_negated"}] * 4,
+            ["absent"] * 4,
+        ),
+        ("The nasogastric tube was discontinued.", [("nasogastric tube", "Therapeutic_procedure")], [{"is_negated"}], ["absent"]),
+        ("Immunohistochemistry was negative for cytokeratin.", [("cytokeratin", "Diagnostic_procedure")], [set()], ["present"]),
+    ],
+)
+def test_attributes_and_assertion(ctx_nlp, text, ents, expected, assertion):
+    doc = annotate(ctx_nlp, text, ents)
+    assert [values(e) for e in doc.ents] == expected
+    assert [e._.assertion for e in doc.ents] == assertion
+
+
+def test_ignored_labels_are_left_alone(ctx_nlp):
+    doc = annotate(ctx_nlp, "No cutaneous lesions were seen.", [("cutaneous", "Biological_structure"), ("lesions", "Sign_symptom")])
+    anatomy, lesion = doc.ents
+    assert lesion._.is_negated and not anatomy._.is_negated
+    everything = make_nlp(ignored_labels=[])
+    doc = annotate(everything, "No cutaneous lesions were seen.", [("cutaneous", "Biological_structure"), ("lesions", "Sign_symptom")])
+    assert all(e._.is_negated for e in doc.ents)
+
+
+def test_cue_record(ctx_nlp):
+    text = "Abdomen is soft, without hepatosplenomegaly."
+    doc = annotate(ctx_nlp, text, [("hepatosplenomegaly", "PROBLEM")])
+    (cue, *_) = doc.ents[0]._.context_cues
+    assert {"text", "start", "end", "category", "rule", "direction", "attribute", "source"} <= set(cue)
+    assert text[cue["start"] : cue["end"]] == cue["text"] == "without"
+    assert cue["category"] == "NEGATED_EXISTENCE" and cue["attribute"] == "is_negated" and cue["source"] == "context"
+    assert cue["rule"] in {r.literal for r in default_rules()}
+    json.dumps(doc.ents[0]._.context_cues)  # plain data
+
+
+def test_deciding_cue_comes_first(ctx_nlp):
+    doc = annotate(ctx_nlp, "There is no family history of colon cancer.", [("colon cancer", "PROBLEM")])
+    span = doc.ents[0]
+    assert span._.is_negated and span._.is_family
+    assert span._.assertion == "associated_with_someone_else"
+    assert span._.context_cues[0]["category"] == "FAMILY"
+
+
+def test_section_sets_family_with_header_as_cue(ctx_nlp):
+    text = "HISTORY OF PRESENT ILLNESS\nShe reports headaches.\n\nFamily history: Mother with breast cancer.\n"
+    doc = annotate(ctx_nlp, text, [("headaches", "PROBLEM"), ("breast cancer", "PROBLEM")])
+    headaches, cancer = doc.ents
+    assert not headaches._.is_family and cancer._.is_family
+    assert cancer._.clinical_section == "family_history"
+    section_cue = [c for c in cancer._.context_cues if c["source"] == "section"][0]
+    assert section_cue["rule"] == "section:family_history" and text[section_cue["start"] : section_cue["end"]].startswith("Family history")
+    assert [s["category"] for s in doc._.clinical_sections] == ["history_of_present_illness", "family_history"]
+
+
+def test_family_history_in_running_text_is_not_a_section(ctx_nlp):
+    doc = annotate(ctx_nlp, "He had a strong family history of ataxia and presented with dysarthria.", [("dysarthria", "PROBLEM")])
+    assert doc._.clinical_sections == []
+    assert not doc.ents[0]._.is_family
+
+
+def test_empty_and_entity_less_docs(ctx_nlp):
+    assert len(ctx_nlp("")) == 0
+    doc = ctx_nlp("No fever. No chills.\n")
+    assert len(doc.ents) == 0
+    assert not any(k for k in doc.user_data if isinstance(k, tuple) and k[1] in ATTRS)
+
+
+def test_doc_without_sentence_boundaries():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_context")
+    doc = annotate(nlp, "No fever. Cough has been present for a week.", [("fever", "PROBLEM"), ("Cough", "PROBLEM")])
+    assert not doc.has_annotation("SENT_START")  # nothing was written
+    fever, cough = doc.ents
+    assert fever._.is_negated and not cough._.is_negated
+
+
+def test_missing_span_group_raises():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_context", config={"spans_key": "problems"})
+    with pytest.raises(ContextRuleError, match="E305"):
+        nlp("No fever.")
+
+
+def test_very_long_note(ctx_nlp):
+    para = "The patient denies chest pain. She has a history of asthma. Mild cough was noted, without fever.\n"
+    text = para * 400  # ~8,000 words, 2,400 sentences
+    doc = ctx_nlp.make_doc(text)
+    ents = []
+    for k in range(400):
+        base = k * len(para)
+        for surface in ("chest pain", "asthma", "cough", "fever"):
+            i = base + para.index(surface)
+            ents.append(doc.char_span(i, i + len(surface), label="PROBLEM"))
+    doc.ents = ents
+    start = time.perf_counter()
+    for _, proc in ctx_nlp.pipeline:
+        doc = proc(doc)
+    elapsed = time.perf_counter() - start
+    got = [tuple(sorted(values(e))) for e in doc.ents]
+    assert got == [("is_negated",), ("is_historical",), (), ("is_negated",)] * 400
+    assert elapsed < 20  # linear in the note length (about 1 s here)
+
+
+# ---------------------------------------------------------------------------- serialization
+def test_to_disk_load_with_added_rules(tmp_path):
+    nlp = make_nlp()
+    ctx = nlp.get_pipe("clinical_context")
+    n_default = len(ctx.rules)
+    ctx.add(ContextRule("nil by mouth", "NEGATED_EXISTENCE", "FORWARD"))
+    ctx.add({"literal": "query", "category": "POSSIBLE_EXISTENCE", "direction": "FORWARD", "max_scope": 3})
+    nlp.get_pipe("clinical_sectionizer").add({"literal": "Genetic counselling", "category": "family_history"})
+    text = "Genetic counselling:\nBrother with Marfan syndrome.\n\nquery sepsis. Nil by mouth paracetamol."
+    ents = [("Marfan syndrome", "PROBLEM"), ("sepsis", "PROBLEM"), ("paracetamol", "TREATMENT")]
+    doc = annotate(nlp, text, ents)
+    assert [values(e) for e in doc.ents] == [{"is_family"}, {"is_uncertain"}, {"is_negated"}]
+    nlp.to_disk(tmp_path / "pipe")
+    assert (tmp_path / "pipe" / "clinical_context" / "context_rules.json").exists()
+    loaded = spacy.load(tmp_path / "pipe")
+    assert len(loaded.get_pipe("clinical_context").rules) == n_default + 2
+    doc2 = annotate(loaded, text, ents)
+    assert [(values(e), e._.assertion, e._.context_cues) for e in doc2.ents] == [
+        (values(e), e._.assertion, e._.context_cues) for e in doc.ents
+    ]
+
+
+def test_saved_pipeline_does_not_need_the_rules_file(tmp_path):
+    rules_file = tmp_path / "rules.json"
+    rules_file.write_text(json.dumps({"context_rules": [{"literal": "absent", "category": "NEGATED_EXISTENCE", "direction": "BACKWARD"}]}))
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_context", config={"rules": str(rules_file)})
+    nlp.to_disk(tmp_path / "pipe")
+    rules_file.unlink()
+    loaded = spacy.load(tmp_path / "pipe")
+    doc = annotate(loaded, "Pulses absent.", [("Pulses", "PROBLEM")])
+    assert doc.ents[0]._.is_negated
+    with pytest.raises(ClinicalNERError, match="E302"):
+        fresh = clinical_blank()
+        fresh.add_pipe("clinical_context", config={"rules": str(rules_file)})
+        fresh("Pulses absent.")
+
+
+def test_to_bytes_round_trip():
+    nlp = make_nlp()
+    ctx = nlp.get_pipe("clinical_context")
+    ctx.add(ContextRule("nil by mouth", "NEGATED_EXISTENCE", "FORWARD"))
+    other = make_nlp(rules="none").get_pipe("clinical_context")
+    assert other.rules == []
+    other.from_bytes(ctx.to_bytes())
+    assert other.rules == ctx.rules and other.cfg == ctx.cfg
+    sent = nlp.get_pipe("clinical_sentencizer")
+    sent2 = make_nlp().get_pipe("clinical_sentencizer").from_bytes(sent.to_bytes())
+    assert sent2.cfg == sent.cfg
+
+
+def test_from_config():
+    config = {
+        "nlp": {
+            "lang": "en",
+            "pipeline": ["clinical_sentencizer", "clinical_context"],
+            "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v1"},
+        },
+        "components": {
+            "clinical_sentencizer": {"factory": "clinical_sentencizer"},
+            "clinical_context": {
+                "factory": "clinical_context",
+                "rules": "medspacy",
+                "max_scope": 5,
+                "spans_key": "sc",
+                "include_ents": False,
+            },
+        },
+    }
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    ctx = nlp.get_pipe("clinical_context")
+    assert len(ctx.rules) == len(medspacy_rules()) == 102
+    assert ctx.cfg["max_scope"] == 5 and ctx.cfg["spans_key"] == "sc"
+    with pytest.raises(ConfigValidationError):
+        spacy.util.load_model_from_config(
+            {**config, "components": {**config["components"], "clinical_context": {"factory": "clinical_context", "max_scope": "far"}}}
+        )
+
+
+def test_docbin_and_multiprocessing_round_trip(ctx_nlp):
+    texts = ["Denies nausea. History of asthma.", "Possible pneumonia. Mother had colon cancer."]
+    ents = [[("nausea", "PROBLEM"), ("asthma", "PROBLEM")], [("pneumonia", "PROBLEM"), ("colon cancer", "PROBLEM")]]
+    docs = [annotate(ctx_nlp, t, e) for t, e in zip(texts, ents, strict=True)]
+    expected = [[(values(e), e._.assertion, e._.context_cues) for e in d.ents] for d in docs]
+    assert expected[0][0][0] == {"is_negated"} and expected[1][1][1] == "associated_with_someone_else"
+    db = DocBin(store_user_data=True, docs=docs)
+    restored = list(DocBin().from_bytes(db.to_bytes()).get_docs(ctx_nlp.vocab))
+    assert [[(values(e), e._.assertion, e._.context_cues) for e in d.ents] for d in restored] == expected
+    # n_process=2: docs with entities in, annotations back
+    raw = []
+    for t, e in zip(texts, ents, strict=True):
+        d = ctx_nlp.make_doc(t)
+        d.ents = [d.char_span(t.index(s), t.index(s) + len(s), label=lab) for s, lab in e]
+        raw.append(d)
+    piped = list(ctx_nlp.pipe(raw, n_process=2, batch_size=1))
+    assert [[(values(e), e._.assertion, e._.context_cues) for e in d.ents] for d in piped] == expected
+
+
+# ---------------------------------------------------------------------------- medspaCy
+def test_same_edges_as_medspacy_on_its_rules():
+    import medspacy  # noqa: F401 - registers medspacy_context and its extensions
+
+    sentences = [
+        ("No evidence of pneumonia or effusion.", ["pneumonia", "effusion"]),
+        ("Patient denies chest pain but reports nausea.", ["chest pain", "nausea"]),
+        ("History of stroke, now with possible TIA.", ["stroke", "TIA"]),
+        ("Mother had breast cancer.", ["breast cancer"]),
+        ("Return if fever develops.", ["fever"]),
+        ("Pneumonia has been ruled out.", ["Pneumonia"]),
+    ]
+    ours = clinical_blank()
+    ours.add_pipe("sentencizer")
+    ours.add_pipe(
+        "clinical_context",
+        config={"rules": "medspacy", "trim_cues": False, "coordination": False, "ignored_labels": [], "section_attrs": None},
+    )
+    theirs = clinical_blank()
+    theirs.add_pipe("sentencizer")
+    theirs.add_pipe("medspacy_context")
+    for text, surfaces in sentences:
+        ents = [(s, "PROBLEM") for s in surfaces]
+        a = [values(e) for e in annotate(ours, text, ents).ents]
+        b = [values(e) for e in annotate(theirs, text, ents).ents]
+        assert a == b, text
+
+
+def test_rules_round_trip_and_validation(tmp_path):
+    rules = default_rules()
+    assert len({r.literal for r in rules}) == len(rules)
+    assert [ContextRule.from_dict(r.to_dict()) for r in rules] == rules
+    ms = medspacy_rules()
+    assert [ContextRule.from_medspacy(r.to_medspacy()) for r in ms] == ms
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(r.to_dict()) for r in ms[:3]))
+    assert load_rules(path) == ms[:3]
+    with pytest.raises(ContextRuleError, match="E301"):
+        ContextRule.from_dict({"literal": "x", "category": "NEGATED_EXISTENCE", "direction": "SIDEWAYS"})
+    with pytest.raises(ContextRuleError, match="E301"):
+        ContextRule.from_dict({"literal": "x", "category": "NEGATED_EXISTENCE", "colour": "red"})
+    with pytest.raises(ContextRuleError, match="E301"):
+        ContextRule("x", "NEGATED_EXISTENCE", allowed_types=["A"], excluded_types=["B"])
+
+
+# ---------------------------------------------------------------------------- sentences
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Mass (Fig. 2) was seen. No fever.", ["Mass (Fig. 2) was seen.", "No fever."]),
+        ("Symptoms, e.g. Fever and chills, resolved. Discharged home.", ["Symptoms, e.g. Fever and chills, resolved.", "Discharged home."]),
+        ("Culture grew A. fumigatus in two samples.", ["Culture grew A. fumigatus in two samples."]),
+        ("PLAN\n1. Start aspirin\n2. Stop warfarin", ["PLAN", "1. Start aspirin", "2. Stop warfarin"]),
+        ("Family history: Mother with lupus.", ["Family history:", "Mother with lupus."]),
+        ("Edema: none.", ["Edema: none."]),
+        ("The pain radiates\nto the left arm.", ["The pain radiates\nto the left arm."]),
+    ],
+)
+def test_clinical_sentence_boundaries(text, expected):
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    assert [s.text.strip() for s in nlp(text).sents] == expected
+
+
+def test_sentencizer_save_and_overwrite(tmp_path):
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer", config={"newlines": "always", "abbreviations": ["approx"]})
+    nlp.to_disk(tmp_path / "s")
+    loaded = spacy.load(tmp_path / "s")
+    assert loaded.get_pipe("clinical_sentencizer").cfg == nlp.get_pipe("clinical_sentencizer").cfg
+    assert len(list(loaded("The pain radiates\nto the arm.").sents)) == 2
+    assert clinical_sentence_starts(loaded.make_doc("")) == []
+    with pytest.raises(ContextRuleError, match="E304"):
+        clinical_blank().add_pipe("clinical_sentencizer", config={"newlines": "sometimes"})
+
+
+# ---------------------------------------------------------------------------- scoring
+def test_score_keys_through_nlp_evaluate(ctx_nlp):
+    install_doc_extensions()
+    examples = []
+    for text, surface, negated in (("No fever today.", "fever", True), ("Cough since Monday.", "Cough", False)):
+        pred = ctx_nlp.make_doc(text)
+        ref = ctx_nlp.make_doc(text)
+        i = text.index(surface)
+        pred.ents = [pred.char_span(i, i + len(surface), label="PROBLEM")]
+        ref.ents = [ref.char_span(i, i + len(surface), label="PROBLEM")]
+        ref.ents[0]._.is_negated = negated
+        examples.append(Example(pred, ref))
+    scores = ctx_nlp.evaluate(examples)
+    for attr in ("negated", "uncertain", "historical", "hypothetical", "family"):
+        assert {f"context_{attr}_p", f"context_{attr}_r", f"context_{attr}_f"} <= set(scores)
+    assert scores["context_negated_f"] == 1.0
+    assert ctx_nlp.get_pipe_meta("clinical_context").default_score_weights["context_negated_f"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def maccrobat_docs(maccrobat_dir):
+    from spacy_clinical_ner.readers.brat import docs_from_brat, iter_brat_files
+
+    install_doc_extensions()
+    nlp = clinical_blank()
+    ids = [f.stem for f in iter_brat_files(maccrobat_dir)[1:9]]  # train documents (index % 5 != 0)
+    return list(docs_from_brat(maccrobat_dir, nlp.make_doc, ids))
+
+
+def test_maccrobat_gold_polarity_scoring(maccrobat_docs):
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_context", config={"spans_key": "entities", "include_ents": False})
+    examples = [Example(copy_entities(d, nlp.make_doc(d.text), "entities"), d) for d in maccrobat_docs]
+    scores = nlp.evaluate(examples)
+    assert scores["context_negated_f"] > 0.6
+    assert scores["context_historical_f"] is None  # MACCROBAT has no such gold
+
+
+# ---------------------------------------------------------------------------- classifier
+ASSERTION_CONFIG = {
+    "nlp": {
+        "lang": "en",
+        "pipeline": ["clinical_sentencizer", "clinical_context", "clinical_assertion"],
+        "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v1"},
+    },
+    "components": {
+        "clinical_sentencizer": {"factory": "clinical_sentencizer"},
+        "clinical_context": {"factory": "clinical_context", "spans_key": "entities", "include_ents": False},
+        "clinical_assertion": {"factory": "clinical_assertion", "spans_key": "entities", "include_ents": False},
+    },
+}
+
+
+def test_assertion_not_initialised_error():
+    nlp = spacy.util.load_model_from_config(ASSERTION_CONFIG, auto_fill=True)
+    doc = nlp.make_doc("No fever.")
+    doc.spans["entities"] = [Span(doc, 1, 2, label="Sign_symptom")]
+    with pytest.raises(ClinicalNERError, match="E101"):
+        nlp.get_pipe("clinical_assertion")(doc)
+
+
+def test_assertion_needs_its_context_component():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_assertion")
+    doc = nlp.make_doc("No fever.")
+    with pytest.raises(ClinicalNERError, match="E308"):
+        nlp.initialize(lambda: [Example(doc, doc)])
+
+
+def test_assertion_overfits_and_round_trips(maccrobat_docs, tmp_path):
+    from thinc.api import Adam
+
+    nlp = spacy.util.load_model_from_config(ASSERTION_CONFIG, auto_fill=True)
+    docs = maccrobat_docs[:4]
+    examples = [Example(copy_entities(d, nlp.make_doc(d.text), "entities"), d) for d in docs]
+    optimizer = Adam(0.01)
+    nlp.initialize(lambda: examples, sgd=optimizer)
+    for _ in range(60):
+        nlp.update(examples, sgd=optimizer, exclude=["clinical_sentencizer", "clinical_context"])
+    gold = {}
+    for d in docs:
+        polarity = {e["id"]: e["attributes"].get("POLARITY") for e in d._.brat["entities"]}
+        gold.update(
+            {
+                (d._.brat["doc_id"], s.start_char, s.end_char): polarity.get(s.id_) == "NEG"
+                for s in d.spans["entities"]
+                if s.label_ in ("Sign_symptom", "Disease_disorder", "Medication")
+            }
+        )
+    assert sum(gold.values()) >= 5
+
+    def predictions(pipeline):
+        out = {}
+        for d in docs:
+            pred = pipeline(copy_entities(d, pipeline.make_doc(d.text), "entities"))
+            for s in pred.spans["entities"]:
+                out[(d._.brat["doc_id"], s.start_char, s.end_char)] = (s._.is_negated, s._.assertion, s._.context_cues)
+        return out
+
+    pred = predictions(nlp)
+    assert all(pred[k][0] == v for k, v in gold.items())
+    negated = [v for k, v in pred.items() if v[0]]
+    assert all(v[1] == "absent" and v[2] and v[2][0]["attribute"] == "is_negated" for v in negated)
+    assert all("score" in v[2][0] for v in negated)
+    nlp.to_disk(tmp_path / "assert")
+    loaded = spacy.load(tmp_path / "assert")
+    assert predictions(loaded) == pred
+
+
+def test_classifier_cue_explains_a_negation_without_rule(maccrobat_docs):
+    from thinc.api import Adam
+
+    nlp = spacy.util.load_model_from_config(ASSERTION_CONFIG, auto_fill=True)
+    nlp.get_pipe("clinical_context").set_rules([])  # no rules: every negation comes from the classifier
+    docs = maccrobat_docs[:4]
+    examples = [Example(copy_entities(d, nlp.make_doc(d.text), "entities"), d) for d in docs]
+    optimizer = Adam(0.01)
+    nlp.initialize(lambda: examples, sgd=optimizer)
+    for _ in range(60):
+        nlp.update(examples, sgd=optimizer, exclude=["clinical_sentencizer", "clinical_context"])
+    doc = nlp(copy_entities(docs[0], nlp.make_doc(docs[0].text), "entities"))
+    negated = [s for s in doc.spans["entities"] if s._.is_negated]
+    assert negated
+    for span in negated:
+        cue = span._.context_cues[0]
+        assert cue["source"] == "classifier" and cue["rule"].startswith("classifier:")
+        assert doc.text[cue["start"] : cue["end"]] == cue["text"]
+
+
+def test_assertion_config_initialises(repo_dir, maccrobat_docs, tmp_path):
+    from spacy.training.initialize import init_nlp
+    from spacy.util import load_config
+
+    db = DocBin(store_user_data=True, docs=maccrobat_docs)
+    db.to_disk(tmp_path / "train.spacy")
+    config = load_config(
+        repo_dir / "configs" / "context_assertion.cfg",
+        overrides={"paths.train": str(tmp_path / "train.spacy"), "paths.dev": str(tmp_path / "train.spacy")},
+    )
+    nlp = init_nlp(config)
+    assert nlp.pipe_names == ["clinical_sentencizer", "clinical_context", "clinical_assertion"]
+    doc = nlp(copy_entities(maccrobat_docs[0], nlp.make_doc(maccrobat_docs[0].text), "entities"))
+    assert all(s._.assertion in spacy_clinical_ner.context.ASSERTION_CLASSES for s in doc.spans["entities"])
+
+
+def test_extensions_coexist_with_medspacy():
+    import medspacy  # noqa: F401
+
+    from spacy_clinical_ner.context import install_context_extensions
+
+    install_context_extensions()
+    nlp = clinical_blank()
+    nlp.add_pipe("medspacy_context")
+    doc = annotate(nlp, "No fever.", [("fever", "PROBLEM")])
+    assert doc.ents[0]._.is_negated  # medspaCy writes the same extension we read
+    assert doc.ents[0]._.context_cues == [] and doc.ents[0]._.assertion == "present"
+
+
+def test_doc_round_trip_keeps_sections(ctx_nlp):
+    doc = annotate(ctx_nlp, "Social History:\nQuit smoking in 2001.\n", [("smoking", "Activity")])
+    restored = Doc(ctx_nlp.vocab).from_bytes(doc.to_bytes())
+    assert restored._.clinical_sections == doc._.clinical_sections != []
+    assert restored.ents[0]._.is_historical
