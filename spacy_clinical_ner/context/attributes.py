@@ -100,7 +100,8 @@ def _key(name: str, span: Span) -> tuple:
 
 
 def _cues_getter(span: Span) -> List[dict]:
-    return span.doc.user_data.get(_key(CUES_ATTR, span), [])
+    # msgpack (DocBin, Doc.to_bytes) gives lists back as tuples: always hand out a list
+    return list(span.doc.user_data.get(_key(CUES_ATTR, span), ()))
 
 
 def _cues_setter(span: Span, value: List[dict] | None) -> None:
@@ -112,7 +113,7 @@ def _cues_setter(span: Span, value: List[dict] | None) -> None:
 
 
 def _sections_getter(doc: Doc) -> List[dict]:
-    return doc.user_data.get(("._.", SECTIONS_ATTR, None, None), [])
+    return list(doc.user_data.get(("._.", SECTIONS_ATTR, None, None), ()))
 
 
 def _sections_setter(doc: Doc, value: List[dict] | None) -> None:

@@ -47,21 +47,19 @@ class Modifier:
         return f"Modifier({self.rule.literal!r}, {self.start}-{self.end}, scope={self.scope_start}-{self.scope_end})"
 
 
-MAX_EXPANSION = 2000
+Slot = Tuple[Tuple[Tuple[str, ...], ...], bool]  # (token sequences it accepts, optional)
 
 
-def expand_pattern(pattern: List[Dict]) -> List[List[str]] | None:
-    """Token sequences a simple LOWER pattern matches, or None if it is not that simple.
+def compile_lower_pattern(pattern: List[Dict], tokenize: Callable[[str], Doc]) -> List[Slot] | None:
+    """Slots of a pattern made only of ``LOWER`` strings / ``IN`` lists (optionally ``OP: "?"``).
 
-    spaCy's Matcher evaluates ``{"IN": [...]}`` predicates in Python for every token;
-    the PhraseMatcher hashes. A pattern made only of ``LOWER`` strings / ``IN`` lists with
-    optional ``OP: "?"`` is expanded into its phrases (at most ``MAX_EXPANSION``), which
-    finds the same matches several times faster.
+    Returns None for any other pattern (those go to spaCy's Matcher). Each accepted
+    value is tokenized like the text will be, so a value the tokenizer splits ("h/o",
+    "w/o") matches its tokens.
     """
-    seqs: List[List[str]] = [[]]
+    slots: List[Slot] = []
     for tok in pattern:
-        keys = set(tok) - {"OP"}
-        if keys != {"LOWER"} or tok.get("OP", "?") != "?":
+        if set(tok) - {"OP"} != {"LOWER"} or tok.get("OP", "?") != "?":
             return None
         value = tok["LOWER"]
         if isinstance(value, str):
@@ -70,15 +68,66 @@ def expand_pattern(pattern: List[Dict]) -> List[List[str]] | None:
             options = list(value["IN"])
         else:
             return None
-        if any(o != o.lower() or not o or any(c.isspace() for c in o) for o in options):
-            return None  # (phrases are re-tokenized, so "h/o" matches the tokens "h / o")
-        new = [seq + [o] for seq in seqs for o in options]
-        if "OP" in tok:
-            new += seqs
-        seqs = new
-        if len(seqs) > MAX_EXPANSION:
-            return None
-    return [seq for seq in seqs if seq]
+        seqs = []
+        for option in options:
+            if option != option.lower() or not option.strip() or any(c.isspace() for c in option):
+                seqs.append(None)  # can never equal one token's LOWER, as in spaCy
+                continue
+            seqs.append(tuple(t.lower_ for t in tokenize(option) if not t.is_space))
+        slots.append((tuple(sorted({q for q in seqs if q})), "OP" in tok))
+    return slots if slots else None
+
+
+class LowerPatternMatcher:
+    """All matches of LOWER token patterns with optional slots, like spaCy's Matcher.
+
+    spaCy's Matcher evaluates ``{"IN": [...]}`` predicates in Python for every token and
+    pattern; here the words that can open a pattern are indexed, so only the few tokens
+    that could start a cue are tried, and each slot is a set lookup.
+    """
+
+    def __init__(self) -> None:
+        self._patterns: List[Tuple[int, List[Slot]]] = []
+        self._first: Dict[str, List[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._patterns)
+
+    def add(self, key: int, slots: List[Slot]) -> None:
+        idx = len(self._patterns)
+        self._patterns.append((key, slots))
+        firsts = set()
+        for seqs, optional in slots:
+            firsts.update(q[0] for q in seqs)
+            if not optional:
+                break
+        for word in firsts:
+            self._first.setdefault(word, []).append(idx)
+
+    def __call__(self, doc: Doc) -> List[Tuple[int, int, int]]:
+        lowers = [t.lower_ for t in doc]
+        n = len(lowers)
+        first = self._first
+        out: List[Tuple[int, int, int]] = []
+        for i, word in enumerate(lowers):
+            cands = first.get(word)
+            if not cands:
+                continue
+            for idx in cands:
+                key, slots = self._patterns[idx]
+                ends = {i}
+                for seqs, optional in slots:
+                    nxt = set(ends) if optional else set()
+                    for j in ends:
+                        for q in seqs:
+                            k = j + len(q)
+                            if k <= n and tuple(lowers[j:k]) == q:
+                                nxt.add(k)
+                    ends = nxt
+                    if not ends:
+                        break
+                out.extend((key, i, e) for e in sorted(ends) if e > i)
+        return out
 
 
 def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
@@ -153,6 +202,7 @@ class ContextEngine:
         self.excluded_types = frozenset(t.upper() for t in excluded_types) if excluded_types is not None else None
         self.terminating_types = {k.upper(): frozenset(v.upper() for v in vals) for k, vals in (terminating_types or {}).items()}
         self._make_doc = make_doc
+        self._tokenize = make_doc
         self.rules: List[ContextRule] = []
         # Effective per-rule settings (globals filled in), parallel to self.rules.
         self._scope: List[int | None] = []
@@ -162,7 +212,7 @@ class ContextEngine:
         self._terminated_by: List[FrozenSet[str]] = []
         self._matcher = Matcher(vocab)
         self._phrase_matcher = PhraseMatcher(vocab, attr=phrase_matcher_attr)
-        self._lower_matcher = PhraseMatcher(vocab, attr="LOWER")
+        self._lower_matcher = LowerPatternMatcher()
         self._regexes: List[Tuple[int, re.Pattern[str]]] = []
         self._key_to_rule: Dict[int, int] = {}
         self.add(rules)
@@ -184,14 +234,17 @@ class ContextEngine:
             if isinstance(rule.pattern, str):
                 self._regexes.append((idx, re.compile(rule.pattern, flags=re.IGNORECASE)))
             elif isinstance(rule.pattern, list):
-                phrases = expand_pattern(rule.pattern)
-                if phrases is None:
+                slots = compile_lower_pattern(rule.pattern, self._tokenize)
+                if slots is None:
                     self._matcher.add(key, [rule.pattern])
                 else:
-                    self._lower_matcher.add(key, [self._make_doc(" ".join(words)) for words in phrases])
+                    self._lower_matcher.add(self.vocab.strings[key], slots)
+            elif self.phrase_matcher_attr.upper() == "LOWER":
+                words = tuple(t.lower_ for t in self._tokenize(rule.literal.lower()) if not t.is_space)
+                if words:
+                    self._lower_matcher.add(self.vocab.strings[key], [((words,), False)])
             else:
-                text = rule.literal.lower() if self.phrase_matcher_attr.upper() == "LOWER" else rule.literal
-                self._phrase_matcher.add(key, [self._make_doc(text)])
+                self._phrase_matcher.add(key, [self._make_doc(rule.literal)])
 
     # ------------------------------------------------------------------ matching
     def match(self, doc: Doc) -> List[Tuple[int, int, int]]:

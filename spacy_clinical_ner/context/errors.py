@@ -3,7 +3,17 @@
 from ..errors import ClinicalNERError
 
 
-class ContextErrors:
+class _WithCodes(type):
+    """Prefix each message with its code, as spaCy does ("[E305] Span group ...")."""
+
+    def __getattribute__(cls, code: str) -> str:
+        msg = super().__getattribute__(code)
+        if code.startswith("E") and code[1:].isdigit():
+            return f"[{code}] {msg}"
+        return msg
+
+
+class ContextErrors(metaclass=_WithCodes):
     """Never renumber: users search for these codes."""
 
     E301 = "Invalid ConText rule {rule!r}: {reason}"

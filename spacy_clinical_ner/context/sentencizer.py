@@ -42,6 +42,7 @@ SENT_END_PUNCT = frozenset([".", "!", "?", "…", "。"])
 CLOSERS = frozenset(['"', "'", "”", "’", ")", "]", "»"])
 OPENERS = frozenset(['"', "'", "“", "‘", "(", "[", "«"])
 LIST_MARKER = re.compile(r"^(?:[-*•·▪◦–]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)])$")
+LIST_NUMBER = re.compile(r"^\(?(?:\d{1,2}|[a-zA-Z])$")
 HEADER_MAX_TOKENS = 8
 #: A header followed by one of these is a statement ("Fever: no", "Edema: none"), not a title.
 HEADER_VALUES = frozenset(
@@ -118,7 +119,9 @@ def clinical_sentence_starts(
             if j < n and not texts[j].isspace():
                 nxt = texts[j]
                 prev = texts[i - 1].lower() if i > 0 else ""
-                if text == "." and i > 0 and not ws[i - 1] and prev.rstrip(".") in abbrevs:
+                if text == "." and i - 1 == line_begin_idx and LIST_NUMBER.match(texts[i - 1]):
+                    pass  # "1. Start aspirin": a list number, not a sentence end
+                elif text == "." and i > 0 and not ws[i - 1] and prev.rstrip(".") in abbrevs:
                     pass  # "Fig. 2", "e.g. Fever", "Dr. Smith"; "A. fumigatus" is kept by the upper-case test
                 elif _is_upper_start(nxt) or nxt in OPENERS or LIST_MARKER.match(nxt):
                     starts[j] = True
