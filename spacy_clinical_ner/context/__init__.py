@@ -1,8 +1,17 @@
 """ConText assertions (negated, uncertain, historical, hypothetical, family), clinical
 sentence boundaries and sections – all saved with the pipeline.
 
-Factories: ``clinical_context``, ``clinical_sentencizer``, ``clinical_sectionizer``
-(registered through entry points; importing this package registers them too).
+Factories (registered through entry points; importing this package registers them too):
+
+* ``clinical_sentencizer`` – rule-based clinical sentence boundaries (saveable);
+* ``clinical_sectionizer`` – section headers -> ``doc._.clinical_sections``;
+* ``clinical_context`` – ConText rules over ``doc.ents`` and/or a span group: medspaCy's
+  five booleans, an i2b2 ``assertion`` class and the deciding ``context_cues``;
+* ``clinical_assertion`` – optional trainable classifier that re-decides negation with
+  ConText's cues as features (``configs/context_assertion.cfg``).
+
+Typical order: ``ner`` -> ``clinical_sentencizer`` -> ``clinical_sectionizer`` ->
+``clinical_context`` [-> ``clinical_assertion``].
 """
 
 from .assertion import ClinicalAssertion, make_clinical_assertion

@@ -24,6 +24,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import registry
 
+from ..extensions import install_doc_extensions
 from .attributes import BOOL_ATTRS, PRESENT
 
 #: MACCROBAT ``POLARITY`` values -> attributes. NEG is a negation; UNCERTAIN and the
@@ -81,6 +82,7 @@ def score_context(
     polarity_map: Dict[str, Dict[str, bool]] = POLARITY_GOLD,
     **_: Any,
 ) -> Dict[str, Any]:
+    install_doc_extensions()  # doc._.brat must be readable on references loaded by `spacy evaluate`
     scores = {a: PRFScore() for a in attrs}
     expressible: Set[str] = set()
     n_pairs = n_agree = 0
