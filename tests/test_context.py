@@ -320,6 +320,7 @@ def test_rules_round_trip_and_validation(tmp_path):
     assert [ContextRule.from_dict(r.to_dict()) for r in rules] == rules
     ms = medspacy_rules()
     assert [ContextRule.from_medspacy(r.to_medspacy()) for r in ms] == ms
+    assert [ContextRule.from_medspacy(r.to_medspacy()) for r in rules] == rules  # usable in medspaCy too
     path = tmp_path / "r.jsonl"
     path.write_text("\n".join(json.dumps(r.to_dict()) for r in ms[:3]))
     assert load_rules(path) == ms[:3]
