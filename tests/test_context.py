@@ -528,3 +528,24 @@ def test_doc_round_trip_keeps_sections(ctx_nlp):
     restored = Doc(ctx_nlp.vocab).from_bytes(doc.to_bytes())
     assert restored._.clinical_sections == doc._.clinical_sections != []
     assert restored.ents[0]._.is_historical
+
+
+def test_discharge_sentences_not_worse_than_medspacy(fixtures_dir):
+    """The clinical rules keep (or gain) ground on classic discharge-summary sentences."""
+    import medspacy  # noqa: F401
+
+    items = [json.loads(line) for line in (fixtures_dir / "context" / "discharge_sentences.jsonl").read_text().splitlines() if line.strip()]
+    theirs = clinical_blank()
+    theirs.add_pipe("sentencizer")
+    theirs.add_pipe("medspacy_context")
+    ours = make_nlp()
+    correct = {"ours": 0, "theirs": 0}
+    total = 0
+    for item in items:
+        ents = [(e["text"], e["label"]) for e in item["entities"]]
+        for name, nlp in (("ours", ours), ("theirs", theirs)):
+            doc = annotate(nlp, item["text"], ents)
+            correct[name] += sum(values(span) == {a for a in ATTRS if e.get(a)} for e, span in zip(item["entities"], doc.ents, strict=True))
+        total += len(item["entities"])
+    assert correct["ours"] >= correct["theirs"]
+    assert correct["ours"] / total >= 0.9

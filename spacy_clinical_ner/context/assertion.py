@@ -11,7 +11,9 @@ It decides the attributes listed in ``decide`` (default ``["is_negated"]``); the
 keep ConText's rule decisions. Where a rule asserted the attribute, the classifier
 overrules it only below ``veto_threshold`` (0.2); where no rule did, it asserts from
 ``threshold`` (0.6) up – both chosen by 5-fold cross-validation on the training
-documents (negation F1: rules alone 0.871, classifier alone 0.861, this combination 0.881).
+documents (benchmarks/results/context_assertion_cv.md: negation F1 rules alone 0.875 –
+optimistic, they were written on these documents –, classifier alone 0.861, this
+combination 0.880).
 The cue record stays explained:
 
 * the classifier agrees with a rule → the rule's cue record, with ``"score"`` added;

@@ -10,6 +10,19 @@ the shipped clinical rules, medspaCy's rules or a file, plus rules added at run 
 Scopes stop at sentence ends. Docs without sentence boundaries are split on the fly with
 the clinical sentence rules (nothing is written to the Doc). Sections found upstream by
 ``clinical_sectionizer`` add attributes (``section_attrs``), with the header as the cue.
+
+Beyond medspaCy's ConText (each can be switched off; with all off and medspaCy's rules
+the results are medspaCy's, see tests/test_context.py):
+
+* ``boundary_categories`` – rules of these categories (``CLAUSE_BOUNDARY``: finite
+  verbs, subordinators, ", the" ...) never compete with cues; they only end the scopes
+  of rules that list them in ``terminated_by``, so "no X was found and [Y]" stops at
+  "was" – case reports have long, multi-clause sentences;
+* ``coordination`` – a cue that reaches one item of a list reaches all its items;
+* ``trim_cues`` – a cue whose optional words run into the entity ("no focal" + "focal
+  deficits") or that opens the entity ("[no signs of endocarditis]") still counts;
+* ``ignored_labels`` – entity types that are never asserted on (MACCROBAT's anatomy,
+  descriptors and values by default).
 """
 
 import logging
