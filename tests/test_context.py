@@ -161,11 +161,12 @@ def test_doc_without_sentence_boundaries():
     assert fever._.is_negated and not cough._.is_negated
 
 
-def test_missing_span_group_raises():
+def test_missing_span_group_warns_once():
     nlp = clinical_blank()
-    nlp.add_pipe("clinical_context", config={"spans_key": "problems"})
-    with pytest.raises(ContextRuleError, match="E305"):
-        nlp("No fever.")
+    nlp.add_pipe("clinical_context", config={"spans_key": "problems", "include_ents": True})
+    with pytest.warns(UserWarning, match="W301"):
+        doc = annotate(nlp, "No fever.", [("fever", "PROBLEM")])
+    assert doc.ents[0]._.is_negated  # doc.ents are still processed
 
 
 def test_very_long_note(ctx_nlp):

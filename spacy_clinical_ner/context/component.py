@@ -26,6 +26,7 @@ the results are medspaCy's, see tests/test_context.py):
 """
 
 import logging
+import warnings
 from bisect import bisect_right
 from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple, Union
 
@@ -187,6 +188,7 @@ class ClinicalContext(Pipe):
         self._rules: List[ContextRule] | None = None
         self._engine: ContextEngine | None = None
         self._abbrevs = frozenset(DEFAULT_ABBREVIATIONS)
+        self._warned_missing_group = False
         self.scorer = scorer
 
     # ------------------------------------------------------------------ rules
@@ -243,9 +245,12 @@ class ClinicalContext(Pipe):
         spans: List[Span] = []
         key = self.cfg["spans_key"]
         if key is not None:
-            if key not in doc.spans:
-                raise ContextRuleError(ContextErrors.E305.format(key=key, name=self.name))
-            spans.extend(doc.spans[key])
+            if key in doc.spans:
+                spans.extend(doc.spans[key])
+            elif not self._warned_missing_group:
+                # e.g. nlp.evaluate on raw texts: nothing to assert on, but say so once
+                warnings.warn(ContextErrors.W301.format(key=key, name=self.name), stacklevel=2)
+                self._warned_missing_group = True
         if self.cfg["include_ents"]:
             spans.extend(doc.ents)
         seen = set()

@@ -4,23 +4,26 @@ from ..errors import ClinicalNERError
 
 
 class _WithCodes(type):
-    """Prefix each message with its code, as spaCy does ("[E305] Span group ...")."""
+    """Prefix each message with its code, as spaCy does ("[E301] Invalid ConText rule ...")."""
 
     def __getattribute__(cls, code: str) -> str:
         msg = super().__getattribute__(code)
-        if code.startswith("E") and code[1:].isdigit():
+        if code[:1] in ("E", "W") and code[1:].isdigit():
             return f"[{code}] {msg}"
         return msg
 
 
 class ContextErrors(metaclass=_WithCodes):
-    """Never renumber: users search for these codes."""
+    """Never renumber: users search for these codes (E3xx errors, W3xx warnings)."""
 
     E301 = "Invalid ConText rule {rule!r}: {reason}"
     E302 = "Rules file {path} could not be read: {reason}"
     E303 = "Unknown rules source {value!r} for '{name}': expected 'default', 'medspacy', 'none' or the path of a JSON/JSONL rules file"
     E304 = "Invalid configuration for '{name}': {reason}"
-    E305 = "Span group {key!r} is not set on the Doc, but '{name}' is configured to read its targets from it (spans_key). Set the group upstream or use spans_key = null for doc.ents."
+    W301 = (
+        "Span group {key!r} is not set on the Doc, but '{name}' reads its targets from it (spans_key); "
+        "those docs get no assertions. Set the group upstream or use spans_key = null for doc.ents."
+    )
     E306 = "Invalid section rule {rule!r}: {reason}"
     E308 = "'{name}' reads ConText's cues from the component {context!r}, which is not in the pipeline ({available}). Add clinical_context before it, or set context = null."
     E309 = "'{name}' found no entities to train on in the first examples (spans_key={key!r}, {ignored} ignored labels). Check the corpus and the span group."
