@@ -94,10 +94,10 @@ def _text_note(note_id: str, path: Path, source: str, max_chars: int) -> Note:
         text = _decode(data)
     except UnicodeDecodeError as err:
         return Note(note_id, error="invalid_utf8", details={"pos": err.start, "reason": err.reason}, source=source)
-    return _checked(Note(note_id, text=text, source=source), max_chars)
+    return check_note(Note(note_id, text=text, source=source), max_chars)
 
 
-def _checked(note: Note, max_chars: int) -> Note:
+def check_note(note: Note, max_chars: int) -> Note:
     """Turn empty and over-long texts into error notes."""
     if note.text is None:
         return note
@@ -126,7 +126,7 @@ def _record_note(obj: Any, default_id: str, file_name: str, line: int, id_field:
     bad = _first_bad_byte(text)
     if bad >= 0:
         return Note(note_id, error="invalid_utf8", details={"pos": bad, "reason": "invalid start byte or continuation"}, source=source)
-    return _checked(Note(note_id, text=text, source=source), max_chars)
+    return check_note(Note(note_id, text=text, source=source), max_chars)
 
 
 def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int) -> Iterator[Note]:
