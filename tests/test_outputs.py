@@ -81,7 +81,7 @@ def test_record_content_and_schema(records, validator):
 def test_error_record_schema(validator):
     rec = error_record("x", "too_long", length=10, limit=5)
     validator.validate(rec)
-    assert rec == {"id": "x", "error": {"code": "too_long", "message": "E614 The note has 10 characters, the limit is 5"}}
+    assert rec == {"id": "x", "error": {"code": "too_long", "message": "[E614] The note has 10 characters, the limit is 5"}}
     with pytest.raises(Exception):
         validator.validate({"id": "x", "error": {"code": "made_up", "message": ""}})
 

@@ -36,6 +36,15 @@ FORMATS = ("jsonl", "fhir", "brat", "html")
 _MAX_POOL_FAILURES = 3
 
 
+class _InputFailure(BaseException):
+    """Carries an exception of the *input* through ``nlp.pipe`` (which is not a note failure:
+    a missing column or an unreadable file stops the run with its own error)."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass
 class Result:
     """A note, its Doc (None when it failed) and its output record."""
@@ -84,36 +93,45 @@ def annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int = 1, 
 
     def feed() -> Iterator[Tuple[str, int]]:
         nonlocal exhausted, counter
-        for note in source:
+        while True:
+            try:
+                note = next(source)
+            except StopIteration:
+                break
+            except Exception as err:
+                raise _InputFailure(err) from err
             counter += 1
             pending.append((counter, note))
             if note.error is None:
                 yield note.text, counter
         exhausted = True
 
-    while True:
-        try:
-            for doc, seq in nlp.pipe(feed(), as_tuples=True, n_process=n_process, batch_size=batch_size):
-                while pending and pending[0][0] != seq:
+    try:
+        while True:
+            try:
+                for doc, seq in nlp.pipe(feed(), as_tuples=True, n_process=n_process, batch_size=batch_size):
+                    while pending and pending[0][0] != seq:
+                        yield _failed(pending.popleft()[1])
+                    note = pending.popleft()[1]
+                    failures = 0
+                    yield _annotated(note, doc)
+                while pending:
                     yield _failed(pending.popleft()[1])
-                note = pending.popleft()[1]
-                failures = 0
-                yield _annotated(note, doc)
-            while pending:
-                yield _failed(pending.popleft()[1])
-            if exhausted:
-                return
-        except Exception as err:
-            failures += 1
-            logger.warning("Pipeline failed on a batch (%s); redoing %d note(s) one at a time", type(err).__name__, len(pending))
-            while pending:
-                note = pending.popleft()[1]
-                yield _failed(note) if note.error else _annotate_one(nlp, note)
-            if failures >= _MAX_POOL_FAILURES and n_process != 1:
-                logger.warning("Worker processes keep failing; going on in one process")
-                n_process = 1
-            if exhausted:
-                return
+                if exhausted:
+                    return
+            except Exception as err:
+                failures += 1
+                logger.warning("Pipeline failed on a batch (%s); redoing %d note(s) one at a time", type(err).__name__, len(pending))
+                while pending:
+                    note = pending.popleft()[1]
+                    yield _failed(note) if note.error else _annotate_one(nlp, note)
+                if failures >= _MAX_POOL_FAILURES and n_process != 1:
+                    logger.warning("Worker processes keep failing; going on in one process")
+                    n_process = 1
+                if exhausted:
+                    return
+    except _InputFailure as failure:
+        raise failure.error from None
 
 
 # --------------------------------------------------------------------------- output

@@ -11,7 +11,7 @@ An annotated note::
 
 A note that could not be annotated::
 
-    {"id": "n2", "error": {"code": "empty_text", "message": "E610 ..."}}
+    {"id": "n2", "error": {"code": "empty_text", "message": "[E610] ..."}}
 
 ``start``/``end`` are character offsets into the note text. Attributes of components that
 are not in the pipeline are ``null`` (assertions, cue, cui, concept name) or empty
