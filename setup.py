@@ -42,7 +42,8 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     "fhir": ["fhir.resources>=8,<9"],
     "serve": ["fastapi>=0.110", "uvicorn>=0.29", "python-multipart"],
-    "spark": ["pyspark>=4.0,<5", "pandas>=2.2,<3", "pyarrow>=15"],
+    # pyarrow 26 needs NumPy 2; scispaCy pins numpy<2 (pyspark 4.x needs pyarrow>=18)
+    "spark": ["pyspark>=4.0,<5", "pandas>=2.2,<3", "pyarrow>=18,<26"],
     "package": ["build"],
     "dev": [
         "pytest>=8",

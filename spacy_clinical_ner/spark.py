@@ -11,7 +11,7 @@
 The ``annotation`` column holds exactly the record ``clinical-ner annotate`` writes
 (``spacy_clinical_ner/io/resources/annotation.schema.json``); a bad note (null, empty or
 over-long text) gets an error record, never an exception that fails the job.
-``parse_annotations`` turns the column into a typed struct (``ANNOTATION_DDL``).
+``parse_annotations`` turns the column into a typed struct (``annotation_schema()``).
 
 How it runs: ``DataFrame.mapInPandas`` (Arrow batches of ``batch_rows`` rows) calls
 ``nlp.pipe`` on each batch. The pipeline is loaded once per Python worker process and
@@ -19,30 +19,55 @@ cached there (Spark reuses its Python workers, ``spark.python.worker.reuse=true`
 default), not once per batch or row. Every executor must be able to load ``model``: an
 installed pipeline package, or a folder on a path every executor sees.
 """
-from typing import Any, Dict, Iterator, Optional, Tuple
+
+from typing import Any, Dict, Iterator, Tuple
 
 from .io.records import dumps
 
 #: Cache of loaded pipelines in this (executor) process, keyed by (model, code_path).
-_PIPELINES: Dict[Tuple[Optional[str], Optional[str]], Any] = {}
+_PIPELINES: Dict[Tuple[str | None, str | None], Any] = {}
 
 ANNOTATION_COLUMN = "annotation"
-#: Spark SQL type of the parsed record (``candidates`` scores arrive as strings: Spark
-#: arrays hold one type).
-ANNOTATION_DDL = (
-    "id STRING, text_length INT, "
-    "entities ARRAY<STRUCT<text: STRING, label: STRING, start: INT, end: INT, assertion: STRING, "
-    "is_negated: BOOLEAN, is_uncertain: BOOLEAN, is_historical: BOOLEAN, is_hypothetical: BOOLEAN, is_family: BOOLEAN, "
-    "cue: STRUCT<text: STRING, start: INT, end: INT, category: STRING, rule: STRING>, "
-    "cues: ARRAY<STRUCT<text: STRING, start: INT, end: INT, category: STRING, rule: STRING>>, "
-    "cui: STRING, concept_name: STRING, candidates: ARRAY<ARRAY<STRING>>>>, "
-    "relations: ARRAY<STRUCT<head: INT, tail: INT, label: STRING, score: DOUBLE>>, "
-    "triples: ARRAY<ARRAY<STRING>>, "
-    "error: STRUCT<code: STRING, message: STRING>"
-)
 
 
-def get_pipeline(model: Optional[str] = None, code_path: Optional[str] = None):
+def annotation_schema():
+    """Spark SQL type of a parsed record (``candidates`` scores arrive as strings: a Spark
+    array holds one type)."""
+    from pyspark.sql.types import ArrayType, BooleanType, DoubleType, IntegerType, StringType, StructField, StructType
+
+    def struct(**fields):
+        return StructType([StructField(name, dtype, True) for name, dtype in fields.items()])
+
+    string, integer = StringType(), IntegerType()
+    cue = struct(text=string, start=integer, end=integer, category=string, rule=string)
+    entity = struct(
+        text=string,
+        label=string,
+        start=integer,
+        end=integer,
+        assertion=string,
+        is_negated=BooleanType(),
+        is_uncertain=BooleanType(),
+        is_historical=BooleanType(),
+        is_hypothetical=BooleanType(),
+        is_family=BooleanType(),
+        cue=cue,
+        cues=ArrayType(cue),
+        cui=string,
+        concept_name=string,
+        candidates=ArrayType(ArrayType(string)),
+    )
+    return struct(
+        id=string,
+        text_length=integer,
+        entities=ArrayType(entity),
+        relations=ArrayType(struct(head=integer, tail=integer, label=string, score=DoubleType())),
+        triples=ArrayType(ArrayType(string)),
+        error=struct(code=string, message=string),
+    )
+
+
+def get_pipeline(model: str | None = None, code_path: str | None = None):
     """The pipeline for ``model``, loaded at most once per process."""
     key = (model, code_path)
     if key not in _PIPELINES:
@@ -53,7 +78,7 @@ def get_pipeline(model: Optional[str] = None, code_path: Optional[str] = None):
 
 
 def _annotate_pandas(
-    batches: Iterator[Any], *, model: Optional[str], code_path: Optional[str], id_col: str, text_col: str, batch_size: int, max_chars: Optional[int]
+    batches: Iterator[Any], *, model: str | None, code_path: str | None, id_col: str, text_col: str, batch_size: int, max_chars: int | None
 ) -> Iterator[Any]:
     """``mapInPandas`` function: pandas batches in, the same rows plus ``annotation`` out."""
     from .io.batch import annotate_notes
@@ -71,7 +96,7 @@ def _annotate_pandas(
     row = 0
     for pdf in batches:
         notes = []
-        for note_id, text in zip(pdf[id_col].tolist(), pdf[text_col].tolist()):
+        for note_id, text in zip(pdf[id_col].tolist(), pdf[text_col].tolist(), strict=True):
             row += 1
             nid = str(note_id) if note_id is not None and note_id == note_id else f"null-id:{partition}:{row}"
             if not isinstance(text, str):
@@ -85,13 +110,13 @@ def _annotate_pandas(
 def annotate_dataframe(
     df,
     *,
-    model: Optional[str] = None,
-    code_path: Optional[str] = None,
+    model: str | None = None,
+    code_path: str | None = None,
     id_col: str = "id",
     text_col: str = "text",
     batch_size: int = 32,
     batch_rows: int = 256,
-    max_chars: Optional[int] = None,
+    max_chars: int | None = None,
 ):
     """``df`` with an ``annotation`` column (the JSON record of each row's note).
 
@@ -108,13 +133,15 @@ def annotate_dataframe(
     code_path = str(code_path) if code_path is not None else None
 
     def annotate(batches):
-        return _annotate_pandas(batches, model=model, code_path=code_path, id_col=id_col, text_col=text_col, batch_size=batch_size, max_chars=max_chars)
+        return _annotate_pandas(
+            batches, model=model, code_path=code_path, id_col=id_col, text_col=text_col, batch_size=batch_size, max_chars=max_chars
+        )
 
     return df.mapInPandas(annotate, schema=schema)
 
 
 def parse_annotations(df, column: str = ANNOTATION_COLUMN, into: str = "parsed"):
-    """Add a struct column ``into`` parsed from the JSON ``column`` (``ANNOTATION_DDL``)."""
+    """Add a struct column ``into`` parsed from the JSON ``column`` (``annotation_schema()``)."""
     from pyspark.sql import functions as F
 
-    return df.withColumn(into, F.from_json(F.col(column), ANNOTATION_DDL))
+    return df.withColumn(into, F.from_json(F.col(column), annotation_schema()))

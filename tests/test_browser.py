@@ -1,5 +1,6 @@
 """The service's page in a real headless Chromium (Debian's, /usr/bin/chromium: install it
 with scripts/install_browser.sh), served by the real ``clinical-ner serve`` process."""
+
 import os
 import socket
 import subprocess
@@ -12,7 +13,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 NOTE = "Patient denies fever. Reports severe chest pain.\nTakes lisinopril 10 mg <b>daily</b>."
 
 pytestmark = pytest.mark.browser
@@ -26,9 +35,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from spacy.util import import_file
-
     import httpx
+    from spacy.util import import_file
 
     comp = sys.modules.get("surface_components") or import_file("surface_components", CODE)
     model = comp.save_pipeline(tmp_path_factory.mktemp("model") / "m")

@@ -1,5 +1,6 @@
 """``clinical-ner annotate``: inputs, every bad-input case, all output formats, resume after a
 really killed run."""
+
 import csv
 import json
 import os
@@ -85,7 +86,7 @@ def test_cli_all_formats_two_processes(tmp_path, model_dir, comp, nlp, validator
     assert "4 annotated, 1 error record(s) (empty_text 1)" in proc.stderr
     records = read_jsonl(out / JSONL_NAME)
     assert [r["id"] for r in records] == [nid for nid, _ in notes]  # input order, nothing lost
-    for rec, (nid, text) in zip(records, notes):
+    for rec, (nid, text) in zip(records, notes, strict=True):
         validator.validate(rec)
         if text:
             assert rec == doc_to_record(nlp(text), nid)  # same as in-process annotation
@@ -237,10 +238,14 @@ def test_cli_errors_are_clear(tmp_path, model_dir):
     src = write_jsonl(tmp_path / "in.jsonl", [("a", "fever")])
     result = runner.invoke(app, ["annotate", str(src), str(tmp_path / "out"), "--model", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "E601" in result.output
-    result = runner.invoke(app, ["annotate", str(src), str(tmp_path / "out"), "--model", str(model_dir), "--code", str(CODE), "--format", "jsonl,pdf"])
+    result = runner.invoke(
+        app, ["annotate", str(src), str(tmp_path / "out"), "--model", str(model_dir), "--code", str(CODE), "--format", "jsonl,pdf"]
+    )
     assert result.exit_code == 2 and "E604" in result.output
     (tmp_path / "notes.docx").write_bytes(b"")
-    result = runner.invoke(app, ["annotate", str(tmp_path / "notes.docx"), str(tmp_path / "out"), "--model", str(model_dir), "--code", str(CODE)])
+    result = runner.invoke(
+        app, ["annotate", str(tmp_path / "notes.docx"), str(tmp_path / "out"), "--model", str(model_dir), "--code", str(CODE)]
+    )
     assert result.exit_code == 2 and "E602" in result.output
 
 
@@ -275,7 +280,7 @@ def test_resume_after_kill(tmp_path, comp, nlp):
     assert rerun.exit_code == 0, rerun.output
     records = read_jsonl(jsonl)
     assert [r["id"] for r in records] == [nid for nid, _ in notes]  # each exactly once, in order
-    for rec, (nid, text) in zip(records, notes):
+    for rec, (nid, text) in zip(records, notes, strict=True):
         assert rec == doc_to_record(nlp(text), nid)
         assert (out / "fhir" / f"{safe_filename(nid)}.json").exists()
     assert not list((out / "fhir").glob(".*.tmp"))

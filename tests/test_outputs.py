@@ -1,5 +1,6 @@
 """Output formats of the product surface: JSONL records (JSON Schema), FHIR R4(B) Bundles
 (validated by fhir.resources), BRAT standoff (re-read by our own parse_ann), displaCy HTML."""
+
 import json
 import sys
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_record_content_and_schema(records, validator):
     severe = by_text(rec, "severe")
     assert severe["cui"] is None and severe["candidates"] == [] and severe["cue"] is None
     assert ["10 mg", "MODIFY", "lisinopril"] in rec["triples"]
-    for rel, triple in zip(rec["relations"], rec["triples"]):
+    for rel, triple in zip(rec["relations"], rec["triples"], strict=True):
         assert [rec["entities"][rel["head"]]["text"], rel["label"], rec["entities"][rel["tail"]]["text"]] == triple
     for nid in ("n2", "n3"):
         validator.validate(records[nid][0])
@@ -82,7 +83,9 @@ def test_error_record_schema(validator):
     rec = error_record("x", "too_long", length=10, limit=5)
     validator.validate(rec)
     assert rec == {"id": "x", "error": {"code": "too_long", "message": "[E614] The note has 10 characters, the limit is 5"}}
-    with pytest.raises(Exception):
+    from jsonschema import ValidationError
+
+    with pytest.raises(ValidationError):
         validator.validate({"id": "x", "error": {"code": "made_up", "message": ""}})
 
 
@@ -107,7 +110,14 @@ def test_record_without_optional_components(comp, validator):
 
 def test_relation_argument_outside_ents_is_kept(pipe, validator):
     doc = pipe("Takes aspirin daily.")
-    doc._.relations = [{"head": {"start": 14, "end": 19, "label": "Frequency"}, "tail": {"start": 6, "end": 13, "label": "Medication"}, "label": "MODIFY", "score": 0.5}]
+    doc._.relations = [
+        {
+            "head": {"start": 14, "end": 19, "label": "Frequency"},
+            "tail": {"start": 6, "end": 13, "label": "Medication"},
+            "label": "MODIFY",
+            "score": 0.5,
+        }
+    ]
     rec = doc_to_record(doc, "r")
     validator.validate(rec)
     assert rec["triples"] == [["daily", "MODIFY", "aspirin"]]
@@ -144,7 +154,11 @@ def test_fhir_bundles(records, comp):
         check_codes(parsed[nid])
     conditions = {c["code"]["text"]: c for c in resources_of(parsed["n1"], "Condition")}
     assert conditions["fever"]["verificationStatus"]["coding"][0]["code"] == "refuted"
-    assert conditions["fever"]["code"]["coding"][0] == {"system": "http://www.nlm.nih.gov/research/umls", "code": "C0015967", "display": "Fever"}
+    assert conditions["fever"]["code"]["coding"][0] == {
+        "system": "http://www.nlm.nih.gov/research/umls",
+        "code": "C0015967",
+        "display": "Fever",
+    }
     assert conditions["chest pain"]["verificationStatus"]["coding"][0]["code"] == "confirmed"
     assert conditions["chest pain"]["severity"]["text"] == "severe"
     (med,) = resources_of(parsed["n1"], "MedicationStatement")
@@ -154,7 +168,9 @@ def test_fhir_bundles(records, comp):
     assert fam["condition"][0]["code"]["text"] == "diabetes"
     (obs,) = resources_of(parsed["n2"], "Observation")
     assert obs["code"]["text"] == "Hemoglobin a1c" and obs["valueString"] == "7.2 %"
-    assert {c["code"]["text"]: c["verificationStatus"]["coding"][0]["code"] for c in resources_of(parsed["n2"], "Condition")} == {"pneumonia": "refuted"}
+    assert {c["code"]["text"]: c["verificationStatus"]["coding"][0]["code"] for c in resources_of(parsed["n2"], "Condition")} == {
+        "pneumonia": "refuted"
+    }
     n3 = parsed["n3"]
     # hypothetical headache / rash: no resource; possible asthma: provisional
     assert [c["code"]["text"] for c in resources_of(n3, "Condition")] == ["asthma"]

@@ -1,5 +1,6 @@
 """REST service: /annotate (one note, a batch), /health, OpenAPI, limits with clear 4xx errors,
 the pipeline loaded once, no note text in the logs, loopback by default."""
+
 import inspect
 import json
 import logging
@@ -62,7 +63,13 @@ def test_annotate_one(client, nlp, comp, validator):
 
 
 def test_annotate_batch_with_bad_notes(client, nlp, comp, validator):
-    notes = [{"id": "a", "text": comp.NOTES["n2"]}, {"id": "b", "text": " "}, {"id": "c", "text": "fever " * 300}, {"id": "d", "text": "CRASH_ME fever"}, {"text": "Mild rash."}]
+    notes = [
+        {"id": "a", "text": comp.NOTES["n2"]},
+        {"id": "b", "text": " "},
+        {"id": "c", "text": "fever " * 300},
+        {"id": "d", "text": "CRASH_ME fever"},
+        {"text": "Mild rash."},
+    ]
     response = client.post("/annotate", json={"notes": notes})
     assert response.status_code == 200
     results = response.json()["results"]

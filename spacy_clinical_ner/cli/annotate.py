@@ -1,7 +1,7 @@
 """``annotate``: batch annotation of a folder of ``.txt`` files, a JSONL or a CSV file."""
+
 import logging
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,17 +12,21 @@ from . import app
 def annotate_cli(
     input_path: Path = typer.Argument(..., help="Folder of .txt files, a .txt, a .jsonl (id, text) or a .csv/.tsv file", exists=True),
     output_dir: Path = typer.Argument(..., help="Output folder: annotations.jsonl, run.json, and fhir/ brat/ html/ as asked"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Pipeline package name or folder (default: en_clinical_ner_cnn, else training/assembled/cnn)"),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Pipeline package name or folder (default: en_clinical_ner_cnn, else training/assembled/cnn)"
+    ),
     formats: str = typer.Option("jsonl", "--format", "-f", help="Comma-separated outputs: jsonl (always written), fhir, brat, html"),
     n_process: int = typer.Option(1, "--n-process", "-n", min=1, help="Worker processes"),
     batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Notes per batch"),
     id_field: str = typer.Option("id", "--id-field", help="JSONL key / CSV column of the note id"),
     text_field: str = typer.Option("text", "--text-field", help="JSONL key / CSV column of the note text"),
     glob: str = typer.Option("**/*.txt", "--glob", help="Which files of an input folder are notes"),
-    max_chars: Optional[int] = typer.Option(None, "--max-chars", min=1, help="Longer notes get a too_long error record (default: the pipeline's max_length)"),
+    max_chars: int | None = typer.Option(
+        None, "--max-chars", min=1, help="Longer notes get a too_long error record (default: the pipeline's max_length)"
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming an earlier run in OUTPUT_DIR"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
-    code: Optional[Path] = typer.Option(None, "--code", help="Python file that registers custom components"),
+    code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level"),
 ) -> None:
     """Annotate notes into JSONL (+ FHIR R4 Bundles, BRAT, displaCy HTML). Re-running resumes."""

@@ -1,8 +1,8 @@
 """``serve``: the REST service and its HTML page (FastAPI on uvicorn)."""
+
 import logging
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -11,14 +11,16 @@ from . import app
 
 @app.command("serve")
 def serve_cli(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Pipeline package name or folder (default: en_clinical_ner_cnn, else training/assembled/cnn)"),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Pipeline package name or folder (default: en_clinical_ner_cnn, else training/assembled/cnn)"
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: loopback only; 0.0.0.0 exposes the service)"),
     port: int = typer.Option(8000, "--port", "-p"),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes, each with its own copy of the pipeline"),
     max_body_bytes: int = typer.Option(2_000_000, "--max-body-bytes", min=1, help="Larger requests get 413"),
     max_notes: int = typer.Option(64, "--max-notes", min=1, help="More notes in one request get 413"),
     max_chars: int = typer.Option(100_000, "--max-chars", min=1, help="Longer notes get a too_long error"),
-    code: Optional[Path] = typer.Option(None, "--code", help="Python file that registers custom components"),
+    code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Serve POST /annotate, GET /health, the OpenAPI schema (/docs, /openapi.json) and a page at /."""

@@ -4,6 +4,7 @@
 that turns an annotated Doc into the output schema (shared by the CLI, the REST service
 and the Spark job).
 """
+
 from .batch import FORMATS, annotate_notes, run_batch
 from .inputs import Note, read_notes
 from .model import DEFAULT_MODEL, DEFAULT_MODEL_PATH, load_pipeline, resolve_model

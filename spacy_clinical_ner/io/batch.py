@@ -8,6 +8,7 @@ record, and streaming goes on. ``run_batch`` adds the output folder: an append-o
 skipping the ids it holds), and the optional FHIR / BRAT / HTML files, which are written
 *before* the JSONL line so that a note listed there is complete in every format.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -50,7 +51,7 @@ class Result:
     """A note, its Doc (None when it failed) and its output record."""
 
     note: Note
-    doc: Optional[Doc]
+    doc: Doc | None
     record: Dict[str, Any]
 
 
@@ -149,7 +150,7 @@ class JsonlOutput:
         self.done_ids: Set[str] = set()
         self._fh = None
 
-    def open(self, resume: bool) -> "JsonlOutput":
+    def open(self, resume: bool) -> JsonlOutput:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume and self.path.exists():
             self.done_ids = self._repair()
@@ -301,7 +302,7 @@ def run_batch(
     id_field: str = "id",
     text_field: str = "text",
     glob: str = "**/*.txt",
-    max_chars: Optional[int] = None,
+    max_chars: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Dict[str, Any]:
@@ -331,7 +332,9 @@ def run_batch(
 
     counts: Dict[str, int] = {"annotated": 0, "errors": 0, "skipped": skipped, "characters": 0, "words": 0}
     by_code: Dict[str, int] = {}
-    notes = (n for n in read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit) if n.id not in out.done_ids)
+    notes = (
+        n for n in read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit) if n.id not in out.done_ids
+    )
     bar = None
     if progress:
         from tqdm import tqdm
@@ -360,6 +363,8 @@ def run_batch(
     seconds = time.perf_counter() - start
     for writer in writers:
         writer.finish(jsonl_path)
-    summary = dict(counts, error_codes=by_code, seconds=round(seconds, 3), words_per_second=round(counts["words"] / seconds, 1) if seconds else None)
+    summary = dict(
+        counts, error_codes=by_code, seconds=round(seconds, 3), words_per_second=round(counts["words"] / seconds, 1) if seconds else None
+    )
     write_atomic(manifest_path, json.dumps(dict(manifest, completed=True, last_run=summary), indent=2))
     return summary

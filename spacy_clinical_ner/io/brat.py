@@ -5,6 +5,7 @@ entities, ``A`` lines for the ConText flags (``NEGATED``, ``UNCERTAIN``, ``HISTO
 ``HYPOTHETICAL``, ``FAMILY``) and ``R`` lines for ``doc._.relations``; it re-reads with
 ``readers.brat.parse_ann`` against the ``.txt``.
 """
+
 from typing import Tuple
 
 from spacy.tokens import Doc

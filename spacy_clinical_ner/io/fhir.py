@@ -28,12 +28,13 @@ Hypothetical findings ("return if fever develops") are not facts about the patie
 get no resource (they stay in the JSONL). Codes: ``code.text`` is the entity text; a
 linked entity also gets a UMLS coding (``http://www.nlm.nih.gov/research/umls``).
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 UMLS_SYSTEM = "http://www.nlm.nih.gov/research/umls"
 NOTE_ID_SYSTEM = "urn:spacy-clinical-ner:note-id"
@@ -92,7 +93,7 @@ def _is(entity: Dict[str, Any], flag: str, assertion: str) -> bool:
     return bool(entity.get(flag)) or entity.get("assertion") == assertion
 
 
-def record_to_bundle_dict(record: Dict[str, Any], text: Optional[str] = None) -> Dict[str, Any]:
+def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Dict[str, Any]:
     """The Bundle of one output record, as FHIR JSON (validate with ``record_to_bundle``)."""
     note_id = record["id"]
     bundle: Dict[str, Any] = {
@@ -105,7 +106,14 @@ def record_to_bundle_dict(record: Dict[str, Any], text: Optional[str] = None) ->
     if record.get("error"):
         outcome = {
             "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": "processing", "details": {"text": record["error"]["code"]}, "diagnostics": record["error"]["message"]}],
+            "issue": [
+                {
+                    "severity": "error",
+                    "code": "processing",
+                    "details": {"text": record["error"]["code"]},
+                    "diagnostics": record["error"]["message"],
+                }
+            ],
         }
         entries.append({"fullUrl": _urn(note_id, "outcome"), "resource": outcome})
         return bundle
@@ -136,7 +144,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: Optional[str] = None) ->
         if _is(ent, "is_hypothetical", "hypothetical") or ent.get("assertion") == "conditional":
             continue
         negated = _is(ent, "is_negated", "absent")
-        resource: Optional[Dict[str, Any]] = None
+        resource: Dict[str, Any] | None = None
         if label in CONDITION_LABELS and _is(ent, "is_family", "associated_with_someone_else"):
             if negated:
                 continue  # "no family history of X": FHIR has no refuted family condition
@@ -215,13 +223,13 @@ def record_to_bundle_dict(record: Dict[str, Any], text: Optional[str] = None) ->
     return bundle
 
 
-def record_to_bundle(record: Dict[str, Any], text: Optional[str] = None):
+def record_to_bundle(record: Dict[str, Any], text: str | None = None):
     """The validated ``fhir.resources.R4B.bundle.Bundle`` of one output record."""
     from fhir.resources.R4B.bundle import Bundle
 
     return Bundle.model_validate(record_to_bundle_dict(record, text))
 
 
-def bundle_json(record: Dict[str, Any], text: Optional[str] = None) -> str:
+def bundle_json(record: Dict[str, Any], text: str | None = None) -> str:
     """FHIR JSON of the validated Bundle."""
     return record_to_bundle(record, text).model_dump_json(exclude_none=True, indent=2)

@@ -4,13 +4,27 @@ and grey, CUIs in the labels) with tables of the entities and relations, plus an
 Everything taken from the note is HTML-escaped (displaCy escapes the text; the tables are
 escaped here).
 """
+
 from __future__ import annotations
 
 from html import escape
 from typing import Any, Callable, Dict, Iterable
 
 NEGATED_COLOR = "#d9d9d9"
-_PALETTE = ["#7aecec", "#bfeeb7", "#feca74", "#ff9561", "#aa9cfc", "#c887fb", "#9cc9cc", "#ffeb80", "#ff8197", "#f0d0ff", "#bfe1d9", "#e4e7d2"]
+_PALETTE = [
+    "#7aecec",
+    "#bfeeb7",
+    "#feca74",
+    "#ff9561",
+    "#aa9cfc",
+    "#c887fb",
+    "#9cc9cc",
+    "#ffeb80",
+    "#ff8197",
+    "#f0d0ff",
+    "#bfe1d9",
+    "#e4e7d2",
+]
 _STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;max-width:70em}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;font-size:.9em}
@@ -56,7 +70,7 @@ def record_to_html(record: Dict[str, Any], text: str) -> str:
         )
     rel_rows = [
         f"<tr><td>{escape(h)}</td><td>{escape(label)}</td><td>{escape(t)}</td><td>{r['score']:.2f}</td></tr>"
-        for (h, label, t), r in zip(record["triples"], record["relations"])
+        for (h, label, t), r in zip(record["triples"], record["relations"], strict=True)
     ]
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(record['id'])}</title><style>{_STYLE}</style></head><body>"
@@ -76,7 +90,9 @@ def index_html(records: Iterable[Dict[str, Any]], filename: Callable[[str], str]
         if rec.get("error"):
             items.append(f"<li class='error'>{escape(rec['id'])}: {escape(rec['error']['code'])} – {escape(rec['error']['message'])}</li>")
         else:
-            items.append(f"<li><a href='{escape(filename(rec['id']))}.html'>{escape(rec['id'])}</a> ({len(rec['entities'])} entities, {len(rec['relations'])} relations)</li>")
+            items.append(
+                f"<li><a href='{escape(filename(rec['id']))}.html'>{escape(rec['id'])}</a> ({len(rec['entities'])} entities, {len(rec['relations'])} relations)</li>"
+            )
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Annotated notes</title><style>{_STYLE}</style></head>"
         f"<body><h1>Annotated notes</h1><ul>{''.join(items)}</ul></body></html>"

@@ -7,6 +7,7 @@ renamed ``<id>#2``, ``<id>#3`` ... (and a warning is logged).
 
 No note text is ever logged.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,7 +16,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterator, Union
 
 from ..errors import ClinicalNERError, Errors, Warnings
 
@@ -31,8 +32,8 @@ class Note:
     """One input note: ``text`` or an ``error`` code (with its message details)."""
 
     id: str
-    text: Optional[str] = None
-    error: Optional[str] = None
+    text: str | None = None
+    error: str | None = None
     details: Dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
@@ -71,7 +72,7 @@ def input_kind(path: Union[str, Path]) -> str:
     raise ClinicalNERError(Errors.E602.format(path=path))
 
 
-def count_notes(path: Union[str, Path], *, glob: str = "**/*.txt") -> Optional[int]:
+def count_notes(path: Union[str, Path], *, glob: str = "**/*.txt") -> int | None:
     """A cheap upper bound for the progress bar (None when counting would mean parsing)."""
     path = Path(path)
     kind = input_kind(path)
@@ -117,7 +118,9 @@ def _read_folder(path: Path, glob: str, max_chars: int) -> Iterator[Note]:
 def _record_note(obj: Any, default_id: str, file_name: str, line: int, id_field: str, text_field: str, max_chars: int) -> Note:
     source = f"{file_name}:{line}"
     if not isinstance(obj, dict):
-        return Note(default_id, error="malformed_line", details={"line": line, "source": file_name, "reason": "not a JSON object"}, source=source)
+        return Note(
+            default_id, error="malformed_line", details={"line": line, "source": file_name, "reason": "not a JSON object"}, source=source
+        )
     raw_id = obj.get(id_field)
     note_id = _clean_id(raw_id) if raw_id not in (None, "") else default_id
     text = obj.get(text_field)
@@ -144,9 +147,16 @@ def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int) -> I
             except ValueError as err:
                 reason = f"invalid JSON ({type(err).__name__} at column {getattr(err, 'colno', '?')})"
                 if _first_bad_byte(line) >= 0:
-                    yield Note(source, error="invalid_utf8", details={"pos": _first_bad_byte(line), "reason": "in a line that is not valid JSON"}, source=source)
+                    yield Note(
+                        source,
+                        error="invalid_utf8",
+                        details={"pos": _first_bad_byte(line), "reason": "in a line that is not valid JSON"},
+                        source=source,
+                    )
                 else:
-                    yield Note(source, error="malformed_line", details={"line": line_no, "source": path.name, "reason": reason}, source=source)
+                    yield Note(
+                        source, error="malformed_line", details={"line": line_no, "source": path.name, "reason": reason}, source=source
+                    )
                 continue
             yield _record_note(obj, source, path.name, line_no, id_field, text_field, max_chars)
 
@@ -176,7 +186,12 @@ def _read_csv(path: Path, id_field: str, text_field: str, max_chars: int) -> Ite
             except StopIteration:
                 return
             except csv.Error as err:
-                yield Note(source, error="malformed_line", details={"line": reader.line_num, "source": path.name, "reason": f"CSV error: {err}"}, source=source)
+                yield Note(
+                    source,
+                    error="malformed_line",
+                    details={"line": reader.line_num, "source": path.name, "reason": f"CSV error: {err}"},
+                    source=source,
+                )
                 continue
             if not row:
                 continue

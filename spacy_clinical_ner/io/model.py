@@ -3,12 +3,13 @@
 One constant decides the default (``DEFAULT_MODEL``); a package name or a folder passed
 with ``--model`` (or the environment variable ``CLINICAL_NER_MODEL``) overrides it.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Union
 
 from ..errors import Errors, PipelineNotFoundError
 
@@ -22,7 +23,7 @@ DEFAULT_MODEL_PATH = "training/assembled/cnn"
 MODEL_ENV = "CLINICAL_NER_MODEL"
 
 
-def resolve_model(model: Optional[Union[str, Path]] = None) -> Union[str, Path]:
+def resolve_model(model: Union[str, Path] | None = None) -> Union[str, Path]:
     """The package name or folder to load: ``model``, else ``$CLINICAL_NER_MODEL``, else the defaults.
 
     Raises ``PipelineNotFoundError`` (E601) when nothing loadable is found.
@@ -37,10 +38,12 @@ def resolve_model(model: Optional[Union[str, Path]] = None) -> Union[str, Path]:
         path = Path(cand)
         if (path / "config.cfg").exists():
             return path
-    raise PipelineNotFoundError(Errors.E601.format(model=str(requested or DEFAULT_MODEL), env=MODEL_ENV, package=DEFAULT_MODEL, path=DEFAULT_MODEL_PATH))
+    raise PipelineNotFoundError(
+        Errors.E601.format(model=str(requested or DEFAULT_MODEL), env=MODEL_ENV, package=DEFAULT_MODEL, path=DEFAULT_MODEL_PATH)
+    )
 
 
-def import_code(code_path: Optional[Union[str, Path]]) -> None:
+def import_code(code_path: Union[str, Path] | None) -> None:
     """Import a Python file that registers custom components (like ``spacy ... --code``)."""
     if not code_path:
         return
@@ -52,7 +55,7 @@ def import_code(code_path: Optional[Union[str, Path]]) -> None:
     import_file("clinical_ner_user_code", path)
 
 
-def load_pipeline(model: Optional[Union[str, Path]] = None, *, code_path: Optional[Union[str, Path]] = None, exclude: Iterable[str] = ()):
+def load_pipeline(model: Union[str, Path] | None = None, *, code_path: Union[str, Path] | None = None, exclude: Iterable[str] = ()):
     """Load the pipeline once (see ``resolve_model``), registering the Doc extensions it writes."""
     import spacy
 

@@ -18,11 +18,12 @@ are not in the pipeline are ``null`` (assertions, cue, cui, concept name) or emp
 (candidates, relations): the schema is the same whatever subset of components runs.
 The JSON Schema is ``resources/annotation.schema.json`` (``load_schema``).
 """
+
 from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from spacy.tokens import Doc, Span
 
@@ -46,7 +47,7 @@ def _span_attr(span: Span, name: str, default: Any = None) -> Any:
     return getattr(span._, name) if Span.has_extension(name) else default
 
 
-def _cue(raw: Any) -> Optional[Dict[str, Any]]:
+def _cue(raw: Any) -> Dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
     return {

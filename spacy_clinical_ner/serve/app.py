@@ -11,6 +11,7 @@
   characters per note (``too_long``), malformed bodies (422 ``invalid_request``).
 * Logs never contain note text: method, path, status, sizes and timings only.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -58,8 +59,10 @@ ENV = {
 class NoteIn(BaseModel):
     """One note."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"id": "n1", "text": "Patient denies fever. Takes lisinopril 10 mg daily."}]})
-    id: Optional[str] = Field(None, description="Your id for the note (default: its position, '1', '2', ...)", max_length=512)
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"id": "n1", "text": "Patient denies fever. Takes lisinopril 10 mg daily."}]}
+    )
+    id: str | None = Field(None, description="Your id for the note (default: its position, '1', '2', ...)", max_length=512)
     text: str = Field(..., description="The note text")
 
 
@@ -71,11 +74,11 @@ class BatchIn(BaseModel):
 
 
 class Cue(BaseModel):
-    text: Optional[str]
-    start: Optional[int]
-    end: Optional[int]
-    category: Optional[str]
-    rule: Optional[str]
+    text: str | None
+    start: int | None
+    end: int | None
+    category: str | None
+    rule: str | None
 
 
 class EntityOut(BaseModel):
@@ -83,16 +86,18 @@ class EntityOut(BaseModel):
     label: str
     start: int = Field(..., description="character offset")
     end: int
-    assertion: Optional[str] = Field(..., description="present / absent / possible / hypothetical / conditional / associated_with_someone_else")
-    is_negated: Optional[bool]
-    is_uncertain: Optional[bool]
-    is_historical: Optional[bool]
-    is_hypothetical: Optional[bool]
-    is_family: Optional[bool]
-    cue: Optional[Cue]
+    assertion: str | None = Field(
+        ..., description="present / absent / possible / hypothetical / conditional / associated_with_someone_else"
+    )
+    is_negated: bool | None
+    is_uncertain: bool | None
+    is_historical: bool | None
+    is_hypothetical: bool | None
+    is_family: bool | None
+    cue: Cue | None
     cues: List[Cue]
-    cui: Optional[str] = Field(..., description="UMLS CUI (null: not linked)")
-    concept_name: Optional[str]
+    cui: str | None = Field(..., description="UMLS CUI (null: not linked)")
+    concept_name: str | None
     candidates: List[Tuple[str, float]]
 
 
@@ -212,7 +217,7 @@ class Annotator:
         self.name = describe_pipeline(nlp)
         self._lock = threading.Lock()
 
-    def check(self, note_id: str, text: str) -> Optional[Dict[str, Any]]:
+    def check(self, note_id: str, text: str) -> Dict[str, Any] | None:
         if not text.strip():
             return error_record(note_id, "empty_text")
         if len(text) > self.max_chars:
@@ -220,8 +225,8 @@ class Annotator:
         return None
 
     def annotate(self, notes: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
-        records: List[Optional[Dict[str, Any]]] = [self.check(i, t) for i, t in notes]
-        todo = [(t, k) for k, ((_, t), r) in enumerate(zip(notes, records)) if r is None]
+        records: List[Dict[str, Any] | None] = [self.check(i, t) for i, t in notes]
+        todo = [(t, k) for k, ((_, t), r) in enumerate(zip(notes, records, strict=True)) if r is None]
         with self._lock:
             try:
                 for doc, k in self.nlp.pipe(todo, as_tuples=True):
@@ -248,11 +253,11 @@ def _env_int(name: str, default: int) -> int:
 def create_app(
     nlp=None,
     *,
-    model: Optional[str] = None,
-    code_path: Optional[str] = None,
-    max_body_bytes: Optional[int] = None,
-    max_notes: Optional[int] = None,
-    max_chars: Optional[int] = None,
+    model: str | None = None,
+    code_path: str | None = None,
+    max_body_bytes: int | None = None,
+    max_notes: int | None = None,
+    max_chars: int | None = None,
 ) -> FastAPI:
     """The ASGI app. Pass a loaded ``nlp``, or a ``model`` to load at startup (default:
     ``$CLINICAL_NER_MODEL``, else ``io.model.DEFAULT_MODEL``)."""
@@ -291,13 +296,17 @@ def create_app(
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Name the fields; never echo the input (it is note text).
         where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()[:5])
-        return problem(422, "invalid_request", f"Invalid request body ({where}). Send {{\"text\": ...}} or {{\"notes\": [{{\"id\": ..., \"text\": ...}}]}}.")
+        return problem(
+            422, "invalid_request", f'Invalid request body ({where}). Send {{"text": ...}} or {{"notes": [{{"id": ..., "text": ...}}]}}.'
+        )
 
     @app.middleware("http")
     async def log_requests(request: Request, call_next):
         started = time.perf_counter()
         response = await call_next(request)
-        logger.info("%s %s -> %d in %.1f ms", request.method, request.url.path, response.status_code, 1000 * (time.perf_counter() - started))
+        logger.info(
+            "%s %s -> %d in %.1f ms", request.method, request.url.path, response.status_code, 1000 * (time.perf_counter() - started)
+        )
         return response
 
     @app.get("/health", response_model=Health, summary="Liveness and the loaded pipeline")
@@ -315,7 +324,10 @@ def create_app(
         "/annotate",
         response_model=Union[AnnotationOut, BatchOut, ErrorOut],
         summary="Annotate one note or a batch",
-        responses={413: {"model": Problem, "description": "Body, batch or note too large"}, 422: {"model": Problem, "description": "Malformed body or empty note"}},
+        responses={
+            413: {"model": Problem, "description": "Body, batch or note too large"},
+            422: {"model": Problem, "description": "Malformed body or empty note"},
+        },
     )
     async def annotate(body: Union[BatchIn, NoteIn]):
         annotator = state["annotator"]
