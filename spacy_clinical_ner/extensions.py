@@ -26,7 +26,11 @@ def _user_data_list(name: str):
     key = ("._.", name, None, None)
 
     def getter(doc: Doc) -> list:
-        return doc.user_data.setdefault(key, [])
+        value = doc.user_data.setdefault(key, [])
+        if not isinstance(value, list):
+            # Doc.from_bytes / DocBin decode msgpack arrays as tuples
+            value = doc.user_data[key] = list(value)
+        return value
 
     def setter(doc: Doc, value: list) -> None:
         doc.user_data[key] = list(value) if value is not None else []

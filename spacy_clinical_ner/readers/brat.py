@@ -39,6 +39,7 @@ from ..extensions import ALL_ENTITIES_KEY, BRAT_ATTR, RELATIONS_ATTR, install_do
 logger = logging.getLogger(__name__)
 
 _OFFSETS_RE = re.compile(r"^\d+ \d+(;\d+ \d+)*$")
+_ID_RE = re.compile(r"^(\*|[A-Za-z#]\d*)$")
 
 
 @dataclass
@@ -105,8 +106,8 @@ def parse_ann(ann_text: str, text: str, *, path: Union[str, Path] = "<string>", 
         if not line.strip():
             continue
         ann_id, sep, rest = line.partition("\t")
-        if not sep:
-            raise fail(line_no, line, "expected a tab after the annotation id")
+        if not sep or not _ID_RE.match(ann_id):
+            raise fail(line_no, line, "expected a tab after the annotation id (e.g. 'T12<TAB>...')")
         kind = ann_id[:1]
         if kind == "T":
             parts = rest.split("\t", 1)
