@@ -3,6 +3,7 @@
 Everything stored here is plain, msgpack-safe data (str, int, float, bool, list, dict)
 so that it survives ``DocBin`` and ``nlp.pipe(n_process=...)``.
 """
+
 from spacy.tokens import Doc
 
 #: Raw, resolved BRAT standoff (entities with fragments and attributes, relations,

@@ -1,4 +1,5 @@
 """BRAT and PubTator readers on the real vendored corpora and on malformed input."""
+
 import json
 from collections import Counter
 
@@ -11,13 +12,39 @@ from spacy_clinical_ner.readers.convert import convert_brat, split_ids
 from spacy_clinical_ner.readers.pubtator import normalize_concept_id, pubtator_to_doc, read_pubtator
 
 # Counts from corpus/maccrobat/SOURCE.md ("This folder (train side)").
-SOURCE_COUNTS = {"documents": 160, "entities": 19892, "events": 11305, "relations": 12917, "groups": 1584, "group_members": 8445,
-                 "attributes": 1129, "notes": 274, "discontinuous": 30, "characters": 446022}
-SOURCE_TYPES = {"Diagnostic_procedure": 3587, "Sign_symptom": 2710, "Biological_structure": 2384, "Lab_value": 2245,
-                "Disease_disorder": 1064, "Medication": 833, "Mass": 2, "Height": 2}
+SOURCE_COUNTS = {
+    "documents": 160,
+    "entities": 19892,
+    "events": 11305,
+    "relations": 12917,
+    "groups": 1584,
+    "group_members": 8445,
+    "attributes": 1129,
+    "notes": 274,
+    "discontinuous": 30,
+    "characters": 446022,
+}
+SOURCE_TYPES = {
+    "Diagnostic_procedure": 3587,
+    "Sign_symptom": 2710,
+    "Biological_structure": 2384,
+    "Lab_value": 2245,
+    "Disease_disorder": 1064,
+    "Medication": 833,
+    "Mass": 2,
+    "Height": 2,
+}
 SOURCE_RELATIONS = {"MODIFY": 9187, "BEFORE": 1582, "SUB_PROCEDURE": 1083, "IDENTICAL": 629, "AFTER": 313, "CAUSE": 118, "CO-OCCURRENCE": 5}
-SOURCE_ATTRIBUTES = {("POLARITY", "NEG"): 838, ("POLARITY", "UNCERTAIN"): 115, ("POLARITY", "MAYBE_POS"): 39,
-                     ("POLARITY", "MAYBE_NEG"): 18, ("POLARITY", "POS"): 3, ("TREND", "INC"): 55, ("TREND", "DEC"): 48, ("TREND", "STAY"): 13}
+SOURCE_ATTRIBUTES = {
+    ("POLARITY", "NEG"): 838,
+    ("POLARITY", "UNCERTAIN"): 115,
+    ("POLARITY", "MAYBE_POS"): 39,
+    ("POLARITY", "MAYBE_NEG"): 18,
+    ("POLARITY", "POS"): 3,
+    ("TREND", "INC"): 55,
+    ("TREND", "DEC"): 48,
+    ("TREND", "STAY"): 13,
+}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +140,9 @@ def test_docbin_round_trip_keeps_relations_and_attributes(maccrobat_docs, nlp):
         # msgpack decodes arrays as tuples: compare the JSON forms
         assert json.dumps(b._.brat, sort_keys=True) == json.dumps(a._.brat, sort_keys=True)
         assert [(e.start, e.end, e.label_) for e in b.ents] == [(e.start, e.end, e.label_) for e in a.ents]
-        assert [(s.start, s.end, s.label_, s.id_) for s in b.spans["entities"]] == [(s.start, s.end, s.label_, s.id_) for s in a.spans["entities"]]
+        assert [(s.start, s.end, s.label_, s.id_) for s in b.spans["entities"]] == [
+            (s.start, s.end, s.label_, s.id_) for s in a.spans["entities"]
+        ]
 
 
 def test_relations_are_per_doc(nlp):
@@ -193,7 +222,9 @@ def test_doc_to_ann_round_trip(maccrobat_docs):
     doc = maccrobat_docs[0]
     ann = doc_to_ann(doc, spans_key="entities")
     reparsed = parse_ann(ann, doc.text, path="roundtrip.ann")
-    assert {(e.start, e.end, e.label) for e in reparsed.entities.values()} == {(s.start_char, s.end_char, s.label_) for s in doc.spans["entities"]}
+    assert {(e.start, e.end, e.label) for e in reparsed.entities.values()} == {
+        (s.start_char, s.end_char, s.label_) for s in doc.spans["entities"]
+    }
     assert len(reparsed.relations) == len(doc._.relations)
 
 
