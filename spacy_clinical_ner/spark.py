@@ -114,7 +114,7 @@ def annotate_dataframe(
     code_path: str | None = None,
     id_col: str = "id",
     text_col: str = "text",
-    batch_size: int = 32,
+    batch_size: int = 16,
     batch_rows: int = 256,
     max_chars: int | None = None,
 ):

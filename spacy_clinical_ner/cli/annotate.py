@@ -17,7 +17,7 @@ def annotate_cli(
     ),
     formats: str = typer.Option("jsonl", "--format", "-f", help="Comma-separated outputs: jsonl (always written), fhir, brat, html"),
     n_process: int = typer.Option(1, "--n-process", "-n", min=1, help="Worker processes"),
-    batch_size: int = typer.Option(32, "--batch-size", "-b", min=1, help="Notes per batch"),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Notes per batch"),
     id_field: str = typer.Option("id", "--id-field", help="JSONL key / CSV column of the note id"),
     text_field: str = typer.Option("text", "--text-field", help="JSONL key / CSV column of the note text"),
     glob: str = typer.Option("**/*.txt", "--glob", help="Which files of an input folder are notes"),

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import uuid
 from typing import Any, Dict, List
 
@@ -231,5 +232,12 @@ def record_to_bundle(record: Dict[str, Any], text: str | None = None):
 
 
 def bundle_json(record: Dict[str, Any], text: str | None = None) -> str:
-    """FHIR JSON of the validated Bundle."""
-    return record_to_bundle(record, text).model_dump_json(exclude_none=True, indent=2)
+    """FHIR JSON of the Bundle, after validating it with ``fhir.resources``.
+
+    The validated dict is written with ``json`` (the library's own serializer would double
+    the cost and writes the same content)."""
+    bundle = record_to_bundle_dict(record, text)
+    from fhir.resources.R4B.bundle import Bundle
+
+    Bundle.model_validate(bundle)
+    return json.dumps(bundle, ensure_ascii=False, indent=1)
