@@ -156,3 +156,22 @@ def test_defaults_bind_loopback():
 
     assert DEFAULT_HOST == "127.0.0.1"
     assert inspect.signature(serve_cli).parameters["host"].default.default == "127.0.0.1"
+
+
+def test_concurrent_requests_are_answered_correctly(client, nlp, comp):
+    """Requests from many clients at once are batched together; each gets its own record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Visit {i}: " + (comp.NOTES["n1"] if i % 2 else comp.NOTES["n3"]) for i in range(24)]
+    texts[7] = "CRASH_ME " + texts[7]
+
+    def post(i):
+        return client.post("/annotate", json={"id": f"c{i}", "text": texts[i]})
+
+    with ThreadPoolExecutor(12) as pool:
+        responses = list(pool.map(post, range(len(texts))))
+    for i, response in enumerate(responses):
+        if i == 7:
+            assert response.status_code == 500 and response.json()["error"]["code"] == "pipeline_error"
+        else:
+            assert response.status_code == 200 and response.json() == doc_to_record(nlp(texts[i]), f"c{i}")

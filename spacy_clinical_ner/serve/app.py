@@ -5,7 +5,8 @@
   ``{"notes": [...]}`` and returns ``{"results": [...]}``: the same records as the CLI's
   JSONL (``spacy_clinical_ner/io/resources/annotation.schema.json``). In a batch a bad
   note gets an error record and the others are annotated; a single bad note is answered
-  with its error record and status 422 (empty text) or 413 (too long).
+  with its error record and status 422 (empty text), 413 (too long) or 500 (the pipeline
+  failed on it).
 * Limits, all answered with a JSON ``{"detail": {"code", "message"}}``: request body
   bytes (413 ``request_too_large``), notes per request (413 ``too_many_notes``),
   characters per note (``too_long``), malformed bodies (422 ``invalid_request``).
@@ -14,9 +15,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -206,16 +209,71 @@ class BodyLimitMiddleware:
 
 
 class Annotator:
-    """The loaded pipeline. spaCy pipelines are not documented as thread-safe, so calls
-    are serialised; use ``--workers`` (processes) to use more cores."""
+    """The loaded pipeline behind a micro-batcher.
 
-    def __init__(self, nlp, max_chars: int):
+    spaCy pipelines are not documented as thread-safe, so one thread runs the pipeline.
+    Requests queue up while it works; it takes all waiting notes (up to ``batch_size``)
+    into one ``nlp.pipe`` call, which is faster than one call per request. Use
+    ``--workers`` (processes) to use more cores.
+    """
+
+    def __init__(self, nlp, max_chars: int, batch_size: int = 16):
         from ..io.model import describe_pipeline
 
         self.nlp = nlp
         self.max_chars = min(max_chars, nlp.max_length)
+        self.batch_size = batch_size
         self.name = describe_pipeline(nlp)
         self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="clinical-ner-pipeline", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    async def submit(self, notes: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
+        """Records of ``notes`` (id, text), annotated by the pipeline thread."""
+        if self._thread is None:  # not started (e.g. used outside the app): run here
+            return await run_in_threadpool(self.annotate, notes)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((notes, future, loop))
+        return await future
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs, size = [job], len(job[0])
+            while size < self.batch_size:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                jobs.append(more)
+                size += len(more[0])
+            notes = [note for job_notes, _, _ in jobs for note in job_notes]
+            try:
+                records: List[Dict[str, Any]] = self.annotate(notes)
+                error = None
+            except BaseException as err:  # never leave a request waiting
+                records, error = [], err
+            start = 0
+            for job_notes, future, loop in jobs:
+                part = records[start : start + len(job_notes)]
+                start += len(job_notes)
+                loop.call_soon_threadsafe(_resolve, future, part, error)
 
     def check(self, note_id: str, text: str) -> Dict[str, Any] | None:
         if not text.strip():
@@ -245,6 +303,15 @@ class Annotator:
             return error_record(note_id, "pipeline_error", reason=f"{type(err).__name__}: {err}"[:1000])
 
 
+def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.done():  # the client went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(ENV[name])
     return int(value) if value else default
@@ -271,16 +338,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if nlp is not None:
-            state["annotator"] = Annotator(nlp, max_chars)
+            annotator = Annotator(nlp, max_chars)
         else:
             from ..io.model import load_pipeline
 
             started = time.perf_counter()
             loaded = await run_in_threadpool(load_pipeline, model, code_path=code_path)
-            state["annotator"] = Annotator(loaded, max_chars)
-            logger.info("Pipeline %s loaded in %.1f s", state["annotator"].name, time.perf_counter() - started)
+            annotator = Annotator(loaded, max_chars)
+            logger.info("Pipeline %s loaded in %.1f s", annotator.name, time.perf_counter() - started)
+        annotator.start()
+        state["annotator"] = annotator
         yield
         state.clear()
+        annotator.stop()
 
     app = FastAPI(
         title="spacy-clinical-ner",
@@ -337,7 +407,7 @@ def create_app(
             return problem(413, "too_many_notes", Errors.E607.format(count=len(notes), limit=max_notes))
         pairs = [(n.id or str(i), n.text) for i, n in enumerate(notes, start=1)]
         started = time.perf_counter()
-        records = await run_in_threadpool(annotator.annotate, pairs)
+        records = await annotator.submit(pairs)
         logger.info(
             "annotated %d note(s), %d characters, %d error(s) in %.1f ms",
             len(pairs),
@@ -348,7 +418,8 @@ def create_app(
         if single:
             record = records[0]
             if record.get("error"):
-                status = 413 if record["error"]["code"] == "too_long" else 422
+                # too long: 413; empty: 422; the pipeline failing on the note: 500
+                status = {"too_long": 413, "pipeline_error": 500}.get(record["error"]["code"], 422)
                 return JSONResponse(record, status_code=status)
             return record
         return {"results": records}
