@@ -257,7 +257,10 @@ def test_resume_after_kill(tmp_path, comp, nlp):
     notes = [(f"note-{i:03d}", f"Visit {i}. Patient denies fever. Severe chest pain. Takes aspirin 81 mg.") for i in range(120)]
     src = write_jsonl(tmp_path / "in.jsonl", notes)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "spacy_clinical_ner", "annotate", str(src), str(out), "--model", str(slow), "--code", str(CODE)]
+    # The installed console script when there is one (python -m is tested above).
+    script = Path(sys.executable).parent / "clinical-ner"
+    launcher = [str(script)] if script.exists() else [sys.executable, "-m", "spacy_clinical_ner"]
+    cmd = [*launcher, "annotate", str(src), str(out), "--model", str(slow), "--code", str(CODE)]
     cmd += ["--format", "jsonl,fhir", "--batch-size", "1", "--no-progress"]
     jsonl = out / JSONL_NAME
     proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -276,7 +279,7 @@ def test_resume_after_kill(tmp_path, comp, nlp):
     assert 10 <= done_before < len(notes)
 
     # The same command again (in this process, to save a second interpreter start-up).
-    rerun = CliRunner().invoke(load_commands(), cmd[3:])
+    rerun = CliRunner().invoke(load_commands(), cmd[len(launcher) :])
     assert rerun.exit_code == 0, rerun.output
     records = read_jsonl(jsonl)
     assert [r["id"] for r in records] == [nid for nid, _ in notes]  # each exactly once, in order
