@@ -33,6 +33,7 @@ def spark():
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.driver.memory", "1g")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -54,7 +55,7 @@ def test_spark_matches_cli(spark, comp, tmp_path):
     rows = [(nid, text, i) for i, (nid, text) in enumerate(comp.NOTES.items())]
     rows += [("null-text", None, 10), ("blank", "  ", 11), ("long", "fever " * 100, 12), (None, "Severe cough.", 13)]
     rows += [(f"bulk-{i}", f"Visit {i}: no fever, takes aspirin 81 mg.", 20 + i) for i in range(40)]
-    df = spark.createDataFrame(rows, "id STRING, text STRING, visit INT").repartition(2)
+    df = spark.createDataFrame(rows, "id STRING, text STRING, visit INT")  # 2 partitions (local[2])
     out = annotate_dataframe(df, model=str(model), code_path=str(CODE), max_chars=300, batch_rows=16).cache()
     assert out.columns == ["id", "text", "visit", "annotation"]
     got = {r["visit"]: (r["id"], json.loads(r["annotation"])) for r in out.collect()}
