@@ -51,6 +51,29 @@ def run_once(model: str, src: Path, out: Path, n_process: int, batch_size: int, 
     }
 
 
+def run_control(model: str, src: Path, tmp: Path, batch_size: int) -> dict:
+    """Two independent 1-process commands at the same time: how much parallel CPU the machine
+    really gives (on a quiet 2-core machine their sum is about twice one run's words/s)."""
+    cmds, procs = [], []
+    started = time.perf_counter()
+    for k in range(2):
+        cmd = [sys.executable, "-m", "spacy_clinical_ner", "annotate", str(src), str(tmp / f"control{k}"), "--model", model]
+        cmd += ["--n-process", "1", "--batch-size", str(batch_size), "--overwrite", "--no-progress"]
+        cmds.append(cmd)
+        procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for proc in procs:
+        if proc.wait() != 0:
+            raise RuntimeError("control run failed")
+    wall = time.perf_counter() - started
+    lasts = [json.loads((tmp / f"control{k}" / "run.json").read_text(encoding="utf8"))["last_run"] for k in range(2)]
+    return {
+        "control": "two independent 1-process commands at once",
+        "words_per_second_each": [round(x["words"] / x["seconds"]) for x in lasts],
+        "words_per_second_sum": round(sum(x["words"] / x["seconds"] for x in lasts)),
+        "wall_seconds": round(wall, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="pipeline package or folder")

@@ -46,6 +46,14 @@ def main() -> None:
                 f"**{r['words_per_second']:,}** | {', '.join(f'{x:,}' for x in r['runs_words_per_second'])} | {r['median_wall_seconds']:.1f} | "
                 f"{r['peak_rss_mb']:,} ({r['peak_rss_largest_process_mb']:,}) |"
             )
+        control = cli.get("control")
+        if control:
+            out += [
+                "",
+                f"Control for the 2-process row: {control['control']} reached {control['words_per_second_sum']:,} words/s together "
+                f"({' + '.join(f'{x:,}' for x in control['words_per_second_each'])}), against {cli['rows'][0]['words_per_second']:,} for one alone: "
+                "the parallel CPU this machine actually offered during the run.",
+            ]
         out += ["", f"Machine: {machine_line(cli['machine'])}.", ""]
         out += [
             "Command: `python benchmarks/surface_cli.py --model <pipeline> --repeats 3` "
