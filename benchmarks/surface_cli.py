@@ -94,12 +94,15 @@ def main() -> None:
             best["median_wall_seconds"] = statistics.median(r["wall_seconds"] for r in runs)
             rows.append(best)
             print(json.dumps(best), flush=True)
+        control = run_control(args.model, src, Path(tmp), args.batch_size)
+        print(json.dumps(control), flush=True)
     result = {
         "benchmark": "surface_cli",
         "model": describe_model(args.model),
         "batch_size": args.batch_size,
         "machine": machine(),
         "rows": rows,
+        "control": control,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")

@@ -2,7 +2,7 @@
 and surface_serve.py (any that exist).
 
 Usage:
-    python benchmarks/surface_report.py
+    python benchmarks/surface_report.py [--pipeline-note "what the measured pipeline is"]
 """
 
 import json
@@ -26,7 +26,14 @@ def machine_line(m: dict) -> str:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pipeline-note", default="", help="a sentence on the measured pipeline, put at the top")
+    args = parser.parse_args()
     out = ["# Product surface benchmarks", ""]
+    if args.pipeline_note:
+        out += [args.pipeline_note, ""]
     out.append(
         "Corpus: the 207 ACI-BENCH visit notes (`corpus/notes/aci_bench/*.csv`, column `note`). "
         "*Words* are spaCy tokens of the clinical tokenizer (as in spaCy's words/second). "
