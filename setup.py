@@ -49,6 +49,7 @@ EXTRAS = {
         "pytest>=8",
         "ruff>=0.6",
         "httpx>=0.27",
+        "jsonschema>=4.18",
         "playwright>=1.45",
         "negspacy==1.0.4",
         "build",

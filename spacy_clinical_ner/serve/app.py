@@ -397,6 +397,7 @@ def create_app(
         responses={
             413: {"model": Problem, "description": "Body, batch or note too large"},
             422: {"model": Problem, "description": "Malformed body or empty note"},
+            500: {"model": ErrorOut, "description": "The pipeline failed on the (single) note"},
         },
     )
     async def annotate(body: Union[BatchIn, NoteIn]):
