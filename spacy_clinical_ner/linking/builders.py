@@ -308,9 +308,11 @@ def read_hpo(obo: Optional[PathLike] = None, builder: Optional[KBBuilder] = None
     for t in terms:
         under[t["id"]] = is_phenotype(t["id"])
         cuis, other = _split_cuis(t["xrefs"])
-        cid = cuis[0] if cuis else t["id"]
+        # a term with several CUIs (Seizure: C0014544 "Epilepsy", C0036572 "Seizures") takes the
+        # first one that no disease source has claimed yet
+        cid = next((c for c in cuis if c not in builder), cuis[0]) if cuis else t["id"]
         aliases = [s for s, scope in t["synonyms"] if scope in synonym_scopes]
-        xrefs = [t["id"], *other, *(f"UMLS:{c}" for c in cuis[1:])]
+        xrefs = [t["id"], *other, *(f"UMLS:{c}" for c in cuis if c != cid)]
         builder.add(cid, t.get("name"), aliases, ["DISO"] if under[t["id"]] else [], t.get("def"), xrefs)
     return builder
 
@@ -460,8 +462,18 @@ def build_open_kb(
 # ---------------------------------------------------------------------------- registry
 @registry.misc("spacy-clinical-ner.kb_from_disk.v1")
 def create_kb_from_disk(path: Path) -> KnowledgeBase:
-    """A KB folder written by ``build-kb`` / ``KnowledgeBase.to_disk``."""
-    return KnowledgeBase.from_disk(path)
+    """A KB folder written by ``build-kb`` / ``KnowledgeBase.to_disk`` (with its ``index/``
+    subfolder when ``build-kb`` wrote one, so that initialising the linker does not rebuild it)."""
+    return load_kb_folder(path)
+
+
+def load_kb_folder(path: PathLike) -> KnowledgeBase:
+    from .candidates import TfidfIndex
+
+    kb = KnowledgeBase.from_disk(path)
+    if (Path(path) / "index" / "index.json").exists():
+        kb.prebuilt_index = TfidfIndex.from_disk(Path(path) / "index")  # type: ignore[attr-defined]
+    return kb
 
 
 @registry.misc("spacy-clinical-ner.umls_kb.v1")
