@@ -1,9 +1,10 @@
 """``build-kb``, ``init-linker`` and ``evaluate-linker``."""
+
 import json
 import logging
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import typer
 
@@ -14,7 +15,7 @@ from . import app
 def build_kb_cli(
     output_dir: Path = typer.Argument(..., help="Folder for the KB (and its index/ subfolder)"),
     source: str = typer.Option("open", help="open | umls | scispacy"),
-    path: Optional[Path] = typer.Option(None, help="UMLS META folder (umls) or KB JSONL file (scispacy)"),
+    path: Path | None = typer.Option(None, help="UMLS META folder (umls) or KB JSONL file (scispacy)"),
     vocab_dir: Path = typer.Option(Path("corpus/vocab"), help="Vendored vocabularies (open KB)"),
     languages: List[str] = typer.Option(["ENG"], help="UMLS LAT values to keep"),
     sources: List[str] = typer.Option([], help="UMLS SAB values to keep (default: all)"),
@@ -53,8 +54,8 @@ def build_kb_cli(
 def init_linker_cli(
     kb_dir: Path = typer.Argument(..., exists=True, help="KB folder from build-kb"),
     output_dir: Path = typer.Argument(..., help="Where the pipeline is saved"),
-    base: Optional[str] = typer.Option(None, help="Pipeline to add the linker to (default: blank clinical)"),
-    spans_key: Optional[str] = typer.Option(None, help="Link doc.spans[KEY] instead of doc.ents"),
+    base: str | None = typer.Option(None, help="Pipeline to add the linker to (default: blank clinical)"),
+    spans_key: str | None = typer.Option(None, help="Link doc.spans[KEY] instead of doc.ents"),
     threshold: float = typer.Option(0.7, help="Minimum cosine similarity"),
 ) -> None:
     """Add an initialised umls_linker (KB and index inside) to a pipeline and save it."""
@@ -75,7 +76,7 @@ def evaluate_linker_cli(
     data: List[Path] = typer.Argument(..., help="PubTator file(s) with gold mentions and MeSH/OMIM ids"),
     labels: List[str] = typer.Option([], help="Mention types to evaluate (default: all)"),
     k: int = typer.Option(10, help="Recall@k"),
-    output: Optional[Path] = typer.Option(None, help="Write the scores as JSON"),
+    output: Path | None = typer.Option(None, help="Write the scores as JSON"),
 ) -> None:
     """Accuracy@1, recall@k, in-KB share and P/R/F of the linker on gold mentions."""
     import spacy

