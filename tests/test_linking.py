@@ -297,3 +297,10 @@ def test_concept_ids():
 def test_doc_without_ents_untouched(linker_nlp):
     doc = linker_nlp(Doc(linker_nlp.vocab, words=["no", "entities"]))
     assert doc.ents == ()
+
+
+def test_pipe_two_processes(linker_nlp, tmp_path):
+    texts = ["heart attack", "high blood pressure", "aspirin", "xyzzy"]
+    docs = [make_doc(linker_nlp, t, [(t, "DISEASE")]) for t in texts]
+    single = [_annotations(linker_nlp(make_doc(linker_nlp, t, [(t, "DISEASE")]))) for t in texts]
+    assert [_annotations(d) for d in linker_nlp.pipe(docs, n_process=2, batch_size=2)] == single

@@ -151,25 +151,25 @@ class TfidfIndex:
             self._df = np.diff(np.asarray(self.arrays["post_ptr"]))
         return self._df
 
-    def _featurize(self, norm_texts: Sequence[str]) -> Tuple[List[np.ndarray], List[np.ndarray], np.ndarray]:
-        """Per text: known n-gram ids, their normalised TF-IDF weights, and the text's size."""
-        vocab, idf = self.vocab, self.arrays["idf"]
-        feats, weights = [], []
-        sizes = np.zeros(len(norm_texts), dtype=np.int64)
+    def _featurize(self, norm_texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat query vectors: (query index, n-gram id, normalised TF-IDF weight), sorted by query.
+        N-grams unknown to the index are ignored, as in sklearn."""
+        get = self.vocab.get
+        rows: List[int] = []
+        grams: List[int] = []
         for i, text in enumerate(norm_texts):
-            grams = char_ngrams(text)
-            sizes[i] = len(grams)
-            local: Dict[int, int] = {}
-            for g in grams:
-                f = vocab.get(g)
+            for g in char_ngrams(text):
+                f = get(g)
                 if f is not None:
-                    local[f] = local.get(f, 0) + 1
-            f_arr = np.fromiter(local.keys(), dtype=np.int64, count=len(local))
-            w = np.fromiter(local.values(), dtype=np.float32, count=len(local)) * idf[f_arr] if len(local) else np.zeros(0, np.float32)
-            norm = float(np.sqrt(np.dot(w, w))) if len(w) else 1.0
-            feats.append(f_arr)
-            weights.append(w / norm)
-        return feats, weights, sizes
+                    rows.append(i)
+                    grams.append(f)
+        n_feat = max(1, self.n_features)
+        keys, tf = np.unique(np.asarray(rows, dtype=np.int64) * n_feat + np.asarray(grams, dtype=np.int64), return_counts=True)
+        qrow, feat = keys // n_feat, keys % n_feat
+        w = tf.astype(np.float32) * self.arrays["idf"][feat]
+        norms = np.sqrt(np.bincount(qrow, weights=w.astype(np.float64) ** 2, minlength=len(norm_texts))).astype(np.float32)
+        norms[norms == 0] = 1.0
+        return qrow, feat, w / norms[qrow]
 
     def _postings_matrix(self):
         import scipy.sparse as sp
@@ -185,7 +185,7 @@ class TfidfIndex:
         self,
         norm_texts: Sequence[str],
         k: int = 10,
-        budget: int | None = 8192,
+        budget: Optional[int] = 8192,
         n_rescore: int = 128,
         min_score: float = 0.0,
     ) -> List[Tuple[np.ndarray, np.ndarray]]:
@@ -193,95 +193,92 @@ class TfidfIndex:
         only those >= ``min_score``.
 
         ``budget=None``: exact (every posting list of the query's n-grams is read). Otherwise the
-        rarest n-grams are read while their posting lists fit in ``budget`` entries, the
-        ``n_rescore`` best strings of that partial score are scored exactly, and the best ``k``
-        returned (similarities are always exact; the *set* of candidates is approximate)."""
+        rarest n-grams are read while their posting lists fit in ``budget`` entries (at least
+        one is always read), the ``n_rescore`` best strings of that partial score are scored
+        exactly, and the best ``k`` returned (similarities are always exact cosines; the *set*
+        of candidates is approximate)."""
+        import scipy.sparse as sp
+
         empty = (np.zeros(0, np.int64), np.zeros(0, np.float32))
-        if not norm_texts:
+        n_q = len(norm_texts)
+        if not n_q:
             return []
         if self.n_strings == 0:
-            return [empty for _ in norm_texts]
-        feats, weights, _ = self._featurize(norm_texts)
-        df = self.df
-        live = [q for q in range(len(feats)) if len(feats[q])]
-        results: List[Tuple[np.ndarray, np.ndarray]] = [empty] * len(feats)
-        if not live:
-            return results
-        read_f, read_w = [], []
-        for q in live:
-            f, w = feats[q], weights[q]
-            if budget is not None:
-                o = np.argsort(df[f], kind="stable")  # rarest first
-                n = max(1, int(np.searchsorted(np.cumsum(df[f[o]]), budget, side="right")))
-                f, w = f[o[:n]], w[o[:n]]
-            read_f.append(f)
-            read_w.append(w)
-        partial = self._partial(read_f, read_w)
+            return [empty] * n_q
+        qrow, feat, w = self._featurize(norm_texts)
+        if budget is not None and len(qrow):
+            df = self.df[feat]
+            o = np.lexsort((df, qrow))  # per query, rarest n-gram first
+            qrow, feat, w, df = qrow[o], feat[o], w[o], df[o]
+            starts = np.searchsorted(qrow, np.arange(n_q))
+            cum = np.cumsum(df)
+            before = np.concatenate([[0], cum])[starts][qrow]
+            rank = np.arange(len(qrow)) - starts[qrow]
+            read = (cum - before <= budget) | (rank == 0)
+        else:
+            read = np.ones(len(qrow), dtype=bool)
+        r_rows = qrow[read]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(r_rows, minlength=n_q))])
+        q_read = sp.csr_matrix((w[read], feat[read], indptr), shape=(n_q, self.n_features))
+        partial = (q_read @ self._postings_matrix()).tocsr()
         width = k if budget is None else max(k, n_rescore)
-        shortlists, partial_scores = [], []
-        for i in range(len(live)):
+        short_ids, short_q, short_partial = [], [], []
+        for i in range(n_q):
             r0, r1 = partial.indptr[i], partial.indptr[i + 1]
             cols, vals = partial.indices[r0:r1], partial.data[r0:r1]
             if len(vals) > width:
                 top = np.argpartition(-vals, width - 1)[:width]
                 cols, vals = cols[top], vals[top]
-            shortlists.append(np.asarray(cols, dtype=np.int64))
-            partial_scores.append(np.asarray(vals, dtype=np.float32))
+            short_ids.append(cols)
+            short_q.append(np.full(len(cols), i, dtype=np.int64))
+            short_partial.append(vals)
+        cands = np.concatenate(short_ids).astype(np.int64)
+        cand_q = np.concatenate(short_q)
         if budget is None:
-            scores = partial_scores  # every n-gram was read: the partial score is the cosine
+            scores = np.concatenate(short_partial).astype(np.float32)  # every n-gram read: exact
         else:
-            scores = self._exact_scores(shortlists, [feats[q] for q in live], [weights[q] for q in live])
+            scores = self._exact_scores(cands, cand_q, qrow, feat, w)
         order = self.arrays["order"]
-        for i, q in enumerate(live):
-            sc, ids = scores[i], shortlists[i]
+        out: List[Tuple[np.ndarray, np.ndarray]] = []
+        bounds = np.searchsorted(cand_q, np.arange(n_q + 1))
+        for i in range(n_q):
+            sc, ids = scores[bounds[i] : bounds[i + 1]], cands[bounds[i] : bounds[i + 1]]
             best = np.argsort(-sc, kind="stable")[:k]
             sc, ids = sc[best], ids[best]
             keep = sc >= min_score
-            results[q] = (np.asarray(order[ids[keep]]).astype(np.int64), np.minimum(sc[keep], 1.0).astype(np.float32))
-        return results
+            out.append((np.asarray(order[ids[keep]]).astype(np.int64), np.minimum(sc[keep], 1.0).astype(np.float32)) if len(ids) else empty)
+        return out
 
-    def _partial(self, feats: List[np.ndarray], weights: List[np.ndarray]):
-        """Scores over the given n-grams only: one sparse product with the posting lists."""
-        import scipy.sparse as sp
-
-        counts = [len(f) for f in feats]
-        q = sp.csr_matrix(
-            (np.concatenate(weights), np.concatenate(feats), np.concatenate([[0], np.cumsum(counts)])),
-            shape=(len(feats), self.n_features),
-        )
-        return (q @ self._postings_matrix()).tocsr()
-
-    def _exact_scores(self, shortlist: List[np.ndarray], feats: List[np.ndarray], weights: List[np.ndarray]) -> List[np.ndarray]:
-        """Full cosine of each query with its shortlisted strings, from the forward index."""
+    def _exact_scores(self, cands: np.ndarray, cand_q: np.ndarray, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Full cosine of each (query, candidate string) pair, from the forward index."""
         a = self.arrays
         fwd_ptr, fwd_idx, inv_norm, idf = a["fwd_ptr"], a["fwd_idx"], a["inv_norm"], a["idf"]
-        out: List[np.ndarray] = [np.zeros(0, np.float32)] * len(shortlist)
-        chunk = max(1, min(256, 4_000_000 // max(1, self.n_features)))
-        if self._qdense is None or self._qdense.shape != (chunk, self.n_features):
-            self._qdense = np.zeros((chunk, self.n_features), dtype=np.float32)
+        out = np.zeros(len(cands), dtype=np.float32)
+        if not len(cands):
+            return out
+        n_feat = self.n_features
+        chunk = max(1, 4_000_000 // max(1, n_feat))
+        if self._qdense is None or self._qdense.size != chunk * n_feat:
+            self._qdense = np.zeros(chunk * n_feat, dtype=np.float32)
         qd = self._qdense
-        for c0 in range(0, len(shortlist), chunk):
-            qs = range(c0, min(c0 + chunk, len(shortlist)))
-            for r, q in enumerate(qs):
-                qd[r, feats[q]] = weights[q] * idf[feats[q]]
-            lens = np.array([len(shortlist[q]) for q in qs], dtype=np.int64)
-            if lens.sum():
-                strings = np.concatenate([shortlist[q] for q in qs])
-                rows = np.repeat(np.arange(len(qs)), lens)
-                a0, a1 = np.asarray(fwd_ptr[strings]), np.asarray(fwd_ptr[strings + 1])
-                n = a1 - a0
-                e_row = np.repeat(rows, n)
-                offs = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-                grams = np.asarray(fwd_idx[np.repeat(a0, n) + offs]).astype(np.int64)
-                seg = np.concatenate([[0], np.cumsum(n)[:-1]])
-                sums = np.add.reduceat(qd[e_row, grams], seg) if len(grams) else np.zeros(len(strings), np.float32)
-                sums = sums * inv_norm[strings]
-                pos = 0
-                for r, q in enumerate(qs):
-                    out[q] = sums[pos : pos + lens[r]].astype(np.float32)
-                    pos += lens[r]
-            for r, q in enumerate(qs):
-                qd[r, feats[q]] = 0.0
+        qw = w * idf[feat]
+        n_q = int(cand_q[-1]) + 1
+        for c0 in range(0, n_q, chunk):
+            c1 = min(c0 + chunk, n_q)
+            f0, f1 = np.searchsorted(qrow, [c0, c1])
+            slots = (qrow[f0:f1] - c0) * n_feat + feat[f0:f1]
+            qd[slots] = qw[f0:f1]
+            p0, p1 = np.searchsorted(cand_q, [c0, c1])
+            strings = cands[p0:p1]
+            if len(strings):
+                a0 = fwd_ptr[strings]
+                n = fwd_ptr[strings + 1] - a0
+                seg = np.cumsum(n) - n
+                pos = np.repeat(a0 - seg, n) + np.arange(int(n.sum()), dtype=np.int64)
+                base = np.repeat((cand_q[p0:p1] - c0) * n_feat, n)
+                vals = qd[base + fwd_idx[pos]]
+                out[p0:p1] = np.add.reduceat(vals, seg) * inv_norm[strings]
+            qd[slots] = 0.0
         return out
 
     # ------------------------------------------------------------------ serialisation

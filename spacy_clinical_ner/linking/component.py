@@ -356,7 +356,7 @@ class UMLSLinker:
         for ci, (score, _) in list(best.items()):
             if score >= top - 1e-6:
                 best[ci] = (score, normalize_alias(kb.name(ci)) == kb.string(int(string_ids[0])))
-        ranked = sorted(best.items(), key=lambda kv: (-round(kv[1][0], 6), not kv[1][1], not _CUI_RE.match(kb.concept_id(kv[0])), kv[0]))
+        ranked = sorted(best.items(), key=lambda kv: (-round(kv[1][0], 6), not _CUI_RE.match(kb.concept_id(kv[0])), not kv[1][1], kv[0]))
         return [(ci, float(s), canon) for ci, (s, canon) in ranked]
 
     # ------------------------------------------------------------------ scoring
