@@ -2,25 +2,20 @@
 
 The vectors are scispaCy's (sklearn ``TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3))``:
 words padded with spaces, raw counts, smooth idf, L2 norm, cosine similarity), but the search is
-an inverted index instead of an HNSW graph, so there is no graph to build (the part of
-scispaCy's recipe that takes minutes to hours) and nothing to hold in memory: every array is a
-``.npy`` file opened with ``mmap_mode="r"``.
+an inverted index instead of an HNSW graph: there is no graph to build (the part of scispaCy's
+recipe that takes minutes to hours) and nothing to hold in memory — every array is a ``.npy``
+file opened with ``mmap_mode="r"``, so loading takes milliseconds and the pages are shared by
+all processes that use the same pipeline.
 
-Search, for a batch of mentions:
+Search, for a batch of mentions (:meth:`TfidfIndex.search`):
 
-1. alias strings are numbered by size (number of n-grams), so every posting list (the strings
-   that contain an n-gram, ascending ids) is also sorted by size. A string whose cosine with
-   the query can reach ``min_similarity`` has a size within ``[q * s^2, q / s^2]`` (the bound
-   for sets), so each posting list is cut to that window by binary search;
-2. the query's n-grams are visited from rarest to most common and each may read at most its
-   share of ``budget`` postings (rare n-grams read everything; a very common one such as
-   ``"ion"`` reads the part of its window nearest to the query's size). Their TF-IDF products
-   give a partial score per string;
-3. the ``n_rescore`` best strings of that partial score are scored exactly (full cosine) from
-   the forward index, and the best ``k`` are returned.
-
-With ``budget`` at least the total posting length the result is exact; measured agreement with
-exact search and speed are in ``benchmarks/results/linking_scale.md``.
+- ``budget=None`` (**exact**): one sparse product of the query vectors with the posting lists of
+  all their n-grams (scipy), then the top ``k`` per query;
+- ``budget=N`` (**pruned**, for UMLS-sized KBs): per query, the rarest n-grams are read while
+  their posting lists fit in ``N`` entries; the ``n_rescore`` best strings of that partial score
+  are scored exactly from the forward index (string -> n-grams) and the best ``k`` returned.
+  Similarities are always exact cosines; only the candidate set is approximate (measured
+  against exact search in ``benchmarks/results/linking_scale.md``).
 """
 
 from __future__ import annotations
@@ -185,7 +180,7 @@ class TfidfIndex:
         self,
         norm_texts: Sequence[str],
         k: int = 10,
-        budget: Optional[int] = 8192,
+        budget: int | None = 8192,
         n_rescore: int = 128,
         min_score: float = 0.0,
     ) -> List[Tuple[np.ndarray, np.ndarray]]:
