@@ -20,6 +20,7 @@ Search, for a batch of mentions (:meth:`TfidfIndex.search`):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from array import array
 from pathlib import Path
@@ -32,7 +33,7 @@ from .errors import KnowledgeBaseError, LinkingErrors
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT_VERSION = 2
+INDEX_FORMAT_VERSION = 3
 NGRAM = 3
 
 
@@ -57,7 +58,7 @@ class TfidfIndex:
     ``fwd_ptr`` / ``fwd_idx`` (per string, its n-grams, repeated for counts).
     """
 
-    ARRAYS = ("idf", "order", "size_start", "inv_norm", "post_ptr", "post_idx", "post_w", "fwd_ptr", "fwd_idx")
+    ARRAYS = ("idf", "order", "size_start", "inv_norm", "post_ptr", "post_idx", "post_w", "fwd_ptr", "fwd_idx", "hash_keys", "hash_ids")
 
     def __init__(self, vocab: Dict[str, int], arrays: Dict[str, np.ndarray], info: dict) -> None:
         missing = [a for a in self.ARRAYS if a not in arrays]
@@ -83,7 +84,9 @@ class TfidfIndex:
         feats = array("i")
         ptr = array("q", [0])
         get = vocab.setdefault
+        hashes = array("Q")
         for i, s in enumerate(strings):
+            hashes.append(_hash64(s))
             ids = sorted(get(g, len(vocab)) for g in char_ngrams(s))
             feats.extend(ids)
             ptr.append(len(feats))
@@ -97,6 +100,12 @@ class TfidfIndex:
         sorted_sizes = sizes[order]
         max_size = int(sorted_sizes[-1]) if n_strings else 0
         size_start = np.searchsorted(sorted_sizes, np.arange(max_size + 2), side="left").astype(np.int64)
+        # exact-string lookup: 64-bit hashes of the strings, sorted, with their internal ids
+        rank = np.empty(n_strings, dtype=np.int32)
+        rank[order] = np.arange(n_strings, dtype=np.int32)
+        h = np.frombuffer(hashes, dtype=np.uint64)
+        h_order = np.argsort(h, kind="stable")
+        hash_keys, hash_ids = h[h_order], rank[h_order]
         idx_t = np.int64 if len(fwd_idx_kb) >= 2**31 - 1 else np.int32
         ones = np.ones(len(fwd_idx_kb), dtype=np.float32)
         fwd = sp.csr_matrix((ones, fwd_idx_kb.astype(idx_t), fwd_ptr_kb.astype(idx_t)), shape=(n_strings, n_feat))
@@ -128,6 +137,8 @@ class TfidfIndex:
             "post_w": post.data.astype(np.float32),
             "fwd_ptr": fwd_ptr,
             "fwd_idx": fwd_idx,
+            "hash_keys": hash_keys,
+            "hash_ids": hash_ids,
         }
         info = {
             "format_version": INDEX_FORMAT_VERSION,
@@ -146,14 +157,18 @@ class TfidfIndex:
             self._df = np.diff(np.asarray(self.arrays["post_ptr"]))
         return self._df
 
-    def _featurize(self, norm_texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat query vectors: (query index, n-gram id, normalised TF-IDF weight), sorted by query.
+    def _featurize(self, norm_texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Flat query vectors: (query index, n-gram id, normalised TF-IDF weight), sorted by query,
+        and each text's size (number of n-grams).
         N-grams unknown to the index are ignored, as in sklearn."""
         get = self.vocab.get
         rows: List[int] = []
         grams: List[int] = []
+        sizes = np.zeros(len(norm_texts), dtype=np.int64)
         for i, text in enumerate(norm_texts):
-            for g in char_ngrams(text):
+            all_grams = char_ngrams(text)
+            sizes[i] = len(all_grams)
+            for g in all_grams:
                 f = get(g)
                 if f is not None:
                     rows.append(i)
@@ -164,7 +179,7 @@ class TfidfIndex:
         w = tf.astype(np.float32) * self.arrays["idf"][feat]
         norms = np.sqrt(np.bincount(qrow, weights=w.astype(np.float64) ** 2, minlength=len(norm_texts))).astype(np.float32)
         norms[norms == 0] = 1.0
-        return qrow, feat, w / norms[qrow]
+        return qrow, feat, w / norms[qrow], sizes
 
     def _postings_matrix(self):
         import scipy.sparse as sp
@@ -200,7 +215,7 @@ class TfidfIndex:
             return []
         if self.n_strings == 0:
             return [empty] * n_q
-        qrow, feat, w = self._featurize(norm_texts)
+        qrow, feat, w, sizes = self._featurize(norm_texts)
         if budget is not None and len(qrow):
             df = self.df[feat]
             o = np.lexsort((df, qrow))  # per query, rarest n-gram first
@@ -210,12 +225,32 @@ class TfidfIndex:
             before = np.concatenate([[0], cum])[starts][qrow]
             rank = np.arange(len(qrow)) - starts[qrow]
             read = (cum - before <= budget) | (rank == 0)
+            # a query whose rarest n-gram alone exceeds the budget reads only the first `budget`
+            # entries of that list: ids are numbered by string size, so these are the shortest
+            # strings with that n-gram, the ones where it weighs most
+            trunc = (rank == 0) & (df > budget)
+            read &= ~trunc
         else:
             read = np.ones(len(qrow), dtype=bool)
+            trunc = np.zeros(len(qrow), dtype=bool)
         r_rows = qrow[read]
         indptr = np.concatenate([[0], np.cumsum(np.bincount(r_rows, minlength=n_q))])
         q_read = sp.csr_matrix((w[read], feat[read], indptr), shape=(n_q, self.n_features))
-        partial = (q_read @ self._postings_matrix()).tocsr()
+        partial = q_read @ self._postings_matrix()
+        if trunc.any():
+            n_t, a = int(trunc.sum()), self.arrays
+            # start at strings of at least half the query's size (shorter ones cannot match well)
+            starts_t = []
+            size_start, max_size = a["size_start"], len(a["size_start"]) - 2
+            for f, q in zip(feat[trunc].tolist(), qrow[trunc].tolist(), strict=True):
+                p0, p1 = int(a["post_ptr"][f]), int(a["post_ptr"][f + 1])
+                lo = int(np.searchsorted(a["post_idx"][p0:p1], size_start[min(int(sizes[q]) // 2, max_size + 1)]))
+                starts_t.append(p0 + min(lo, p1 - p0 - budget))
+            pos = (np.asarray(starts_t, dtype=np.int64)[:, None] + np.arange(budget)[None, :]).ravel()
+            prefixes = sp.csr_matrix((a["post_w"][pos], a["post_idx"][pos], np.arange(0, n_t * budget + 1, budget)), shape=(n_t, self.n_strings))
+            q_t = sp.csr_matrix((w[trunc], (qrow[trunc], np.arange(n_t))), shape=(n_q, n_t))
+            partial = partial + q_t @ prefixes
+        partial = partial.tocsr()
         width = k if budget is None else max(k, n_rescore)
         short_ids, short_q, short_partial = [], [], []
         for i in range(n_q):
@@ -227,6 +262,16 @@ class TfidfIndex:
             short_ids.append(cols)
             short_q.append(np.full(len(cols), i, dtype=np.int64))
             short_partial.append(vals)
+        if budget is not None:
+            # a query that is exactly a KB string always has that string among its candidates
+            hk, hid = self.arrays["hash_keys"], self.arrays["hash_ids"]
+            qh = np.array([_hash64(t) for t in norm_texts], dtype=np.uint64)
+            at = np.minimum(np.searchsorted(hk, qh), max(0, len(hk) - 1))
+            for i in np.flatnonzero(hk[at] == qh).tolist():
+                sid = int(hid[at[i]])
+                if sid not in short_ids[i]:
+                    short_ids[i] = np.append(short_ids[i], sid)
+                    short_q[i] = np.full(len(short_ids[i]), i, dtype=np.int64)
         cands = np.concatenate(short_ids).astype(np.int64)
         cand_q = np.concatenate(short_q)
         if budget is None:
@@ -317,6 +362,11 @@ class TfidfIndex:
         msg = srsly.msgpack_loads(data)
         vocab = dict(zip(msg["vocab"], range(len(msg["vocab"])), strict=False))
         return cls(vocab, {k: _array_from_msg(v) for k, v in msg["arrays"].items()}, msg["info"])
+
+
+def _hash64(text: str) -> int:
+    """A stable 64-bit hash of a string (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf8"), digest_size=8).digest(), "little")
 
 
 def _load_npy(path: Path, mmap: bool) -> np.ndarray:
