@@ -33,7 +33,7 @@ from .errors import KnowledgeBaseError, LinkingErrors
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT_VERSION = 3
+INDEX_FORMAT_VERSION = 4
 NGRAM = 3
 
 
@@ -58,13 +58,14 @@ class TfidfIndex:
     ``fwd_ptr`` / ``fwd_idx`` (per string, its n-grams, repeated for counts).
     """
 
-    ARRAYS = ("idf", "order", "size_start", "inv_norm", "post_ptr", "post_idx", "post_w", "fwd_ptr", "fwd_idx", "hash_keys", "hash_ids")
+    ARRAYS = ("idf", "order", "size_start", "inv_norm", "post_ptr", "post_idx", "post_w", "fwd_ptr", "fwd_idx", "hash_keys", "hash_ids", "word_ptr", "word_idx")
 
-    def __init__(self, vocab: Dict[str, int], arrays: Dict[str, np.ndarray], info: dict) -> None:
+    def __init__(self, vocab: Dict[str, int], arrays: Dict[str, np.ndarray], info: dict, words: Optional[Dict[str, int]] = None) -> None:
         missing = [a for a in self.ARRAYS if a not in arrays]
         if missing:
             raise KnowledgeBaseError(LinkingErrors.E401.format(path="(in memory)", what=", ".join(missing)))
         self.vocab = vocab
+        self.words = words or {}
         self.arrays = arrays
         self.info = dict(info)
         self.n_strings = int(info["n_strings"])
@@ -85,8 +86,15 @@ class TfidfIndex:
         ptr = array("q", [0])
         get = vocab.setdefault
         hashes = array("Q")
+        words: Dict[str, int] = {}
+        w_ids = array("i")
+        w_rows = array("i")
+        get_w = words.setdefault
         for i, s in enumerate(strings):
             hashes.append(_hash64(s))
+            for wd in set(s.split()):
+                w_ids.append(get_w(wd, len(words)))
+                w_rows.append(i)
             ids = sorted(get(g, len(vocab)) for g in char_ngrams(s))
             feats.extend(ids)
             ptr.append(len(feats))
@@ -106,6 +114,15 @@ class TfidfIndex:
         h = np.frombuffer(hashes, dtype=np.uint64)
         h_order = np.argsort(h, kind="stable")
         hash_keys, hash_ids = h[h_order], rank[h_order]
+        # word -> strings that contain it (internal ids, ascending)
+        wi = np.frombuffer(w_ids, dtype=np.int32)
+        wr = rank[np.frombuffer(w_rows, dtype=np.int32)] if len(w_rows) else np.zeros(0, np.int32)
+        w_order = np.lexsort((wr, wi))
+        word_idx = wr[w_order].astype(np.int32)
+        word_ptr = np.zeros(len(words) + 1, dtype=np.int64)
+        if len(wi):
+            np.cumsum(np.bincount(wi, minlength=len(words)), out=word_ptr[1:])
+        del wi, wr, w_order
         idx_t = np.int64 if len(fwd_idx_kb) >= 2**31 - 1 else np.int32
         ones = np.ones(len(fwd_idx_kb), dtype=np.float32)
         fwd = sp.csr_matrix((ones, fwd_idx_kb.astype(idx_t), fwd_ptr_kb.astype(idx_t)), shape=(n_strings, n_feat))
@@ -139,6 +156,8 @@ class TfidfIndex:
             "fwd_idx": fwd_idx,
             "hash_keys": hash_keys,
             "hash_ids": hash_ids,
+            "word_ptr": word_ptr,
+            "word_idx": word_idx,
         }
         info = {
             "format_version": INDEX_FORMAT_VERSION,
@@ -148,7 +167,7 @@ class TfidfIndex:
             "forward_nnz": int(len(fwd_idx)),
             "postings_nnz": int(len(post.indices)),
         }
-        return cls(vocab, arrays, info)
+        return cls(vocab, arrays, info, words)
 
     # ------------------------------------------------------------------ search
     @property
@@ -263,6 +282,7 @@ class TfidfIndex:
             short_q.append(np.full(len(cols), i, dtype=np.int64))
             short_partial.append(vals)
         if budget is not None:
+            self._add_word_candidates(norm_texts, short_ids, short_q, budget, n_rescore)
             # a query that is exactly a KB string always has that string among its candidates
             hk, hid = self.arrays["hash_keys"], self.arrays["hash_ids"]
             qh = np.array([_hash64(t) for t in norm_texts], dtype=np.uint64)
@@ -288,6 +308,36 @@ class TfidfIndex:
             keep = sc >= min_score
             out.append((np.asarray(order[ids[keep]]).astype(np.int64), np.minimum(sc[keep], 1.0).astype(np.float32)) if len(ids) else empty)
         return out
+
+    def _add_word_candidates(self, norm_texts: Sequence[str], short_ids: list, short_q: list, budget: int, n_words: int) -> None:
+        """Add, per query, up to ``n_words`` strings that share the query's rarest whole words
+        (those whose posting lists fit in ``budget``), most shared words first. Word posting
+        lists are far shorter than n-gram ones, so this finds the long strings that contain a
+        mention (``"interictal epileptiform activity"`` for ``"epileptiform activity"``) which
+        the n-gram budget alone can miss."""
+        if not self.words:
+            return
+        ptr, idx = self.arrays["word_ptr"], self.arrays["word_idx"]
+        for i, text in enumerate(norm_texts):
+            wids = [self.words[w] for w in set(text.split()) if w in self.words]
+            if not wids:
+                continue
+            dfs = [int(ptr[w + 1] - ptr[w]) for w in wids]
+            chosen, total = [], 0
+            for d, w in sorted(zip(dfs, wids, strict=True)):
+                if total + d > budget:
+                    break
+                chosen.append(w)
+                total += d
+            if not chosen:
+                continue
+            hits = np.concatenate([idx[ptr[w] : ptr[w + 1]] for w in chosen])
+            ids, counts = np.unique(hits, return_counts=True)
+            if len(ids) > n_words:
+                ids = ids[np.lexsort((ids, -counts))[:n_words]]  # most shared words, then shortest
+            merged = np.union1d(short_ids[i], ids)
+            short_ids[i] = merged
+            short_q[i] = np.full(len(merged), i, dtype=np.int64)
 
     def _exact_scores(self, cands: np.ndarray, cand_q: np.ndarray, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Full cosine of each (query, candidate string) pair, from the forward index."""
@@ -329,6 +379,7 @@ class TfidfIndex:
             np.save(path / f"{name}.npy", np.ascontiguousarray(self.arrays[name]), allow_pickle=False)
         # n-grams in id order: a list is smaller and faster to load than a dict
         srsly.write_msgpack(path / "vocab.msg", self.vocab_list())
+        srsly.write_msgpack(path / "words.msg", sorted(self.words, key=self.words.__getitem__))
         srsly.write_json(path / "index.json", self.info)
 
     def vocab_list(self) -> List[str]:
@@ -345,14 +396,20 @@ class TfidfIndex:
             raise KnowledgeBaseError(LinkingErrors.E406.format(found=info.get("format_version"), path=path, expected=INDEX_FORMAT_VERSION))
         grams = srsly.read_msgpack(path / "vocab.msg")
         vocab = dict(zip(grams, range(len(grams)), strict=False))
+        words = srsly.read_msgpack(path / "words.msg") if (path / "words.msg").exists() else []
         arrays = {n: _load_npy(path / f"{n}.npy", mmap) for n in cls.ARRAYS}
-        return cls(vocab, arrays, info)
+        return cls(vocab, arrays, info, dict(zip(words, range(len(words)), strict=False)))
 
     def to_bytes(self) -> bytes:
         from .kb import _array_to_msg
 
         return srsly.msgpack_dumps(
-            {"info": self.info, "vocab": self.vocab_list(), "arrays": {k: _array_to_msg(v) for k, v in self.arrays.items()}}
+            {
+                "info": self.info,
+                "vocab": self.vocab_list(),
+                "words": sorted(self.words, key=self.words.__getitem__),
+                "arrays": {k: _array_to_msg(v) for k, v in self.arrays.items()},
+            }
         )
 
     @classmethod
@@ -361,7 +418,8 @@ class TfidfIndex:
 
         msg = srsly.msgpack_loads(data)
         vocab = dict(zip(msg["vocab"], range(len(msg["vocab"])), strict=False))
-        return cls(vocab, {k: _array_from_msg(v) for k, v in msg["arrays"].items()}, msg["info"])
+        words = dict(zip(msg["words"], range(len(msg["words"])), strict=False))
+        return cls(vocab, {k: _array_from_msg(v) for k, v in msg["arrays"].items()}, msg["info"], words)
 
 
 def _hash64(text: str) -> int:
