@@ -304,3 +304,13 @@ def test_pipe_two_processes(linker_nlp, tmp_path):
     docs = [make_doc(linker_nlp, t, [(t, "DISEASE")]) for t in texts]
     single = [_annotations(linker_nlp(make_doc(linker_nlp, t, [(t, "DISEASE")]))) for t in texts]
     assert [_annotations(d) for d in linker_nlp.pipe(docs, n_process=2, batch_size=2)] == single
+
+
+def test_pruned_search_finds_superstrings_and_exact_strings():
+    # many strings share the query's n-grams; the word index and the exact-string lookup still
+    # put the right ones in front within a tiny budget
+    strings = [f"renal failure of site {i}" for i in range(300)] + ["interictal epileptiform activity", "renal failure"]
+    idx = TfidfIndex.build(strings)
+    (ids, scores), (ids2, _) = idx.search(["renal failure", "epileptiform activity"], k=1, budget=8, n_rescore=4)
+    assert strings[ids[0]] == "renal failure" and scores[0] == pytest.approx(1.0)
+    assert strings[ids2[0]] == "interictal epileptiform activity"

@@ -66,6 +66,7 @@ def init_linker_cli(
     nlp = spacy.load(base) if base else clinical_blank()
     linker = nlp.add_pipe("umls_linker", config={"spans_key": spans_key, "threshold": threshold})
     linker.initialize(kb=kb_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output_dir)
     typer.echo(f"pipeline with umls_linker ({len(linker.kb)} concepts) -> {output_dir}")
 
