@@ -7,7 +7,6 @@ the resident memory after loading. The difference between a pipeline and the bla
 the linker costs (opening its memory-mapped KB and index).
 """
 
-import json
 import subprocess
 import sys
 

@@ -49,6 +49,9 @@ def build(out: str, base: str = "assets/kb/open") -> None:
                 **kb.summary(),
                 "kb_seconds": round(t1 - t0, 1),
                 "index_seconds": round(t2 - t1, 1),
+                "kb_cpu_seconds": round(c1 - c0, 1),
+                "index_cpu_seconds": round(c2 - c1, 1),
+                "load_average": round(__import__("os").getloadavg()[0], 1),
                 "disk_mb": round(size / 1e6),
                 "peak_rss_gb": round(rss_gb(), 2),
             }
