@@ -58,9 +58,23 @@ class TfidfIndex:
     ``fwd_ptr`` / ``fwd_idx`` (per string, its n-grams, repeated for counts).
     """
 
-    ARRAYS = ("idf", "order", "size_start", "inv_norm", "post_ptr", "post_idx", "post_w", "fwd_ptr", "fwd_idx", "hash_keys", "hash_ids", "word_ptr", "word_idx")
+    ARRAYS = (
+        "idf",
+        "order",
+        "size_start",
+        "inv_norm",
+        "post_ptr",
+        "post_idx",
+        "post_w",
+        "fwd_ptr",
+        "fwd_idx",
+        "hash_keys",
+        "hash_ids",
+        "word_ptr",
+        "word_idx",
+    )
 
-    def __init__(self, vocab: Dict[str, int], arrays: Dict[str, np.ndarray], info: dict, words: Optional[Dict[str, int]] = None) -> None:
+    def __init__(self, vocab: Dict[str, int], arrays: Dict[str, np.ndarray], info: dict, words: Dict[str, int] | None = None) -> None:
         missing = [a for a in self.ARRAYS if a not in arrays]
         if missing:
             raise KnowledgeBaseError(LinkingErrors.E401.format(path="(in memory)", what=", ".join(missing)))
@@ -266,7 +280,9 @@ class TfidfIndex:
                 lo = int(np.searchsorted(a["post_idx"][p0:p1], size_start[min(int(sizes[q]) // 2, max_size + 1)]))
                 starts_t.append(p0 + min(lo, p1 - p0 - budget))
             pos = (np.asarray(starts_t, dtype=np.int64)[:, None] + np.arange(budget)[None, :]).ravel()
-            prefixes = sp.csr_matrix((a["post_w"][pos], a["post_idx"][pos], np.arange(0, n_t * budget + 1, budget)), shape=(n_t, self.n_strings))
+            prefixes = sp.csr_matrix(
+                (a["post_w"][pos], a["post_idx"][pos], np.arange(0, n_t * budget + 1, budget)), shape=(n_t, self.n_strings)
+            )
             q_t = sp.csr_matrix((w[trunc], (qrow[trunc], np.arange(n_t))), shape=(n_q, n_t))
             partial = partial + q_t @ prefixes
         partial = partial.tocsr()
