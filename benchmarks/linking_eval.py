@@ -1,6 +1,6 @@
 """Linking accuracy on gold mentions: our umls_linker vs scispaCy's candidate generator, same KB.
 
-    PYTHONPATH=. python benchmarks/linking_eval.py assets/kb/open
+    PYTHONPATH=. python benchmarks/linking_eval.py assets/kb/open [more KB folders] [--reuse-scispacy=benchmarks/results/linking_eval.json]
 
 scispaCy's index is rebuilt by hand (its ``create_tfidf_ann_index`` refuses to run on Python
 3.11): its TfidfVectorizer recipe (char_wb 3-grams, min_df=10) + nmslib HNSW
@@ -85,8 +85,17 @@ def evaluate_kb(kb_dir: str, with_scispacy: bool) -> dict:
     return {"info": info, "results": rows}
 
 
-def main(kb_dirs, skip_scispacy) -> None:
-    runs = [evaluate_kb(d, d not in skip_scispacy) for d in kb_dirs]
+def main(kb_dirs, skip_scispacy, reuse=None) -> None:
+    previous = {r["info"]["kb_dir"]: r for r in json.loads(Path(reuse).read_text())} if reuse else {}
+    runs = []
+    for d in kb_dirs:
+        run = evaluate_kb(d, d not in skip_scispacy and d not in previous)
+        if d in previous:  # scispaCy's numbers from an earlier run of this script (its index takes minutes)
+            for key in ("scispacy_index_seconds", "scispacy_aliases"):
+                run["info"][key] = previous[d]["info"][key]
+            for name, r in run["results"].items():
+                r["scispacy"] = previous[d]["results"][name]["scispacy"]
+        runs.append(run)
     out = Path("benchmarks/results")
     out.mkdir(parents=True, exist_ok=True)
     (out / "linking_eval.json").write_text(json.dumps(runs, indent=2))
@@ -133,4 +142,5 @@ def main(kb_dirs, skip_scispacy) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:] or ["assets/kb/open"]
     skip = {a.split("=", 1)[1] for a in args if a.startswith("--skip-scispacy=")}
-    main([a for a in args if not a.startswith("--")], skip)
+    reuse = next((a.split("=", 1)[1] for a in args if a.startswith("--reuse-scispacy=")), None)
+    main([a for a in args if not a.startswith("--")], skip, reuse)
