@@ -61,7 +61,9 @@ ENTRY_POINTS = {
     "console_scripts": [
         "clinical-ner = spacy_clinical_ner.__main__:main",
     ],
-    "spacy_factories": [],
+    "spacy_factories": [
+        "umls_linker = spacy_clinical_ner.linking.component:make_umls_linker",
+    ],
     "spacy_architectures": [],
     "spacy_tokenizers": [
         "spacy-clinical-ner.ClinicalTokenizer.v1 = spacy_clinical_ner.tokenizer:create_clinical_tokenizer",
@@ -69,8 +71,15 @@ ENTRY_POINTS = {
     "spacy_readers": [
         "spacy-clinical-ner.BratCorpus.v1 = spacy_clinical_ner.readers.convert:create_brat_corpus",
     ],
-    "spacy_scorers": [],
-    "spacy_misc": [],
+    "spacy_scorers": [
+        "spacy-clinical-ner.linker_scorer.v1 = spacy_clinical_ner.linking.scorer:make_linker_scorer",
+    ],
+    "spacy_misc": [
+        "spacy-clinical-ner.kb_from_disk.v1 = spacy_clinical_ner.linking.builders:create_kb_from_disk",
+        "spacy-clinical-ner.umls_kb.v1 = spacy_clinical_ner.linking.builders:create_umls_kb",
+        "spacy-clinical-ner.scispacy_kb.v1 = spacy_clinical_ner.linking.builders:create_scispacy_kb",
+        "spacy-clinical-ner.open_kb.v1 = spacy_clinical_ner.linking.builders:create_open_kb",
+    ],
 }
 
 setup(

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "spacy_clinical_ner.cli.evaluate",
     "spacy_clinical_ner.cli.annotate",
     "spacy_clinical_ner.cli.serve",
+    "spacy_clinical_ner.cli.linking",
 ]
 
 
