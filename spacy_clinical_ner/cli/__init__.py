@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "spacy_clinical_ner.cli.annotate",
     "spacy_clinical_ner.cli.serve",
     "spacy_clinical_ner.cli.linking",
+    "spacy_clinical_ner.cli.show",
 ]
 
 
