@@ -42,12 +42,14 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     "fhir": ["fhir.resources>=8,<9"],
     "serve": ["fastapi>=0.110", "uvicorn>=0.29", "python-multipart"],
-    "spark": ["pyspark>=4.0,<5", "pandas>=2.2,<3", "pyarrow>=15"],
+    # pyarrow 26 needs NumPy 2; scispaCy pins numpy<2 (pyspark 4.x needs pyarrow>=18)
+    "spark": ["pyspark>=4.0,<5", "pandas>=2.2,<3", "pyarrow>=18,<26"],
     "package": ["build"],
     "dev": [
         "pytest>=8",
         "ruff>=0.6",
         "httpx>=0.27",
+        "jsonschema>=4.18",
         "playwright>=1.45",
         "negspacy==1.0.4",
         "build",
@@ -60,6 +62,7 @@ ENTRY_POINTS = {
         "clinical-ner = spacy_clinical_ner.__main__:main",
     ],
     "spacy_factories": [
+        "umls_linker = spacy_clinical_ner.linking.component:make_umls_linker",
         "clinical_context = spacy_clinical_ner.context.component:make_clinical_context",
         "clinical_sentencizer = spacy_clinical_ner.context.sentencizer:make_clinical_sentencizer",
         "clinical_sectionizer = spacy_clinical_ner.context.sections:make_clinical_sectionizer",
@@ -76,9 +79,15 @@ ENTRY_POINTS = {
         "spacy-clinical-ner.GoldEntityCorpus.v1 = spacy_clinical_ner.context.corpus:create_gold_entity_corpus",
     ],
     "spacy_scorers": [
+        "spacy-clinical-ner.linker_scorer.v1 = spacy_clinical_ner.linking.scorer:make_linker_scorer",
         "spacy-clinical-ner.context_scorer.v1 = spacy_clinical_ner.context.scorer:make_context_scorer",
     ],
-    "spacy_misc": [],
+    "spacy_misc": [
+        "spacy-clinical-ner.kb_from_disk.v1 = spacy_clinical_ner.linking.builders:create_kb_from_disk",
+        "spacy-clinical-ner.umls_kb.v1 = spacy_clinical_ner.linking.builders:create_umls_kb",
+        "spacy-clinical-ner.scispacy_kb.v1 = spacy_clinical_ner.linking.builders:create_scispacy_kb",
+        "spacy-clinical-ner.open_kb.v1 = spacy_clinical_ner.linking.builders:create_open_kb",
+    ],
 }
 
 setup(

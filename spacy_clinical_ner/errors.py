@@ -18,6 +18,32 @@ class Errors:
     E103 = "Unknown {what} {value!r}; expected one of {options}"
     # input / batch (E2xx)
     E201 = "Input {input_id!r}: {reason}"
+    # product surface: batch CLI, outputs, REST service, Spark (E6xx)
+    E601 = (
+        "[E601] No pipeline found for {model!r}: it is neither an installed package nor a pipeline folder. "
+        "Pass --model with a package name or a path (a folder with config.cfg and meta.json), "
+        "or set the environment variable {env} (default: package {package!r}, else folder {path!r})."
+    )
+    E602 = "[E602] Unsupported input {path}: expected a folder of .txt files, a .txt, .jsonl/.ndjson, .csv or .tsv file"
+    E603 = "[E603] Column {column!r} not found in {path}; the columns are {columns}. Use {option} to choose another column."
+    E604 = "[E604] Unknown output format {value!r}; expected one of {options}"
+    E605 = "[E605] Output {path} was written with a different pipeline ({old}) than this run ({new}); use --overwrite to start again"
+    E606 = "[E606] Request too large: {size} bytes, the limit is {limit} bytes"
+    E607 = "[E607] Too many notes in one request: {count}, the limit is {limit}"
+    E608 = "[E608] Code file {path} not found"
+
+
+#: Error codes of per-note error records (``{"id", "error": {"code", "message"}}``): a bad
+#: note is reported in the output and never stops a batch run.
+NOTE_ERRORS = {
+    "empty_text": "[E610] The note text is empty or whitespace only",
+    "invalid_utf8": "[E611] The note is not valid UTF-8 (byte {pos}: {reason})",
+    "malformed_line": "[E612] Line {line} of {source} is malformed: {reason}",
+    "missing_text": "[E613] The record has no text field {field!r} (or it is not a string)",
+    "too_long": "[E614] The note has {length} characters, the limit is {limit}",
+    "read_error": "[E615] The input could not be read: {reason}",
+    "pipeline_error": "[E616] The pipeline failed on this note: {reason}",
+}
 
 
 class Warnings:
@@ -25,6 +51,8 @@ class Warnings:
         "{count} BRAT annotation(s) in {path} could not be placed on token boundaries "
         "and were snapped outwards ({expanded}) or left out of doc.ents ({dropped})"
     )
+    W601 = "Input id {input_id!r} ({source}) appeared before; this note is written as {new_id!r}"
+    W602 = "Note {input_id!r} ({source}) not annotated: {code}"
 
 
 class ClinicalNERError(ValueError):
@@ -33,6 +61,10 @@ class ClinicalNERError(ValueError):
 
 class BratFormatError(ClinicalNERError):
     """A ``.ann`` line that cannot be parsed, naming the file and the line."""
+
+
+class PipelineNotFoundError(ClinicalNERError):
+    """No pipeline package or folder for ``--model``."""
 
 
 class PubTatorFormatError(ClinicalNERError):

@@ -3,6 +3,7 @@
 Everything stored here is plain, msgpack-safe data (str, int, float, bool, list, dict)
 so that it survives ``DocBin`` and ``nlp.pipe(n_process=...)``.
 """
+
 from spacy.tokens import Doc
 
 #: Raw, resolved BRAT standoff (entities with fragments and attributes, relations,
@@ -26,7 +27,11 @@ def _user_data_list(name: str):
     key = ("._.", name, None, None)
 
     def getter(doc: Doc) -> list:
-        return doc.user_data.setdefault(key, [])
+        value = doc.user_data.setdefault(key, [])
+        if not isinstance(value, list):
+            # Doc.from_bytes / DocBin decode msgpack arrays as tuples
+            value = doc.user_data[key] = list(value)
+        return value
 
     def setter(doc: Doc, value: list) -> None:
         doc.user_data[key] = list(value) if value is not None else []

@@ -7,6 +7,7 @@ boundaries; with these rules far fewer do (see ``tests/test_readers.py``). The r
 are saved with the pipeline; the config names this function, so a loaded pipeline
 tokenizes exactly as it was trained.
 """
+
 import re
 from typing import Callable
 

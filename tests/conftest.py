@@ -1,4 +1,5 @@
 """Shared fixtures. Tests never touch the network: hub downloads fail fast."""
+
 import os
 from pathlib import Path
 

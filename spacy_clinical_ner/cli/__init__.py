@@ -3,6 +3,7 @@
 Each command lives in its own module, which registers itself on ``app``; the modules
 are listed in ``COMMAND_MODULES`` and imported only when the CLI runs.
 """
+
 import importlib
 
 import typer
@@ -11,6 +12,12 @@ app = typer.Typer(name="clinical-ner", help="spacy-clinical-ner command line", n
 
 COMMAND_MODULES = [
     "spacy_clinical_ner.cli.convert",
+    "spacy_clinical_ner.cli.assets",
+    "spacy_clinical_ner.cli.evaluate",
+    "spacy_clinical_ner.cli.annotate",
+    "spacy_clinical_ner.cli.serve",
+    "spacy_clinical_ner.cli.linking",
+    "spacy_clinical_ner.cli.show",
     "spacy_clinical_ner.cli.context",
 ]
 

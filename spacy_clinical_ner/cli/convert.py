@@ -1,4 +1,5 @@
 """``convert-brat`` and ``convert-pubtator``: corpora to ``.spacy`` DocBins."""
+
 import logging
 from pathlib import Path
 

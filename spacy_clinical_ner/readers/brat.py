@@ -22,6 +22,7 @@ to the nearest tokens (``expanded``) or, if even that fails, kept only in
 ``doc._.brat`` (``unplaced``); both are counted in ``doc._.brat["alignment"]`` and
 logged, never dropped silently.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,6 +40,7 @@ from ..extensions import ALL_ENTITIES_KEY, BRAT_ATTR, RELATIONS_ATTR, install_do
 logger = logging.getLogger(__name__)
 
 _OFFSETS_RE = re.compile(r"^\d+ \d+(;\d+ \d+)*$")
+_ID_RE = re.compile(r"^(\*|[A-Za-z#]\d*)$")
 
 
 @dataclass
@@ -105,8 +107,8 @@ def parse_ann(ann_text: str, text: str, *, path: Union[str, Path] = "<string>", 
         if not line.strip():
             continue
         ann_id, sep, rest = line.partition("\t")
-        if not sep:
-            raise fail(line_no, line, "expected a tab after the annotation id")
+        if not sep or not _ID_RE.match(ann_id):
+            raise fail(line_no, line, "expected a tab after the annotation id (e.g. 'T12<TAB>...')")
         kind = ann_id[:1]
         if kind == "T":
             parts = rest.split("\t", 1)
@@ -137,7 +139,9 @@ def parse_ann(ann_text: str, text: str, *, path: Union[str, Path] = "<string>", 
                 if ":" not in arg:
                     raise fail(line_no, line, f"event argument {arg!r} is not 'Role:Id'")
                 role, ref = arg.split(":", 1)
-                bdoc.relations.append({"id": ann_id, "label": role.rstrip("0123456789"), "head": trigger, "tail": ref, "line": line_no, "from_event": True})
+                bdoc.relations.append(
+                    {"id": ann_id, "label": role.rstrip("0123456789"), "head": trigger, "tail": ref, "line": line_no, "from_event": True}
+                )
                 pending_refs.append((line_no, ann_id, ref, line))
         elif kind == "R":
             args = rest.split("\t")[0].split()
@@ -182,7 +186,7 @@ def parse_ann(ann_text: str, text: str, *, path: Union[str, Path] = "<string>", 
 
     # Resolve references only now: BRAT allows forward references.
     other_ids = {r["id"] for r in bdoc.relations} | {a["id"] for a in bdoc.attributes}
-    for line_no, ann_id, ref, line in pending_refs:
+    for line_no, ann_id, ref, _line in pending_refs:
         if ann_id.startswith("#") and ref in other_ids:
             continue  # annotator notes may comment on relations and attributes too
         if ref not in bdoc.entities and ref not in bdoc.events:
@@ -248,7 +252,9 @@ def brat_to_doc(bdoc: BratDocument, make_doc: Callable[[str], Doc], *, path: str
         if placement == "exact":
             report["exact"] += 1
         else:
-            report[placement].append({"id": ent.id, "label": ent.label, "start": ent.start, "end": ent.end, "text": bdoc.text[ent.start:ent.end]})
+            report[placement].append(
+                {"id": ent.id, "label": ent.label, "start": ent.start, "end": ent.end, "text": bdoc.text[ent.start : ent.end]}
+            )
         if len(ent.fragments) > 1:
             report["discontinuous"].append(ent.id)
         elif span is not None:
@@ -297,7 +303,9 @@ def brat_to_doc(bdoc: BratDocument, make_doc: Callable[[str], Doc], *, path: str
     )
     n_bad = len(report["expanded"]) + len(report["unplaced"])
     if n_bad:
-        logger.info(Warnings.W001.format(count=n_bad, path=path or bdoc.doc_id, expanded=len(report["expanded"]), dropped=len(report["unplaced"])))
+        logger.info(
+            Warnings.W001.format(count=n_bad, path=path or bdoc.doc_id, expanded=len(report["expanded"]), dropped=len(report["unplaced"]))
+        )
     return doc
 
 
@@ -343,6 +351,7 @@ def doc_to_ann(doc: Doc, *, spans_key: Optional[str] = None) -> str:
             if Span.has_extension(attr) and getattr(span._, attr):
                 a_count += 1
                 lines.append(f"A{a_count}\t{attr.replace('is_', '').upper()} {t_id}")
+
     def t_id_for(arg: dict) -> str:
         # A relation argument that is not among the written spans is written as an
         # entity of its own rather than losing the relation.

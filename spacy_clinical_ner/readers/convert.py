@@ -5,6 +5,7 @@ The split: documents sorted by id, every ``dev_every``-th one (0-based index
 the defaults that is 128 train / 32 dev. A JSON report lists the documents of each
 split and every annotation that could not be placed exactly on token boundaries.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,14 @@ def convert_brat(
     splits = split_ids((f.stem for f in files), dev_every, dev_offset)
     which = {doc_id: name for name, ids in splits.items() for doc_id in ids}
     bins = {name: DocBin(store_user_data=True) for name in splits}
-    report: dict = {"input": str(input_dir), "dev_every": dev_every, "dev_offset": dev_offset, "splits": splits, "totals": {}, "misaligned": []}
+    report: dict = {
+        "input": str(input_dir),
+        "dev_every": dev_every,
+        "dev_offset": dev_offset,
+        "splits": splits,
+        "totals": {},
+        "misaligned": [],
+    }
     totals = report["totals"]
     for txt in tqdm(files, desc="convert BRAT", unit="doc", disable=not progress):
         doc = brat_to_doc(read_brat_document(txt), nlp.make_doc, path=str(txt))

@@ -6,6 +6,7 @@ Format: ``PMID|t|title``, ``PMID|a|abstract``, mention lines
 ``title + " " + abstract``. Concept ids joined by ``|`` or ``+`` (composite mentions)
 are split into a list; ``-1`` means no concept.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,0 +1,63 @@
+"""``annotate``: batch annotation of a folder of ``.txt`` files, a JSONL or a CSV file."""
+
+import logging
+from pathlib import Path
+
+import typer
+
+from . import app
+
+
+@app.command("annotate")
+def annotate_cli(
+    input_path: Path = typer.Argument(..., help="Folder of .txt files, a .txt, a .jsonl (id, text) or a .csv/.tsv file", exists=True),
+    output_dir: Path = typer.Argument(..., help="Output folder: annotations.jsonl, run.json, and fhir/ brat/ html/ as asked"),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Pipeline package name or folder (default: en_clinical_ner_cnn, else training/assembled/cnn)"
+    ),
+    formats: str = typer.Option("jsonl", "--format", "-f", help="Comma-separated outputs: jsonl (always written), fhir, brat, html"),
+    n_process: int = typer.Option(1, "--n-process", "-n", min=1, help="Worker processes"),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", min=1, help="Notes per batch"),
+    id_field: str = typer.Option("id", "--id-field", help="JSONL key / CSV column of the note id"),
+    text_field: str = typer.Option("text", "--text-field", help="JSONL key / CSV column of the note text"),
+    glob: str = typer.Option("**/*.txt", "--glob", help="Which files of an input folder are notes"),
+    max_chars: int | None = typer.Option(
+        None, "--max-chars", min=1, help="Longer notes get a too_long error record (default: the pipeline's max_length)"
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming an earlier run in OUTPUT_DIR"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
+    code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level"),
+) -> None:
+    """Annotate notes into JSONL (+ FHIR R4 Bundles, BRAT, displaCy HTML). Re-running resumes."""
+    from ..errors import ClinicalNERError
+    from ..io.batch import parse_formats, run_batch
+    from ..io.model import load_pipeline
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        fmts = parse_formats(formats)
+        nlp = load_pipeline(model, code_path=code)
+        summary = run_batch(
+            nlp,
+            input_path,
+            output_dir,
+            formats=fmts,
+            n_process=n_process,
+            batch_size=batch_size,
+            id_field=id_field,
+            text_field=text_field,
+            glob=glob,
+            max_chars=max_chars,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    except (ClinicalNERError, FileNotFoundError) as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(code=2) from err
+    errors = ", ".join(f"{code} {n}" for code, n in sorted(summary["error_codes"].items())) or "none"
+    typer.echo(
+        f"{summary['annotated']} annotated, {summary['errors']} error record(s) ({errors}), {summary['skipped']} already done; "
+        f"{summary['words']} words in {summary['seconds']:.1f} s ({summary['words_per_second'] or 0:.0f} words/s) -> {output_dir}",
+        err=True,
+    )

@@ -1,0 +1,99 @@
+"""``build-kb``, ``init-linker`` and ``evaluate-linker``."""
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import List
+
+import typer
+
+from . import app
+
+
+@app.command("build-kb")
+def build_kb_cli(
+    output_dir: Path = typer.Argument(..., help="Folder for the KB (and its index/ subfolder)"),
+    source: str = typer.Option("open", help="open | umls | scispacy"),
+    path: Path | None = typer.Option(None, help="UMLS META folder (umls) or KB JSONL file (scispacy)"),
+    vocab_dir: Path = typer.Option(Path("corpus/vocab"), help="Vendored vocabularies (open KB)"),
+    languages: List[str] = typer.Option(["ENG"], help="UMLS LAT values to keep"),
+    sources: List[str] = typer.Option([], help="UMLS SAB values to keep (default: all)"),
+    semantic_types: List[str] = typer.Option([], help="Keep concepts with one of these TUIs / semantic groups"),
+    pubtator_aliases: List[Path] = typer.Option([], help="Add mention texts of these (training!) PubTator files as aliases"),
+    index: bool = typer.Option(True, help="Also build the search index"),
+) -> None:
+    """Build a knowledge base (+ index) folder for the umls_linker."""
+    from ..linking.builders import build_open_kb, create_scispacy_kb, create_umls_kb, kb_sources_summary
+    from ..linking.candidates import TfidfIndex
+    from ..linking.errors import KnowledgeBaseError, LinkingErrors
+
+    logging.basicConfig(level=logging.INFO)
+    t0 = time.perf_counter()
+    if source == "open":
+        kb = build_open_kb(vocab_dir, pubtator_aliases=pubtator_aliases)
+    elif source in ("umls", "scispacy"):
+        if path is None:
+            raise typer.BadParameter(f"--path is required for --source {source}")
+        if source == "umls":
+            kb = create_umls_kb(path, languages or None, sources or None, semantic_types or None)
+        else:
+            kb = create_scispacy_kb(path)
+    else:
+        raise KnowledgeBaseError(LinkingErrors.E405.format(value=source, options=["open", "umls", "scispacy"]))
+    kb.to_disk(output_dir)
+    t1 = time.perf_counter()
+    msg = f"{kb.summary()} {kb_sources_summary(kb)} in {t1 - t0:.1f}s"
+    if index:
+        TfidfIndex.build(kb.iter_strings()).to_disk(output_dir / "index")
+        msg += f"; index in {time.perf_counter() - t1:.1f}s"
+    typer.echo(f"KB -> {output_dir}: {msg}")
+
+
+@app.command("init-linker")
+def init_linker_cli(
+    kb_dir: Path = typer.Argument(..., exists=True, help="KB folder from build-kb"),
+    output_dir: Path = typer.Argument(..., help="Where the pipeline is saved"),
+    base: str | None = typer.Option(None, help="Pipeline to add the linker to (default: blank clinical)"),
+    spans_key: str | None = typer.Option(None, help="Link doc.spans[KEY] instead of doc.ents"),
+    threshold: float = typer.Option(0.7, help="Minimum cosine similarity"),
+) -> None:
+    """Add an initialised umls_linker (KB and index inside) to a pipeline and save it."""
+    import spacy
+
+    from ..tokenizer import clinical_blank
+
+    nlp = spacy.load(base) if base else clinical_blank()
+    linker = nlp.add_pipe("umls_linker", config={"spans_key": spans_key, "threshold": threshold})
+    linker.initialize(kb=kb_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(output_dir)
+    typer.echo(f"pipeline with umls_linker ({len(linker.kb)} concepts) -> {output_dir}")
+
+
+@app.command("evaluate-linker")
+def evaluate_linker_cli(
+    model: Path = typer.Argument(..., exists=True, help="Pipeline with a umls_linker, or a KB folder"),
+    data: List[Path] = typer.Argument(..., help="PubTator file(s) with gold mentions and MeSH/OMIM ids"),
+    labels: List[str] = typer.Option([], help="Mention types to evaluate (default: all)"),
+    k: int = typer.Option(10, help="Recall@k"),
+    output: Path | None = typer.Option(None, help="Write the scores as JSON"),
+) -> None:
+    """Accuracy@1, recall@k, in-KB share and P/R/F of the linker on gold mentions."""
+    import spacy
+
+    from ..linking.evaluate import evaluate_linking
+    from ..tokenizer import clinical_blank
+
+    if (model / "kb.json").exists():
+        nlp = clinical_blank()
+        nlp.add_pipe("umls_linker", config={"spans_key": "entities"}).initialize(kb=model)
+    else:
+        nlp = spacy.load(model)
+    t0 = time.perf_counter()
+    scores = evaluate_linking(nlp, data, labels=labels or None, k=k)
+    scores["seconds"] = round(time.perf_counter() - t0, 2)
+    typer.echo(json.dumps(scores, indent=2))
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(scores, indent=2))

@@ -1,0 +1,55 @@
+"""``serve``: the REST service and its HTML page (FastAPI on uvicorn)."""
+
+import logging
+import os
+from pathlib import Path
+
+import typer
+
+from . import app
+
+
+@app.command("serve")
+def serve_cli(
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Pipeline package name or folder (default: en_clinical_ner_cnn, else training/assembled/cnn)"
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (default: loopback only; 0.0.0.0 exposes the service)"),
+    port: int = typer.Option(8000, "--port", "-p"),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes, each with its own copy of the pipeline"),
+    max_body_bytes: int = typer.Option(2_000_000, "--max-body-bytes", min=1, help="Larger requests get 413"),
+    max_notes: int = typer.Option(64, "--max-notes", min=1, help="More notes in one request get 413"),
+    max_chars: int = typer.Option(100_000, "--max-chars", min=1, help="Longer notes get a too_long error"),
+    code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Serve POST /annotate, GET /health, the OpenAPI schema (/docs, /openapi.json) and a page at /."""
+    import uvicorn
+
+    from ..errors import ClinicalNERError
+    from ..io.model import resolve_model
+    from ..serve.app import ENV
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        resolved = str(resolve_model(model))  # fail before binding the port
+    except ClinicalNERError as err:
+        typer.echo(f"Error: {err}", err=True)
+        raise typer.Exit(code=2) from err
+    # Each worker process builds its app from the environment (uvicorn --factory).
+    os.environ[ENV["model"]] = resolved
+    if code:
+        os.environ[ENV["code"]] = str(code.resolve())
+    os.environ[ENV["max_body_bytes"]] = str(max_body_bytes)
+    os.environ[ENV["max_notes"]] = str(max_notes)
+    os.environ[ENV["max_chars"]] = str(max_chars)
+    uvicorn.run(
+        "spacy_clinical_ner.serve.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        # The access log has method, path and status only: no bodies, no note text.
+        access_log=True,
+    )

@@ -1,0 +1,56 @@
+"""``show``: print annotation records (JSONL from ``annotate``) as readable tables."""
+
+import json
+from pathlib import Path
+from typing import Iterable, List
+
+import typer
+
+from . import app
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_record(record: dict, max_rows: int = 0) -> str:
+    """One note as a table: entity, label, assertion (+ cue), concept; then its relations."""
+    from wasabi import table
+
+    head = f"== {record['id']}"
+    if record.get("error"):
+        return f"{head}: ERROR {record['error']['code']}: {record['error']['message']}"
+    ents = record.get("entities") or []
+    rows: List[Iterable[str]] = []
+    for ent in ents[: max_rows or None]:
+        cue = ent.get("cue") or {}
+        assertion = ent.get("assertion") or ""
+        if cue.get("text"):
+            assertion = f"{assertion} ({_clip(cue['text'], 18)})"
+        concept = ""
+        if ent.get("cui") and ent["cui"] != "NIL":
+            concept = f"{ent['cui']} {_clip(ent.get('concept_name') or '', 28)}"
+        rows.append((_clip(ent["text"], 34), ent["label"], assertion, concept))
+    lines = [f"{head}: {len(ents)} entities, {len(record.get('relations') or [])} relations"]
+    if rows:
+        lines.append(table(rows, header=("entity", "label", "assertion (cue)", "concept"), divider=True))
+    if max_rows and len(ents) > max_rows:
+        lines.append(f"... {len(ents) - max_rows} more entities")
+    triples = record.get("triples") or []
+    if triples:
+        lines.append("relations:")
+        lines += [f"  {_clip(h, 30)} --{label}--> {_clip(t, 30)}" for h, label, t in triples[: max_rows or None]]
+    return "\n".join(lines)
+
+
+@app.command("show")
+def show_cli(
+    annotations: Path = typer.Argument(..., exists=True, help="annotations.jsonl written by `annotate`"),
+    max_rows: int = typer.Option(0, help="At most this many entities and relations per note (0: all)"),
+) -> None:
+    """Print each annotated note as a table of entities (label, assertion and cue, concept) and relations."""
+    with annotations.open(encoding="utf8") as f:
+        for line in f:
+            if line.strip():
+                typer.echo(format_record(json.loads(line), max_rows=max_rows) + "\n")

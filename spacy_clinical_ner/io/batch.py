@@ -1,0 +1,392 @@
+"""Batch annotation: notes in, one record per note out, in input order, nothing lost.
+
+``annotate_notes`` streams notes through ``nlp.pipe`` (``n_process`` worker processes,
+``batch_size`` notes per batch). If the pipeline raises, the notes that were in flight
+are redone one at a time in this process, the note that fails gets a ``pipeline_error``
+record, and streaming goes on. ``run_batch`` adds the output folder: an append-only
+``annotations.jsonl`` (the record of what is done: an interrupted run resumes by
+skipping the ids it holds), and the optional FHIR / BRAT / HTML files, which are written
+*before* the JSONL line so that a note listed there is complete in every format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Union
+
+import numpy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from ..errors import ClinicalNERError, Errors, Warnings
+from .inputs import Note, count_notes, read_notes
+from .records import doc_to_record, dumps, error_record
+
+logger = logging.getLogger(__name__)
+
+JSONL_NAME = "annotations.jsonl"
+MANIFEST_NAME = "run.json"
+FORMATS = ("jsonl", "fhir", "brat", "html")
+#: Consecutive pipeline failures (with no note annotated in between) after which
+#: worker processes are given up and the rest runs in this process.
+_MAX_POOL_FAILURES = 3
+#: Component added (for the run only) when worker processes are used.
+DROP_TENSOR = "clinical_ner_drop_tensor"
+
+
+class _InputFailure(BaseException):
+    """Carries an exception of the *input* through ``nlp.pipe`` (which is not a note failure:
+    a missing column or an unreadable file stops the run with its own error)."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class Result:
+    """A note, its Doc (None when it failed) and its output record."""
+
+    note: Note
+    doc: Doc | None
+    record: Dict[str, Any]
+
+
+def _failed(note: Note) -> Result:
+    logger.warning(Warnings.W602.format(input_id=note.id, source=note.source, code=note.error))
+    return Result(note, None, error_record(note.id, note.error or "read_error", **note.details))
+
+
+def _pipeline_error(note: Note, err: Exception) -> Result:
+    # The log names the exception type only: messages may quote the note.
+    logger.warning(Warnings.W602.format(input_id=note.id, source=note.source, code=f"pipeline_error ({type(err).__name__})"))
+    reason = f"{type(err).__name__}: {err}"[:1000]
+    return Result(note, None, error_record(note.id, "pipeline_error", reason=reason))
+
+
+def _annotated(note: Note, doc: Doc) -> Result:
+    try:
+        return Result(note, doc, doc_to_record(doc, note.id))
+    except Exception as err:  # e.g. a component wrote an attribute of the wrong type
+        return _pipeline_error(note, err)
+
+
+def _annotate_one(nlp: Language, note: Note) -> Result:
+    try:
+        doc = nlp(note.text)
+    except Exception as err:  # a bad note must not stop the run
+        return _pipeline_error(note, err)
+    return _annotated(note, doc)
+
+
+@Language.component(DROP_TENSOR)
+def drop_tensor(doc: Doc) -> Doc:
+    """Empty ``doc.tensor`` (the tok2vec output, ~80% of a serialised Doc), which no output
+    uses: worker processes send Docs back as bytes, and this makes them 5x smaller."""
+    doc.tensor = numpy.zeros((0,), dtype="float32")
+    return doc
+
+
+def annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int = 1, batch_size: int = 16) -> Iterator[Result]:
+    """One ``Result`` per note, in input order (error notes included)."""
+    added = n_process != 1 and DROP_TENSOR not in nlp.pipe_names
+    if added:
+        nlp.add_pipe(DROP_TENSOR, last=True)
+    try:
+        yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
+    finally:
+        if added:
+            nlp.remove_pipe(DROP_TENSOR)
+
+
+def _annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int, batch_size: int) -> Iterator[Result]:
+    source = iter(notes)
+    # Read from ``source`` and not yet yielded, in input order. The sequence number travels
+    # with the text as the pipe's context (worker processes return copies, not the objects).
+    pending: Deque[Tuple[int, Note]] = deque()
+    counter = 0
+    exhausted = False
+    failures = 0
+
+    def feed() -> Iterator[Tuple[str, int]]:
+        nonlocal exhausted, counter
+        while True:
+            try:
+                note = next(source)
+            except StopIteration:
+                break
+            except Exception as err:
+                raise _InputFailure(err) from err
+            counter += 1
+            pending.append((counter, note))
+            if note.error is None:
+                yield note.text, counter
+        exhausted = True
+
+    try:
+        while True:
+            try:
+                for doc, seq in nlp.pipe(feed(), as_tuples=True, n_process=n_process, batch_size=batch_size):
+                    while pending and pending[0][0] != seq:
+                        yield _failed(pending.popleft()[1])
+                    note = pending.popleft()[1]
+                    failures = 0
+                    yield _annotated(note, doc)
+                while pending:
+                    yield _failed(pending.popleft()[1])
+                if exhausted:
+                    return
+            except Exception as err:
+                failures += 1
+                logger.warning("Pipeline failed on a batch (%s); redoing %d note(s) one at a time", type(err).__name__, len(pending))
+                while pending:
+                    note = pending.popleft()[1]
+                    yield _failed(note) if note.error else _annotate_one(nlp, note)
+                if failures >= _MAX_POOL_FAILURES and n_process != 1:
+                    logger.warning("Worker processes keep failing; going on in one process")
+                    n_process = 1
+                if exhausted:
+                    return
+    except _InputFailure as failure:
+        raise failure.error from None
+
+
+# --------------------------------------------------------------------------- output
+
+
+class JsonlOutput:
+    """Append-only JSONL; ``done_ids`` are the notes a previous run completed.
+
+    A run killed while writing leaves at most one partial last line: it is cut off
+    (that note is done again), so the file never holds a broken or duplicate record.
+    """
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+        self.done_ids: Set[str] = set()
+        self._fh = None
+
+    def open(self, resume: bool) -> JsonlOutput:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume and self.path.exists():
+            self.done_ids = self._repair()
+        else:
+            self.path.write_bytes(b"")
+        self._fh = self.path.open("a", encoding="utf8", newline="\n")
+        return self
+
+    def _repair(self) -> Set[str]:
+        """Ids of complete records; drops a partial or unreadable tail."""
+        done: Set[str] = set()
+        good_end = 0
+        with self.path.open("rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break
+                try:
+                    record = json.loads(raw)
+                    done.add(record["id"])
+                except (ValueError, KeyError, TypeError):
+                    break
+                good_end += len(raw)
+        size = self.path.stat().st_size
+        if good_end < size:
+            logger.warning("Cut %d byte(s) of an interrupted record off the end of %s", size - good_end, self.path)
+            with self.path.open("r+b") as fh:
+                fh.truncate(good_end)
+        return done
+
+    def write(self, record: Dict[str, Any]) -> None:
+        self._fh.write(dumps(record) + "\n")
+        # Flushed per record: a killed run loses at most the note being written.
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def safe_filename(note_id: str) -> str:
+    """A file name for a note id (ids may hold '/', spaces, ...); unique per id."""
+    import hashlib
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", note_id)[:120]
+    if safe != note_id or safe.startswith(".") or not safe:
+        safe = f"{safe}-{hashlib.sha1(note_id.encode('utf8')).hexdigest()[:10]}"
+    return safe
+
+
+def write_atomic(path: Path, data: str) -> None:
+    """Write a whole file or nothing (a killed run leaves no half-written file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(data, encoding="utf8", newline="")
+    os.replace(tmp, path)
+
+
+class FileWriter:
+    """Base of the per-note writers (FHIR, BRAT, HTML): one folder, one file per note."""
+
+    name = ""
+
+    def __init__(self, out_dir: Path):
+        self.dir = Path(out_dir) / self.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, result: Result) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def finish(self, jsonl_path: Path) -> None:
+        """Called once at the end of a run (also a resumed one)."""
+
+
+class FhirWriter(FileWriter):
+    name = "fhir"
+
+    def write(self, result: Result) -> None:
+        from .fhir import bundle_json
+
+        write_atomic(self.dir / f"{safe_filename(result.record['id'])}.json", bundle_json(result.record, result.note.text))
+
+
+class BratWriter(FileWriter):
+    name = "brat"
+
+    def write(self, result: Result) -> None:
+        if result.doc is None:
+            return  # BRAT has no way to say "failed": the JSONL error record does
+        from .brat import doc_to_brat
+
+        text, ann = doc_to_brat(result.doc)
+        stem = safe_filename(result.record["id"])
+        write_atomic(self.dir / f"{stem}.txt", text)
+        write_atomic(self.dir / f"{stem}.ann", ann)
+
+
+class HtmlWriter(FileWriter):
+    name = "html"
+
+    def write(self, result: Result) -> None:
+        if result.doc is None:
+            return
+        from .html import record_to_html
+
+        write_atomic(self.dir / f"{safe_filename(result.record['id'])}.html", record_to_html(result.record, result.note.text))
+
+    def finish(self, jsonl_path: Path) -> None:
+        from .html import index_html
+
+        records = []
+        with jsonl_path.open(encoding="utf8") as fh:
+            for line in fh:
+                records.append(json.loads(line))
+        write_atomic(self.dir / "index.html", index_html(records, safe_filename))
+
+
+WRITERS = {"fhir": FhirWriter, "brat": BratWriter, "html": HtmlWriter}
+
+
+def parse_formats(formats: Union[str, Sequence[str]]) -> List[str]:
+    """``"jsonl,fhir"`` or ``["jsonl", "fhir"]`` -> validated list (JSONL is always written)."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    out = ["jsonl"]
+    for item in (i.strip().lower() for i in items):
+        if not item:
+            continue
+        if item not in FORMATS:
+            raise ClinicalNERError(Errors.E604.format(value=item, options=", ".join(FORMATS)))
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _manifest(nlp: Language, input_path: Path, formats: List[str]) -> Dict[str, Any]:
+    from .model import describe_pipeline
+
+    return {"model": describe_pipeline(nlp), "pipeline": list(nlp.pipe_names), "input": str(input_path), "formats": formats}
+
+
+def run_batch(
+    nlp: Language,
+    input_path: Union[str, Path],
+    output_dir: Union[str, Path],
+    *,
+    formats: Union[str, Sequence[str]] = ("jsonl",),
+    n_process: int = 1,
+    batch_size: int = 16,
+    id_field: str = "id",
+    text_field: str = "text",
+    glob: str = "**/*.txt",
+    max_chars: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Dict[str, Any]:
+    """Annotate every note of ``input_path`` into ``output_dir``; returns the run summary.
+
+    Re-running the same command after an interruption resumes it: ids already in
+    ``annotations.jsonl`` are skipped. ``overwrite=True`` starts again.
+    """
+    input_path, output_dir = Path(input_path), Path(output_dir)
+    formats = parse_formats(formats)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = output_dir / MANIFEST_NAME
+    manifest = _manifest(nlp, input_path, formats)
+    jsonl_path = output_dir / JSONL_NAME
+    if not overwrite and manifest_path.exists() and jsonl_path.exists():
+        previous = json.loads(manifest_path.read_text(encoding="utf8"))
+        if previous.get("model") != manifest["model"] or previous.get("pipeline") != manifest["pipeline"]:
+            raise ClinicalNERError(Errors.E605.format(path=output_dir, old=previous.get("model"), new=manifest["model"]))
+    write_atomic(manifest_path, json.dumps(dict(manifest, completed=False), indent=2))
+
+    out = JsonlOutput(jsonl_path).open(resume=not overwrite)
+    writers = [WRITERS[f](output_dir) for f in formats if f in WRITERS]
+    limit = min(max_chars or nlp.max_length, nlp.max_length)
+    skipped = len(out.done_ids)
+    if skipped:
+        logger.info("Resuming: %d note(s) already in %s", skipped, jsonl_path)
+
+    counts: Dict[str, int] = {"annotated": 0, "errors": 0, "skipped": skipped, "characters": 0, "words": 0}
+    by_code: Dict[str, int] = {}
+    notes = (
+        n for n in read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit) if n.id not in out.done_ids
+    )
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=count_notes(input_path, glob=glob), initial=skipped, unit="note", desc="annotate", dynamic_ncols=True)
+    start = time.perf_counter()
+    try:
+        for result in annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size):
+            for writer in writers:
+                writer.write(result)
+            out.write(result.record)
+            if result.doc is None:
+                counts["errors"] += 1
+                code = result.record["error"]["code"]
+                by_code[code] = by_code.get(code, 0) + 1
+            else:
+                counts["annotated"] += 1
+                counts["characters"] += len(result.doc.text)
+                counts["words"] += len(result.doc)  # tokens, as in spaCy's words/second
+            if bar is not None:
+                bar.update(1)
+    finally:
+        out.close()
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    for writer in writers:
+        writer.finish(jsonl_path)
+    summary = dict(
+        counts, error_codes=by_code, seconds=round(seconds, 3), words_per_second=round(counts["words"] / seconds, 1) if seconds else None
+    )
+    write_atomic(manifest_path, json.dumps(dict(manifest, completed=True, last_run=summary), indent=2))
+    return summary

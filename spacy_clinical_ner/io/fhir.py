@@ -1,0 +1,243 @@
+"""FHIR output: one ``Bundle`` (type ``collection``) per note, built and validated with
+``fhir.resources`` (the ``R4B`` models, FHIR 4.3.0: ``fhir.resources`` 8 ships R5 as its
+default, R4B and STU3, and no separate 4.0.1 package; R4B keeps R4's structure for every
+resource used here, so the JSON is what an R4 server expects).
+
+What goes in the Bundle (entries get deterministic ``urn:uuid`` full URLs, so a re-run
+writes identical files):
+
+* ``Patient`` – an empty placeholder that every resource points at (the note's patient
+  is not identified by the pipeline).
+* ``DocumentReference`` – the source note (identifier = note id, size and SHA-1 of the
+  text, never the text itself); resources point back at it where FHIR allows
+  (``Condition.evidence``, ``MedicationStatement.derivedFrom``, ``Observation.derivedFrom``).
+* ``Condition`` – ``Disease_disorder`` and ``Sign_symptom`` entities. ``verificationStatus``:
+  negated → ``refuted``, uncertain → ``provisional``, otherwise ``confirmed``. Related
+  ``Severity`` → ``severity``, related ``Biological_structure`` → ``bodySite``.
+* ``FamilyMemberHistory`` – a disease or symptom asserted of someone else (``is_family``).
+* ``MedicationStatement`` – ``Medication`` entities; status ``not-taken`` when negated,
+  ``completed`` when historical, else ``active``; related ``Dosage`` / ``Frequency`` /
+  ``Administration`` entities become ``dosage[].text``.
+* ``Observation`` – a ``Diagnostic_procedure`` with a related ``Lab_value``
+  (``valueString`` = the value as written), status ``final``.
+* ``Procedure`` – other ``Diagnostic_procedure`` and ``Therapeutic_procedure`` entities;
+  status ``not-done`` when negated, else ``completed``.
+* ``OperationOutcome`` – the only entry of the Bundle of a note that failed.
+
+Hypothetical findings ("return if fever develops") are not facts about the patient and
+get no resource (they stay in the JSONL). Codes: ``code.text`` is the entity text; a
+linked entity also gets a UMLS coding (``http://www.nlm.nih.gov/research/umls``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from typing import Any, Dict, List
+
+UMLS_SYSTEM = "http://www.nlm.nih.gov/research/umls"
+NOTE_ID_SYSTEM = "urn:spacy-clinical-ner:note-id"
+VER_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
+SNOMED = "http://snomed.info/sct"
+ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+_NAMESPACE = uuid.UUID("6f2d8a52-4a8e-4f8e-9a57-3b1c2e6c1f10")
+
+CONDITION_LABELS = {"Disease_disorder", "Sign_symptom"}
+MEDICATION_LABELS = {"Medication"}
+DIAGNOSTIC_LABELS = {"Diagnostic_procedure"}
+THERAPEUTIC_LABELS = {"Therapeutic_procedure"}
+DOSAGE_LABELS = {"Dosage", "Frequency", "Administration"}
+VALUE_LABELS = {"Lab_value"}
+SEVERITY_LABELS = {"Severity"}
+SITE_LABELS = {"Biological_structure"}
+
+
+def _urn(note_id: str, *parts: Any) -> str:
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, '/'.join([note_id, *map(str, parts)]))}"
+
+
+def _concept(entity: Dict[str, Any]) -> Dict[str, Any]:
+    concept: Dict[str, Any] = {"text": entity["text"]}
+    if entity.get("cui"):
+        coding = {"system": UMLS_SYSTEM, "code": entity["cui"]}
+        if entity.get("concept_name"):
+            coding["display"] = entity["concept_name"]
+        concept["coding"] = [coding]
+    return concept
+
+
+def _note(record_id: str, entity: Dict[str, Any]) -> List[Dict[str, str]]:
+    cue = f"; cue {entity['cue']['text']!r} ({entity['cue'].get('category')})" if entity.get("cue") else ""
+    return [
+        {
+            "text": f"spacy-clinical-ner: {entity['label']} at characters {entity['start']}-{entity['end']} of note {record_id}; "
+            f"assertion {entity.get('assertion') or 'not assessed'}{cue}"
+        }
+    ]
+
+
+def _related(record: Dict[str, Any], index: int, labels: set) -> List[Dict[str, Any]]:
+    """Entities with one of ``labels`` linked to entity ``index`` by a relation (either way)."""
+    out = []
+    entities = record["entities"]
+    for rel in record.get("relations", []):
+        other = rel["tail"] if rel["head"] == index else rel["head"] if rel["tail"] == index else None
+        if other is not None and other != index and entities[other]["label"] in labels:
+            out.append(entities[other])
+    return out
+
+
+def _is(entity: Dict[str, Any], flag: str, assertion: str) -> bool:
+    return bool(entity.get(flag)) or entity.get("assertion") == assertion
+
+
+def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Dict[str, Any]:
+    """The Bundle of one output record, as FHIR JSON (validate with ``record_to_bundle``)."""
+    note_id = record["id"]
+    bundle: Dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "identifier": {"system": NOTE_ID_SYSTEM, "value": note_id},
+        "entry": [],
+    }
+    entries = bundle["entry"]
+    if record.get("error"):
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "error",
+                    "code": "processing",
+                    "details": {"text": record["error"]["code"]},
+                    "diagnostics": record["error"]["message"],
+                }
+            ],
+        }
+        entries.append({"fullUrl": _urn(note_id, "outcome"), "resource": outcome})
+        return bundle
+
+    patient_url, doc_url = _urn(note_id, "patient"), _urn(note_id, "document")
+    subject = {"reference": patient_url}
+    entries.append({"fullUrl": patient_url, "resource": {"resourceType": "Patient"}})
+    attachment: Dict[str, Any] = {"contentType": "text/plain; charset=utf-8", "title": f"note {note_id}"}
+    if text is not None:
+        data = text.encode("utf8")
+        attachment.update(size=len(data), hash=base64.b64encode(hashlib.sha1(data).digest()).decode("ascii"))
+    entries.append(
+        {
+            "fullUrl": doc_url,
+            "resource": {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "identifier": [{"system": NOTE_ID_SYSTEM, "value": note_id}],
+                "subject": subject,
+                "content": [{"attachment": attachment}],
+            },
+        }
+    )
+    evidence = {"reference": doc_url}
+
+    for i, ent in enumerate(record["entities"]):
+        label = ent["label"]
+        if _is(ent, "is_hypothetical", "hypothetical") or ent.get("assertion") == "conditional":
+            continue
+        negated = _is(ent, "is_negated", "absent")
+        resource: Dict[str, Any] | None = None
+        if label in CONDITION_LABELS and _is(ent, "is_family", "associated_with_someone_else"):
+            if negated:
+                continue  # "no family history of X": FHIR has no refuted family condition
+            resource = {
+                "resourceType": "FamilyMemberHistory",
+                "status": "completed",
+                "patient": subject,
+                "relationship": {"coding": [{"system": ROLE_SYSTEM, "code": "FAMMEMB", "display": "family member"}]},
+                "condition": [{"code": _concept(ent), "note": _note(note_id, ent)}],
+            }
+        elif label in CONDITION_LABELS:
+            status = "refuted" if negated else "provisional" if _is(ent, "is_uncertain", "possible") else "confirmed"
+            category = (
+                {"coding": [{"system": CATEGORY_SYSTEM, "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}
+                if label == "Disease_disorder"
+                else {"coding": [{"system": SNOMED, "code": "418799008", "display": "Finding reported by subject or history provider"}]}
+            )
+            resource = {
+                "resourceType": "Condition",
+                "verificationStatus": {"coding": [{"system": VER_STATUS_SYSTEM, "code": status}]},
+                "category": [category],
+                "code": _concept(ent),
+                "subject": subject,
+                "evidence": [{"detail": [evidence]}],
+                "note": _note(note_id, ent),
+            }
+            severity = _related(record, i, SEVERITY_LABELS)
+            if severity:
+                resource["severity"] = {"text": severity[0]["text"]}
+            sites = _related(record, i, SITE_LABELS)
+            if sites:
+                resource["bodySite"] = [_concept(s) for s in sites]
+        elif label in MEDICATION_LABELS:
+            status = "not-taken" if negated else "completed" if _is(ent, "is_historical", "historical") else "active"
+            resource = {
+                "resourceType": "MedicationStatement",
+                "status": status,
+                "medicationCodeableConcept": _concept(ent),
+                "subject": subject,
+                "derivedFrom": [evidence],
+                "note": _note(note_id, ent),
+            }
+            dosage = _related(record, i, DOSAGE_LABELS)
+            if dosage:
+                resource["dosage"] = [{"text": " ".join(d["text"] for d in dosage)}]
+        elif label in DIAGNOSTIC_LABELS and not negated and _related(record, i, VALUE_LABELS):
+            value = _related(record, i, VALUE_LABELS)[0]
+            resource = {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": _concept(ent),
+                "subject": subject,
+                "valueString": value["text"],
+                "derivedFrom": [evidence],
+                "note": _note(note_id, ent),
+            }
+        elif label in DIAGNOSTIC_LABELS or label in THERAPEUTIC_LABELS:
+            category = (
+                {"coding": [{"system": SNOMED, "code": "103693007", "display": "Diagnostic procedure"}]}
+                if label in DIAGNOSTIC_LABELS
+                else {"coding": [{"system": SNOMED, "code": "277132007", "display": "Therapeutic procedure"}]}
+            )
+            resource = {
+                "resourceType": "Procedure",
+                "status": "not-done" if negated else "completed",
+                "category": category,
+                "code": _concept(ent),
+                "subject": subject,
+                "note": _note(note_id, ent),
+            }
+            sites = _related(record, i, SITE_LABELS)
+            if sites:
+                resource["bodySite"] = [_concept(s) for s in sites]
+        if resource is not None:
+            entries.append({"fullUrl": _urn(note_id, "entity", i), "resource": resource})
+    return bundle
+
+
+def record_to_bundle(record: Dict[str, Any], text: str | None = None):
+    """The validated ``fhir.resources.R4B.bundle.Bundle`` of one output record."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    return Bundle.model_validate(record_to_bundle_dict(record, text))
+
+
+def bundle_json(record: Dict[str, Any], text: str | None = None) -> str:
+    """FHIR JSON of the Bundle, after validating it with ``fhir.resources``.
+
+    The validated dict is written with ``json`` (the library's own serializer would double
+    the cost and writes the same content)."""
+    bundle = record_to_bundle_dict(record, text)
+    from fhir.resources.R4B.bundle import Bundle
+
+    Bundle.model_validate(bundle)
+    return json.dumps(bundle, ensure_ascii=False, indent=1)

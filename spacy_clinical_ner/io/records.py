@@ -1,0 +1,156 @@
+"""One plain JSON record per note: the output schema shared by the CLI, the REST service and Spark.
+
+An annotated note::
+
+    {"id": "n1", "text_length": 42, "error": null,
+     "entities": [{"text", "label", "start", "end", "assertion", "is_negated", "is_uncertain",
+                   "is_historical", "is_hypothetical", "is_family", "cue", "cues",
+                   "cui", "concept_name", "candidates": [[id, score], ...]}],
+     "relations": [{"head": entity index, "tail": entity index, "label", "score"}],
+     "triples": [[head text, label, tail text]]}
+
+A note that could not be annotated::
+
+    {"id": "n2", "error": {"code": "empty_text", "message": "[E610] ..."}}
+
+``start``/``end`` are character offsets into the note text. Attributes of components that
+are not in the pipeline are ``null`` (assertions, cue, cui, concept name) or empty
+(candidates, relations): the schema is the same whatever subset of components runs.
+The JSON Schema is ``resources/annotation.schema.json`` (``load_schema``).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any, Dict, List, Tuple
+
+from spacy.tokens import Doc, Span
+
+from ..errors import NOTE_ERRORS
+from ..extensions import RELATIONS_ATTR
+
+#: Boolean ConText attributes, medspaCy's names.
+ASSERTION_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
+#: How the flags map to an assertion value when the component gives no ``assertion`` attribute.
+_FLAG_ASSERTION = (
+    ("is_negated", "absent"),
+    ("is_family", "associated_with_someone_else"),
+    ("is_hypothetical", "hypothetical"),
+    ("is_uncertain", "possible"),
+)
+_NULL_KB_IDS = ("", "NIL")
+SCHEMA_RESOURCE = "annotation.schema.json"
+
+
+def _span_attr(span: Span, name: str, default: Any = None) -> Any:
+    return getattr(span._, name) if Span.has_extension(name) else default
+
+
+def _cue(raw: Any) -> Dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    return {
+        "text": raw.get("text"),
+        "start": raw.get("start"),
+        "end": raw.get("end"),
+        "category": raw.get("category"),
+        "rule": raw.get("rule"),
+    }
+
+
+def entity_record(span: Span) -> Dict[str, Any]:
+    """The record of one entity, reading each extension only if it is registered."""
+    flags = {flag: (bool(_span_attr(span, flag)) if Span.has_extension(flag) else None) for flag in ASSERTION_FLAGS}
+    assertion = _span_attr(span, "assertion")
+    if assertion is None and any(v is not None for v in flags.values()):
+        assertion = next((value for flag, value in _FLAG_ASSERTION if flags[flag]), "present")
+    cues = [c for c in (_cue(raw) for raw in (_span_attr(span, "context_cues") or [])) if c is not None]
+    kb_id = span.kb_id_
+    candidates = [[str(c[0]), float(c[1])] for c in (_span_attr(span, "kb_ents") or []) if len(c) >= 2]
+    concept_name = _span_attr(span, "kb_name")
+    return {
+        "text": span.text,
+        "label": span.label_,
+        "start": span.start_char,
+        "end": span.end_char,
+        "assertion": assertion,
+        **flags,
+        "cue": cues[0] if cues else None,
+        "cues": cues,
+        "cui": kb_id if kb_id not in _NULL_KB_IDS else None,
+        "concept_name": concept_name or None,
+        "candidates": candidates,
+    }
+
+
+def _argument_entity(doc: Doc, arg: dict) -> Dict[str, Any]:
+    """An entity record for a relation argument that is not among ``doc.ents``."""
+    span = doc.char_span(arg["start"], arg["end"], label=arg["label"], alignment_mode="expand")
+    if span is not None and (span.start_char, span.end_char) == (arg["start"], arg["end"]):
+        return entity_record(span)
+    # Not on token boundaries: the offsets and text are still exact; no attributes.
+    return {
+        "text": doc.text[arg["start"] : arg["end"]],
+        "label": arg["label"],
+        "start": arg["start"],
+        "end": arg["end"],
+        "assertion": None,
+        **{flag: None for flag in ASSERTION_FLAGS},
+        "cue": None,
+        "cues": [],
+        "cui": None,
+        "concept_name": None,
+        "candidates": [],
+    }
+
+
+def doc_to_record(doc: Doc, note_id: str) -> Dict[str, Any]:
+    """The output record of an annotated Doc."""
+    entities = [entity_record(ent) for ent in doc.ents]
+    index: Dict[Tuple[int, int, str], int] = {(e["start"], e["end"], e["label"]): i for i, e in enumerate(entities)}
+    relations: List[Dict[str, Any]] = []
+    triples: List[List[str]] = []
+    raw_relations = getattr(doc._, RELATIONS_ATTR) if Doc.has_extension(RELATIONS_ATTR) else []
+    for rel in raw_relations or []:
+        ends = []
+        for arg in (rel["head"], rel["tail"]):
+            key = (arg["start"], arg["end"], arg["label"])
+            if key not in index:
+                # Keep the relation: its argument becomes an entity of its own.
+                index[key] = len(entities)
+                entities.append(_argument_entity(doc, arg))
+            ends.append(index[key])
+        head, tail = ends
+        relations.append({"head": head, "tail": tail, "label": rel["label"], "score": float(rel.get("score", 1.0))})
+        triples.append([entities[head]["text"], rel["label"], entities[tail]["text"]])
+    return {
+        "id": note_id,
+        "text_length": len(doc.text),
+        "entities": entities,
+        "relations": relations,
+        "triples": triples,
+        "error": None,
+    }
+
+
+def error_record(note_id: str, code: str, **details: Any) -> Dict[str, Any]:
+    """The record of a note that could not be annotated (``code`` is a key of ``NOTE_ERRORS``)."""
+    template = NOTE_ERRORS[code]
+    try:
+        message = template.format(**details)
+    except (KeyError, IndexError):
+        message = template.split("{", 1)[0].strip()
+    # Undecodable input bytes (kept as surrogates) must not reach a UTF-8 writer.
+    message = message.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+    return {"id": note_id, "error": {"code": code, "message": message}}
+
+
+def dumps(record: Dict[str, Any]) -> str:
+    """One JSONL line (no newline); non-ASCII characters are kept as they are."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_schema() -> Dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of an output record."""
+    return json.loads(resources.files(__package__).joinpath("resources", SCHEMA_RESOURCE).read_text(encoding="utf8"))

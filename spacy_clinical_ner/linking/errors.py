@@ -1,0 +1,27 @@
+"""Numbered errors of the linker (range E4xx, see ``spacy_clinical_ner.errors``)."""
+
+from ..errors import ClinicalNERError
+
+
+class LinkingErrors:
+    """Error messages of the UMLS linker. Never renumber: users search for these codes."""
+
+    E401 = (
+        "The knowledge base folder {path} is missing {what}. A knowledge base is written by "
+        "`python -m spacy_clinical_ner build-kb ...` or `KnowledgeBase.to_disk`."
+    )
+    E402 = "Malformed {fmt} line in {path}, line {line}: {reason}. Line: {text!r}"
+    E403 = (
+        "Component 'umls_linker' has no knowledge base yet. Give it one in the config "
+        '([initialize.components.{name}.kb], e.g. @misc = "spacy-clinical-ner.kb_from_disk.v1"), '
+        "call `nlp.initialize()` / `linker.initialize(kb=...)`, or load a saved pipeline."
+    )
+    E404 = "Span group {key!r} does not exist on the Doc; the linker was configured with spans_key={key!r}."
+    E405 = "Unknown knowledge base format {value!r}; expected one of {options}."
+    E406 = "The knowledge base format version {found} in {path} is not supported (this version reads {expected})."
+    E407 = "Invalid linker setting {name}={value!r}: {reason}"
+    E408 = "No concepts were read from {source}: {hint}"
+
+
+class KnowledgeBaseError(ClinicalNERError):
+    """A knowledge base that cannot be read, built or used."""

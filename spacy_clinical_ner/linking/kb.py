@@ -1,0 +1,404 @@
+"""A compact, memory-mapped concept knowledge base.
+
+Concepts (id, canonical name, aliases, semantic types, definition, cross-references) are
+collected with :class:`KBBuilder` (which merges records of the same id from several sources)
+and compiled into a :class:`KnowledgeBase`: flat numpy arrays and UTF-8 blobs that are
+written as ``.npy`` files and opened with ``mmap_mode="r"``. Opening a KB of millions of
+aliases therefore takes milliseconds and costs only the pages that are actually touched.
+
+The index the linker searches is built over the *normalised* alias strings
+(:func:`normalize_alias`); each unique string maps to one or more concepts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Sequence, Set, Union
+
+import numpy as np
+import srsly
+
+from .errors import KnowledgeBaseError, LinkingErrors
+
+KB_FORMAT_VERSION = 1
+
+_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalize_alias(text: str) -> str:
+    """Lower-case, strip accents, and turn punctuation runs into single spaces.
+
+    ``"Crohn's disease"`` -> ``"crohn s disease"``, ``"Sjögren-syndrome"`` -> ``"sjogren syndrome"``.
+    The same function normalises KB aliases and mentions, so both sides agree.
+    """
+    if not text.isascii():
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+@dataclass
+class Concept:
+    """One concept of the knowledge base (scispaCy's ``Entity`` plus cross-references)."""
+
+    concept_id: str
+    canonical_name: str
+    aliases: List[str] = field(default_factory=list)
+    types: List[str] = field(default_factory=list)
+    definition: str | None = None
+    xrefs: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "concept_id": self.concept_id,
+            "canonical_name": self.canonical_name,
+            "aliases": list(self.aliases),
+            "types": list(self.types),
+            "definition": self.definition,
+            "xrefs": list(self.xrefs),
+        }
+
+    def ids(self, prefix: str) -> Set[str]:
+        """The concept's ids in one namespace (``"MESH"`` -> ``{"MESH:D003920", ...}``),
+        its own id included when it is one."""
+        prefix = prefix.upper() + ":"
+        out = {x for x in self.xrefs if x.upper().startswith(prefix)}
+        if self.concept_id.upper().startswith(prefix):
+            out.add(self.concept_id)
+        return out
+
+
+class KBBuilder:
+    """Collects concepts from one or more sources and merges records with the same id.
+
+    The first source to name a concept gives its canonical name and definition; aliases,
+    types and cross-references are united (first-seen order, duplicates dropped).
+    """
+
+    def __init__(self) -> None:
+        self._records: Dict[str, dict] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, concept_id: str) -> bool:
+        return concept_id in self._records
+
+    def add(
+        self,
+        concept_id: str,
+        name: str | None = None,
+        aliases: Iterable[str] = (),
+        types: Iterable[str] = (),
+        definition: str | None = None,
+        xrefs: Iterable[str] = (),
+    ) -> None:
+        concept_id = concept_id.strip()
+        if not concept_id:
+            return
+        rec = self._records.get(concept_id)
+        if rec is None:
+            rec = self._records[concept_id] = {"name": None, "aliases": {}, "types": {}, "definition": None, "xrefs": {}}
+        if name and name.strip():
+            name = name.strip()
+            if rec["name"] is None:
+                rec["name"] = name
+            rec["aliases"].setdefault(name, None)
+        for alias in aliases:
+            if alias and alias.strip():
+                rec["aliases"].setdefault(alias.strip(), None)
+        for t in types:
+            if t:
+                rec["types"].setdefault(t, None)
+        for x in xrefs:
+            if x and x != concept_id:
+                rec["xrefs"].setdefault(x, None)
+        if definition and rec["definition"] is None:
+            rec["definition"] = definition
+
+    def add_concept(self, concept: Concept) -> None:
+        self.add(concept.concept_id, concept.canonical_name, concept.aliases, concept.types, concept.definition, concept.xrefs)
+
+    def concepts(self) -> Iterator[Concept]:
+        for cid, rec in self._records.items():
+            aliases = list(rec["aliases"])
+            name = rec["name"] or (aliases[0] if aliases else cid)
+            yield Concept(cid, name, aliases, list(rec["types"]), rec["definition"], list(rec["xrefs"]))
+
+    def build(self) -> KnowledgeBase:
+        return KnowledgeBase.from_concepts(self.concepts())
+
+
+def _blob(strings: Sequence[str]) -> tuple:
+    """UTF-8 blob (uint8) + int64 offsets for a list of strings."""
+    encoded = [s.encode("utf8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    if encoded:
+        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+
+class KnowledgeBase:
+    """Concepts in flat arrays, sorted by concept id (binary search for :meth:`get`).
+
+    Arrays (all written as ``.npy`` and memory-mapped on load):
+
+    - ``ids``: fixed-width bytes, sorted; ``name_blob``/``name_off``: canonical names;
+    - ``meta_blob``/``meta_off``: msgpack per concept (aliases, types, definition, xrefs);
+    - ``str_blob``/``str_off``: unique normalised alias strings (what the index searches);
+    - ``str_cptr``/``str_cidx``: for each string, the concepts it names;
+    - ``type_ptr``/``type_idx`` (+ ``type_names``): semantic types per concept, for filtering;
+    - ``has_def``: whether a concept has a definition.
+    """
+
+    ARRAYS = (
+        "ids",
+        "name_blob",
+        "name_off",
+        "meta_blob",
+        "meta_off",
+        "str_blob",
+        "str_off",
+        "str_cptr",
+        "str_cidx",
+        "type_ptr",
+        "type_idx",
+        "has_def",
+    )
+
+    def __init__(self, arrays: Dict[str, np.ndarray], info: dict) -> None:
+        missing = [a for a in self.ARRAYS if a not in arrays]
+        if missing:
+            raise KnowledgeBaseError(LinkingErrors.E401.format(path="(in memory)", what=", ".join(missing)))
+        self.arrays = arrays
+        self.info = dict(info)
+        self.type_names: List[str] = list(self.info.get("type_names", []))
+        self._type_lookup = {t: i for i, t in enumerate(self.type_names)}
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_concepts(cls, concepts: Iterable[Concept], info: dict | None = None) -> KnowledgeBase:
+        """Compile concepts (ids must be unique; use :class:`KBBuilder` to merge sources)."""
+        concepts = sorted(concepts, key=lambda c: c.concept_id.encode("utf8"))
+        seen: Set[str] = set()
+        for c in concepts:
+            if c.concept_id in seen:
+                raise KnowledgeBaseError(
+                    LinkingErrors.E407.format(name="concept_id", value=c.concept_id, reason="duplicate id; merge sources with KBBuilder")
+                )
+            seen.add(c.concept_id)
+        n = len(concepts)
+        width = max([len(c.concept_id.encode("utf8")) for c in concepts] + [1])
+        ids = np.array([c.concept_id.encode("utf8") for c in concepts], dtype=f"S{width}") if n else np.zeros(0, dtype="S1")
+        name_blob, name_off = _blob([c.canonical_name for c in concepts])
+        # JSON, not msgpack: srsly's msgpack looks up its registry on every call (slow per record)
+        metas = [
+            json.dumps(
+                {"a": list(c.aliases), "t": list(c.types), "d": c.definition, "x": list(c.xrefs)}, ensure_ascii=False, separators=(",", ":")
+            ).encode("utf8")
+            for c in concepts
+        ]
+        meta_off = np.zeros(n + 1, dtype=np.int64)
+        if metas:
+            np.cumsum([len(m) for m in metas], out=meta_off[1:])
+        meta_blob = np.frombuffer(b"".join(metas), dtype=np.uint8)
+        # unique normalised strings -> concepts
+        string_ids: Dict[str, int] = {}
+        pairs_s: List[int] = []
+        pairs_c: List[int] = []
+        for ci, c in enumerate(concepts):
+            local: Set[int] = set()
+            for alias in [c.canonical_name, *c.aliases]:
+                norm = normalize_alias(alias)
+                if not norm:
+                    continue
+                si = string_ids.setdefault(norm, len(string_ids))
+                if si not in local:
+                    local.add(si)
+                    pairs_s.append(si)
+                    pairs_c.append(ci)
+        strings = list(string_ids)
+        str_blob, str_off = _blob(strings)
+        ps = np.asarray(pairs_s, dtype=np.int64)
+        pc = np.asarray(pairs_c, dtype=np.int32)
+        order = np.argsort(ps, kind="stable")
+        str_cidx = pc[order]
+        str_cptr = np.zeros(len(strings) + 1, dtype=np.int64)
+        if len(ps):
+            np.cumsum(np.bincount(ps, minlength=len(strings)), out=str_cptr[1:])
+        type_names: Dict[str, int] = {}
+        tptr = np.zeros(n + 1, dtype=np.int64)
+        tidx: List[int] = []
+        for ci, c in enumerate(concepts):
+            for t in c.types:
+                tidx.append(type_names.setdefault(t, len(type_names)))
+            tptr[ci + 1] = len(tidx)
+        arrays = {
+            "ids": ids,
+            "name_blob": name_blob,
+            "name_off": name_off,
+            "meta_blob": meta_blob,
+            "meta_off": meta_off,
+            "str_blob": str_blob,
+            "str_off": str_off,
+            "str_cptr": str_cptr,
+            "str_cidx": str_cidx,
+            "type_ptr": tptr,
+            "type_idx": np.asarray(tidx, dtype=np.int32),
+            "has_def": np.array([bool(c.definition) for c in concepts], dtype=bool),
+        }
+        meta = dict(info or {})
+        meta.update(
+            {
+                "format_version": KB_FORMAT_VERSION,
+                "n_concepts": n,
+                "n_aliases": int(sum(1 + len(c.aliases) for c in concepts)),
+                "n_strings": len(strings),
+                "type_names": list(type_names),
+            }
+        )
+        return cls(arrays, meta)
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return int(self.info["n_concepts"])
+
+    @property
+    def n_strings(self) -> int:
+        return int(self.info["n_strings"])
+
+    def __contains__(self, concept_id: str) -> bool:
+        return self.index_of(concept_id) is not None
+
+    def index_of(self, concept_id: str) -> int | None:
+        ids = self.arrays["ids"]
+        if not len(ids):
+            return None
+        key = concept_id.encode("utf8")
+        if len(key) > ids.dtype.itemsize:
+            return None
+        i = int(np.searchsorted(ids, np.array(key, dtype=ids.dtype)))
+        if i < len(ids) and ids[i] == key:
+            return i
+        return None
+
+    def concept_id(self, index: int) -> str:
+        return self.arrays["ids"][index].decode("utf8")
+
+    def name(self, index: int) -> str:
+        off = self.arrays["name_off"]
+        return bytes(self.arrays["name_blob"][off[index] : off[index + 1]]).decode("utf8")
+
+    def string(self, index: int) -> str:
+        """A normalised alias string of the index."""
+        off = self.arrays["str_off"]
+        return bytes(self.arrays["str_blob"][off[index] : off[index + 1]]).decode("utf8")
+
+    def iter_strings(self) -> Iterator[str]:
+        blob = self.arrays["str_blob"]
+        off = self.arrays["str_off"]
+        data = bytes(blob)
+        for i in range(self.n_strings):
+            yield data[off[i] : off[i + 1]].decode("utf8")
+
+    def string_concepts(self, string_index: int) -> np.ndarray:
+        ptr = self.arrays["str_cptr"]
+        return self.arrays["str_cidx"][ptr[string_index] : ptr[string_index + 1]]
+
+    def concept_at(self, index: int) -> Concept:
+        off = self.arrays["meta_off"]
+        meta = json.loads(bytes(self.arrays["meta_blob"][off[index] : off[index + 1]]))
+        return Concept(self.concept_id(index), self.name(index), meta["a"], meta["t"], meta["d"], meta["x"])
+
+    def get(self, concept_id: str, default: Concept | None = None) -> Concept | None:
+        """The concept with this id, or ``default``."""
+        i = self.index_of(concept_id)
+        return default if i is None else self.concept_at(i)
+
+    def get_name(self, concept_id: str) -> str | None:
+        i = self.index_of(concept_id)
+        return None if i is None else self.name(i)
+
+    def __iter__(self) -> Iterator[Concept]:
+        for i in range(len(self)):
+            yield self.concept_at(i)
+
+    def type_ids(self, types: Iterable[str]) -> List[int]:
+        return [self._type_lookup[t] for t in types if t in self._type_lookup]
+
+    def concept_type_ids(self, index: int) -> np.ndarray:
+        ptr = self.arrays["type_ptr"]
+        return self.arrays["type_idx"][ptr[index] : ptr[index + 1]]
+
+    def xref_index(self, prefix: str) -> Dict[str, List[int]]:
+        """``{"MESH:D003920": [concept indices]}`` for one namespace (one pass over the KB)."""
+        out: Dict[str, List[int]] = {}
+        for i, concept in enumerate(self):
+            for x in concept.ids(prefix):
+                out.setdefault(x, []).append(i)
+        return out
+
+    # ------------------------------------------------------------------ serialisation
+    def to_disk(self, path: Union[str, Path]) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name in self.ARRAYS:
+            np.save(path / f"{name}.npy", np.ascontiguousarray(self.arrays[name]), allow_pickle=False)
+        srsly.write_json(path / "kb.json", self.info)
+
+    @classmethod
+    def from_disk(cls, path: Union[str, Path], mmap: bool = True) -> KnowledgeBase:
+        path = Path(path)
+        if not (path / "kb.json").exists():
+            raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what="kb.json"))
+        info = srsly.read_json(path / "kb.json")
+        if info.get("format_version") != KB_FORMAT_VERSION:
+            raise KnowledgeBaseError(LinkingErrors.E406.format(found=info.get("format_version"), path=path, expected=KB_FORMAT_VERSION))
+        arrays = {}
+        for name in cls.ARRAYS:
+            f = path / f"{name}.npy"
+            if not f.exists():
+                raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what=f.name))
+            arrays[name] = _load_npy(f, mmap)
+        return cls(arrays, info)
+
+    def to_bytes(self) -> bytes:
+        return srsly.msgpack_dumps({"info": self.info, "arrays": {k: _array_to_msg(v) for k, v in self.arrays.items()}})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KnowledgeBase:
+        msg = srsly.msgpack_loads(data)
+        return cls({k: _array_from_msg(v) for k, v in msg["arrays"].items()}, msg["info"])
+
+    # ------------------------------------------------------------------ scispaCy interop
+    def to_jsonl(self, path: Union[str, Path]) -> None:
+        """Write scispaCy's KB JSONL (``concept_id, canonical_name, aliases, types, definition``),
+        with our ``xrefs`` as an extra key (scispaCy ignores it only if removed: see
+        :func:`scispacy_entities`)."""
+        with Path(path).open("w", encoding="utf8") as f:
+            for c in self:
+                f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+
+    def summary(self) -> dict:
+        return {k: self.info[k] for k in ("n_concepts", "n_aliases", "n_strings") if k in self.info} | {
+            k: v for k, v in self.info.items() if k in ("sources", "name")
+        }
+
+
+def _load_npy(path: Path, mmap: bool) -> np.ndarray:
+    """Load a ``.npy`` file, memory-mapped as a plain ndarray view (``np.memmap.__getitem__`` is a
+    Python-level method and costs microseconds per indexing call)."""
+    arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    return arr.view(np.ndarray) if isinstance(arr, np.memmap) else arr
+
+
+def _array_to_msg(a: np.ndarray) -> dict:
+    a = np.ascontiguousarray(a)
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "data": a.tobytes()}
+
+
+def _array_from_msg(m: dict) -> np.ndarray:
+    return np.frombuffer(m["data"], dtype=np.dtype(m["dtype"])).reshape(m["shape"])

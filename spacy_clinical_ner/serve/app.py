@@ -1,0 +1,449 @@
+"""REST service (FastAPI): ``POST /annotate``, ``GET /health``, an HTML page at ``/``.
+
+* The pipeline is loaded once per process, when the app starts (or passed in).
+* ``POST /annotate`` takes one note ``{"id"?, "text"}`` and returns its record, or a batch
+  ``{"notes": [...]}`` and returns ``{"results": [...]}``: the same records as the CLI's
+  JSONL (``spacy_clinical_ner/io/resources/annotation.schema.json``). In a batch a bad
+  note gets an error record and the others are annotated; a single bad note is answered
+  with its error record and status 422 (empty text), 413 (too long) or 500 (the pipeline
+  failed on it).
+* Limits, all answered with a JSON ``{"detail": {"code", "message"}}``: request body
+  bytes (413 ``request_too_large``), notes per request (413 ``too_many_notes``),
+  characters per note (``too_long``), malformed bodies (422 ``invalid_request``).
+* Logs never contain note text: method, path, status, sizes and timings only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, Dict, List, Tuple, Union
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..about import __version__
+from ..errors import Errors
+from ..io.records import doc_to_record, error_record
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_MAX_BODY_BYTES = 2_000_000
+DEFAULT_MAX_NOTES = 64
+DEFAULT_MAX_CHARS = 100_000
+#: Environment variables read by ``create_app()`` when arguments are not given (used by
+#: ``clinical-ner serve --workers N``, where each worker process builds its own app).
+ENV = {
+    "model": "CLINICAL_NER_MODEL",
+    "code": "CLINICAL_NER_CODE",
+    "max_body_bytes": "CLINICAL_NER_MAX_BODY_BYTES",
+    "max_notes": "CLINICAL_NER_MAX_NOTES",
+    "max_chars": "CLINICAL_NER_MAX_CHARS",
+}
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+class NoteIn(BaseModel):
+    """One note."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"id": "n1", "text": "Patient denies fever. Takes lisinopril 10 mg daily."}]}
+    )
+    id: str | None = Field(None, description="Your id for the note (default: its position, '1', '2', ...)", max_length=512)
+    text: str = Field(..., description="The note text")
+
+
+class BatchIn(BaseModel):
+    """Several notes, annotated together."""
+
+    model_config = ConfigDict(extra="forbid")
+    notes: List[NoteIn]
+
+
+class Cue(BaseModel):
+    text: str | None
+    start: int | None
+    end: int | None
+    category: str | None
+    rule: str | None
+
+
+class EntityOut(BaseModel):
+    text: str
+    label: str
+    start: int = Field(..., description="character offset")
+    end: int
+    assertion: str | None = Field(
+        ..., description="present / absent / possible / hypothetical / conditional / associated_with_someone_else"
+    )
+    is_negated: bool | None
+    is_uncertain: bool | None
+    is_historical: bool | None
+    is_hypothetical: bool | None
+    is_family: bool | None
+    cue: Cue | None
+    cues: List[Cue]
+    cui: str | None = Field(..., description="UMLS CUI (null: not linked)")
+    concept_name: str | None
+    candidates: List[Tuple[str, float]]
+
+
+class RelationOut(BaseModel):
+    head: int = Field(..., description="index into entities")
+    tail: int
+    label: str
+    score: float
+
+
+class AnnotationOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    text_length: int
+    entities: List[EntityOut]
+    relations: List[RelationOut]
+    triples: List[Tuple[str, str, str]]
+    error: None = None
+
+
+class NoteError(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    error: NoteError
+
+
+class BatchOut(BaseModel):
+    results: List[Union[AnnotationOut, ErrorOut]]
+
+
+class Problem(BaseModel):
+    detail: NoteError
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    pipeline: List[str]
+    version: str
+    limits: Dict[str, int]
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def problem(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"detail": {"code": code, "message": message}}, status_code=status)
+
+
+class BodyLimitMiddleware:
+    """Rejects request bodies over ``max_bytes`` with 413 before the app parses them.
+
+    Checks ``Content-Length`` first, then counts the bytes actually received (a chunked
+    request has no length); an accepted body is replayed to the app.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(int(length), scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(size, scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, size: int, scope: Scope, receive: Receive, send: Send) -> None:
+        logger.info("413 %s %s: body of %d bytes", scope["method"], scope["path"], size)
+        response = problem(413, "request_too_large", Errors.E606.format(size=size, limit=self.max_bytes))
+        await response(scope, receive, send)
+
+
+# ----------------------------------------------------------------------------- app
+
+
+class Annotator:
+    """The loaded pipeline behind a micro-batcher.
+
+    spaCy pipelines are not documented as thread-safe, so one thread runs the pipeline.
+    Requests queue up while it works; it takes all waiting notes (up to ``batch_size``)
+    into one ``nlp.pipe`` call, which is faster than one call per request. Use
+    ``--workers`` (processes) to use more cores.
+    """
+
+    def __init__(self, nlp, max_chars: int, batch_size: int = 16):
+        from ..io.model import describe_pipeline
+
+        self.nlp = nlp
+        self.max_chars = min(max_chars, nlp.max_length)
+        self.batch_size = batch_size
+        self.name = describe_pipeline(nlp)
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="clinical-ner-pipeline", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    async def submit(self, notes: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
+        """Records of ``notes`` (id, text), annotated by the pipeline thread."""
+        if self._thread is None:  # not started (e.g. used outside the app): run here
+            return await run_in_threadpool(self.annotate, notes)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((notes, future, loop))
+        return await future
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs, size = [job], len(job[0])
+            while size < self.batch_size:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                jobs.append(more)
+                size += len(more[0])
+            notes = [note for job_notes, _, _ in jobs for note in job_notes]
+            try:
+                records: List[Dict[str, Any]] = self.annotate(notes)
+                error = None
+            except BaseException as err:  # never leave a request waiting
+                records, error = [], err
+            start = 0
+            for job_notes, future, loop in jobs:
+                part = records[start : start + len(job_notes)]
+                start += len(job_notes)
+                loop.call_soon_threadsafe(_resolve, future, part, error)
+
+    def check(self, note_id: str, text: str) -> Dict[str, Any] | None:
+        if not text.strip():
+            return error_record(note_id, "empty_text")
+        if len(text) > self.max_chars:
+            return error_record(note_id, "too_long", length=len(text), limit=self.max_chars)
+        return None
+
+    def annotate(self, notes: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
+        records: List[Dict[str, Any] | None] = [self.check(i, t) for i, t in notes]
+        todo = [(t, k) for k, ((_, t), r) in enumerate(zip(notes, records, strict=True)) if r is None]
+        with self._lock:
+            try:
+                for doc, k in self.nlp.pipe(todo, as_tuples=True):
+                    records[k] = doc_to_record(doc, notes[k][0])
+            except Exception:
+                # Redo the rest one at a time: only the note that fails gets an error record.
+                for k in (k for _, k in todo if records[k] is None):
+                    records[k] = self._one(*notes[k])
+        return records  # type: ignore[return-value]
+
+    def _one(self, note_id: str, text: str) -> Dict[str, Any]:
+        try:
+            return doc_to_record(self.nlp(text), note_id)
+        except Exception as err:
+            logger.warning("Pipeline failed on note %r (%s)", note_id, type(err).__name__)
+            return error_record(note_id, "pipeline_error", reason=f"{type(err).__name__}: {err}"[:1000])
+
+
+def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.done():  # the client went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(ENV[name])
+    return int(value) if value else default
+
+
+def create_app(
+    nlp=None,
+    *,
+    model: str | None = None,
+    code_path: str | None = None,
+    max_body_bytes: int | None = None,
+    max_notes: int | None = None,
+    max_chars: int | None = None,
+) -> FastAPI:
+    """The ASGI app. Pass a loaded ``nlp``, or a ``model`` to load at startup (default:
+    ``$CLINICAL_NER_MODEL``, else ``io.model.DEFAULT_MODEL``)."""
+    max_body_bytes = max_body_bytes or _env_int("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+    max_notes = max_notes or _env_int("max_notes", DEFAULT_MAX_NOTES)
+    max_chars = max_chars or _env_int("max_chars", DEFAULT_MAX_CHARS)
+    model = model or os.environ.get(ENV["model"]) or None
+    code_path = code_path or os.environ.get(ENV["code"]) or None
+    state: Dict[str, Annotator] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if nlp is not None:
+            annotator = Annotator(nlp, max_chars)
+        else:
+            from ..io.model import load_pipeline
+
+            started = time.perf_counter()
+            loaded = await run_in_threadpool(load_pipeline, model, code_path=code_path)
+            annotator = Annotator(loaded, max_chars)
+            logger.info("Pipeline %s loaded in %.1f s", annotator.name, time.perf_counter() - started)
+        annotator.start()
+        state["annotator"] = annotator
+        yield
+        state.clear()
+        annotator.stop()
+
+    app = FastAPI(
+        title="spacy-clinical-ner",
+        version=__version__,
+        description="Clinical named entities with assertions (ConText), UMLS concepts and relations. "
+        "Records follow the schema of `clinical-ner annotate` (annotation.schema.json).",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    limits = {"max_body_bytes": max_body_bytes, "max_notes": max_notes, "max_chars": max_chars}
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name the fields; never echo the input (it is note text).
+        where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()[:5])
+        return problem(
+            422, "invalid_request", f'Invalid request body ({where}). Send {{"text": ...}} or {{"notes": [{{"id": ..., "text": ...}}]}}.'
+        )
+
+    @app.middleware("http")
+    async def log_requests(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        logger.info(
+            "%s %s -> %d in %.1f ms", request.method, request.url.path, response.status_code, 1000 * (time.perf_counter() - started)
+        )
+        return response
+
+    @app.get("/health", response_model=Health, summary="Liveness and the loaded pipeline")
+    async def health() -> Dict[str, Any]:
+        annotator = state.get("annotator")
+        return {
+            "status": "ok" if annotator else "loading",
+            "model": annotator.name if annotator else "",
+            "pipeline": list(annotator.nlp.pipe_names) if annotator else [],
+            "version": __version__,
+            "limits": limits,
+        }
+
+    @app.post(
+        "/annotate",
+        response_model=Union[AnnotationOut, BatchOut, ErrorOut],
+        summary="Annotate one note or a batch",
+        responses={
+            413: {"model": Problem, "description": "Body, batch or note too large"},
+            422: {"model": Problem, "description": "Malformed body or empty note"},
+            500: {"model": ErrorOut, "description": "The pipeline failed on the (single) note"},
+        },
+    )
+    async def annotate(body: Union[BatchIn, NoteIn]):
+        annotator = state["annotator"]
+        single = isinstance(body, NoteIn)
+        notes = [body] if single else body.notes
+        if len(notes) > max_notes:
+            return problem(413, "too_many_notes", Errors.E607.format(count=len(notes), limit=max_notes))
+        pairs = [(n.id or str(i), n.text) for i, n in enumerate(notes, start=1)]
+        started = time.perf_counter()
+        records = await annotator.submit(pairs)
+        logger.info(
+            "annotated %d note(s), %d characters, %d error(s) in %.1f ms",
+            len(pairs),
+            sum(len(t) for _, t in pairs),
+            sum(1 for r in records if r.get("error")),
+            1000 * (time.perf_counter() - started),
+        )
+        if single:
+            record = records[0]
+            if record.get("error"):
+                # too long: 413; empty: 422; the pipeline failing on the note: 500
+                status = {"too_long": 413, "pipeline_error": 500}.get(record["error"]["code"], 422)
+                return JSONResponse(record, status_code=status)
+            return record
+        return {"results": records}
+
+    static = resources.files(__package__).joinpath("static")
+    index = static.joinpath("index.html").read_text(encoding="utf8")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(index, headers={"Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'self'"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (configured by the ``CLINICAL_NER_*`` variables)."""
+    return create_app()
+
+
+def openapi_json(app: FastAPI) -> str:
+    return json.dumps(app.openapi(), indent=2)

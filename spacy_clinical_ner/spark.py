@@ -1,0 +1,147 @@
+"""Scale-out on Apache Spark: a DataFrame of notes in, an ``annotation`` column out.
+
+    from pyspark.sql import SparkSession
+    from spacy_clinical_ner.spark import annotate_dataframe
+
+    spark = SparkSession.builder.master("local[2]").getOrCreate()
+    notes = spark.read.json("notes.jsonl")                 # columns id, text
+    out = annotate_dataframe(notes, model="en_clinical_ner_cnn")
+    out.select("id", "annotation").write.text("annotations")   # one JSON record per row
+
+The ``annotation`` column holds exactly the record ``clinical-ner annotate`` writes
+(``spacy_clinical_ner/io/resources/annotation.schema.json``); a bad note (null, empty or
+over-long text) gets an error record, never an exception that fails the job.
+``parse_annotations`` turns the column into a typed struct (``annotation_schema()``).
+
+How it runs: ``DataFrame.mapInPandas`` (Arrow batches of ``batch_rows`` rows) calls
+``nlp.pipe`` on each batch. The pipeline is loaded once per Python worker process and
+cached there (Spark reuses its Python workers, ``spark.python.worker.reuse=true``, the
+default), not once per batch or row. Every executor must be able to load ``model``: an
+installed pipeline package, or a folder on a path every executor sees.
+"""
+
+from typing import Any, Dict, Iterator, Tuple
+
+from .io.records import dumps
+
+#: Cache of loaded pipelines in this (executor) process, keyed by (model, code_path).
+_PIPELINES: Dict[Tuple[str | None, str | None], Any] = {}
+
+ANNOTATION_COLUMN = "annotation"
+
+
+def annotation_schema():
+    """Spark SQL type of a parsed record (``candidates`` scores arrive as strings: a Spark
+    array holds one type)."""
+    from pyspark.sql.types import ArrayType, BooleanType, DoubleType, IntegerType, StringType, StructField, StructType
+
+    def struct(**fields):
+        return StructType([StructField(name, dtype, True) for name, dtype in fields.items()])
+
+    string, integer = StringType(), IntegerType()
+    cue = struct(text=string, start=integer, end=integer, category=string, rule=string)
+    entity = struct(
+        text=string,
+        label=string,
+        start=integer,
+        end=integer,
+        assertion=string,
+        is_negated=BooleanType(),
+        is_uncertain=BooleanType(),
+        is_historical=BooleanType(),
+        is_hypothetical=BooleanType(),
+        is_family=BooleanType(),
+        cue=cue,
+        cues=ArrayType(cue),
+        cui=string,
+        concept_name=string,
+        candidates=ArrayType(ArrayType(string)),
+    )
+    return struct(
+        id=string,
+        text_length=integer,
+        entities=ArrayType(entity),
+        relations=ArrayType(struct(head=integer, tail=integer, label=string, score=DoubleType())),
+        triples=ArrayType(ArrayType(string)),
+        error=struct(code=string, message=string),
+    )
+
+
+def get_pipeline(model: str | None = None, code_path: str | None = None):
+    """The pipeline for ``model``, loaded at most once per process."""
+    key = (model, code_path)
+    if key not in _PIPELINES:
+        from .io.model import load_pipeline
+
+        _PIPELINES[key] = load_pipeline(model, code_path=code_path)
+    return _PIPELINES[key]
+
+
+def _annotate_pandas(
+    batches: Iterator[Any], *, model: str | None, code_path: str | None, id_col: str, text_col: str, batch_size: int, max_chars: int | None
+) -> Iterator[Any]:
+    """``mapInPandas`` function: pandas batches in, the same rows plus ``annotation`` out."""
+    from .io.batch import annotate_notes
+    from .io.inputs import Note, check_note
+
+    nlp = get_pipeline(model, code_path)
+    limit = min(max_chars or nlp.max_length, nlp.max_length)
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        partition = ctx.partitionId() if ctx is not None else 0
+    except ImportError:  # pragma: no cover - only without pyspark
+        partition = 0
+    row = 0
+    for pdf in batches:
+        notes = []
+        for note_id, text in zip(pdf[id_col].tolist(), pdf[text_col].tolist(), strict=True):
+            row += 1
+            nid = str(note_id) if note_id is not None and note_id == note_id else f"null-id:{partition}:{row}"
+            if not isinstance(text, str):
+                notes.append(Note(nid, error="missing_text", details={"field": text_col}, source=f"partition {partition}"))
+            else:
+                notes.append(check_note(Note(nid, text=text, source=f"partition {partition}"), limit))
+        records = [dumps(r.record) for r in annotate_notes(nlp, notes, n_process=1, batch_size=batch_size)]
+        yield pdf.assign(**{ANNOTATION_COLUMN: records})
+
+
+def annotate_dataframe(
+    df,
+    *,
+    model: str | None = None,
+    code_path: str | None = None,
+    id_col: str = "id",
+    text_col: str = "text",
+    batch_size: int = 16,
+    batch_rows: int = 256,
+    max_chars: int | None = None,
+):
+    """``df`` with an ``annotation`` column (the JSON record of each row's note).
+
+    ``model`` defaults to ``$CLINICAL_NER_MODEL`` / ``io.model.DEFAULT_MODEL`` as seen by
+    the executors; pass an absolute path or a package name. ``batch_rows`` sets
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` for this job.
+    """
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    spark = df.sparkSession
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+    schema = StructType(list(df.schema.fields) + [StructField(ANNOTATION_COLUMN, StringType(), nullable=False)])
+    model = str(model) if model is not None else None
+    code_path = str(code_path) if code_path is not None else None
+
+    def annotate(batches):
+        return _annotate_pandas(
+            batches, model=model, code_path=code_path, id_col=id_col, text_col=text_col, batch_size=batch_size, max_chars=max_chars
+        )
+
+    return df.mapInPandas(annotate, schema=schema)
+
+
+def parse_annotations(df, column: str = ANNOTATION_COLUMN, into: str = "parsed"):
+    """Add a struct column ``into`` parsed from the JSON ``column`` (``annotation_schema()``)."""
+    from pyspark.sql import functions as F
+
+    return df.withColumn(into, F.from_json(F.col(column), annotation_schema()))

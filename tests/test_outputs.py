@@ -1,0 +1,217 @@
+"""Output formats of the product surface: JSONL records (JSON Schema), FHIR R4(B) Bundles
+(validated by fhir.resources), BRAT standoff (re-read by our own parse_ann), displaCy HTML."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from spacy.tokens import Span
+from spacy.util import import_file
+
+from spacy_clinical_ner.io.brat import doc_to_brat
+from spacy_clinical_ner.io.fhir import bundle_json, record_to_bundle
+from spacy_clinical_ner.io.html import index_html, record_to_html
+from spacy_clinical_ner.io.records import doc_to_record, error_record, load_schema
+from spacy_clinical_ner.readers.brat import parse_ann
+
+CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
+# Required FHIR R4 bindings that fhir.resources does not enforce.
+STATUS_CODES = {
+    "MedicationStatement": {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken"},
+    "Procedure": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown"},
+    "Observation": {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"},
+    "FamilyMemberHistory": {"partial", "completed", "entered-in-error", "health-unknown"},
+    "DocumentReference": {"current", "superseded", "entered-in-error"},
+}
+VER_STATUS = {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
+
+
+def components():
+    return sys.modules.get("surface_components") or import_file("surface_components", CODE)
+
+
+@pytest.fixture(scope="module")
+def comp():
+    return components()
+
+
+@pytest.fixture(scope="module")
+def pipe(comp):
+    return comp.build_pipeline()
+
+
+@pytest.fixture(scope="module")
+def validator():
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@pytest.fixture(scope="module")
+def records(pipe, comp):
+    return {nid: (doc_to_record(doc, nid), doc) for nid, doc in ((nid, pipe(text)) for nid, text in comp.NOTES.items())}
+
+
+def by_text(record, text):
+    return next(e for e in record["entities"] if e["text"] == text)
+
+
+def test_record_content_and_schema(records, validator):
+    rec, doc = records["n1"]
+    validator.validate(rec)
+    assert rec["id"] == "n1" and rec["text_length"] == len(doc.text) and rec["error"] is None
+    fever = by_text(rec, "fever")
+    assert (fever["label"], fever["start"], fever["end"]) == ("Sign_symptom", 15, 20)
+    assert doc.text[fever["start"] : fever["end"]] == "fever"
+    assert fever["is_negated"] is True and fever["assertion"] == "absent"
+    assert fever["cue"] == {"text": "denies", "start": 8, "end": 14, "category": "NEGATED_EXISTENCE", "rule": "denies"}
+    assert fever["cui"] == "C0015967" and fever["concept_name"] == "Fever"
+    assert fever["candidates"][0] == ["C0015967", 0.97]
+    severe = by_text(rec, "severe")
+    assert severe["cui"] is None and severe["candidates"] == [] and severe["cue"] is None
+    assert ["10 mg", "MODIFY", "lisinopril"] in rec["triples"]
+    for rel, triple in zip(rec["relations"], rec["triples"], strict=True):
+        assert [rec["entities"][rel["head"]]["text"], rel["label"], rec["entities"][rel["tail"]]["text"]] == triple
+    for nid in ("n2", "n3"):
+        validator.validate(records[nid][0])
+
+
+def test_error_record_schema(validator):
+    rec = error_record("x", "too_long", length=10, limit=5)
+    validator.validate(rec)
+    assert rec == {"id": "x", "error": {"code": "too_long", "message": "[E614] The note has 10 characters, the limit is 5"}}
+    from jsonschema import ValidationError
+
+    with pytest.raises(ValidationError):
+        validator.validate({"id": "x", "error": {"code": "made_up", "message": ""}})
+
+
+def test_record_without_optional_components(comp, validator):
+    """Only NER in the pipeline (no ConText / linker extensions registered): same schema, nulls."""
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    nlp = clinical_blank()
+    nlp.add_pipe("entity_ruler").add_patterns(comp.patterns())
+    names = (*comp.FLAGS, "assertion", "context_cues", "kb_ents", "kb_name")
+    saved = {n: Span.remove_extension(n) for n in names if Span.has_extension(n)}
+    try:
+        rec = doc_to_record(nlp("Patient denies fever."), "bare")
+    finally:
+        for name, (default, method, getter, setter) in saved.items():
+            Span.set_extension(name, default=default, method=method, getter=getter, setter=setter)
+    validator.validate(rec)
+    ent = rec["entities"][0]
+    assert ent["text"] == "fever" and ent["assertion"] is None and ent["is_negated"] is None
+    assert ent["cue"] is None and ent["cui"] is None and ent["candidates"] == [] and rec["relations"] == []
+
+
+def test_relation_argument_outside_ents_is_kept(pipe, validator):
+    doc = pipe("Takes aspirin daily.")
+    doc._.relations = [
+        {
+            "head": {"start": 14, "end": 19, "label": "Frequency"},
+            "tail": {"start": 6, "end": 13, "label": "Medication"},
+            "label": "MODIFY",
+            "score": 0.5,
+        }
+    ]
+    rec = doc_to_record(doc, "r")
+    validator.validate(rec)
+    assert rec["triples"] == [["daily", "MODIFY", "aspirin"]]
+    assert rec["entities"][rec["relations"][0]["head"]]["label"] == "Frequency"
+
+
+def resources_of(bundle_dict, kind):
+    return [e["resource"] for e in bundle_dict["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def check_codes(bundle_dict):
+    urls = [e["fullUrl"] for e in bundle_dict["entry"]]
+    assert len(urls) == len(set(urls))
+    for entry in bundle_dict["entry"]:
+        res = entry["resource"]
+        if res["resourceType"] in STATUS_CODES:
+            assert res["status"] in STATUS_CODES[res["resourceType"]]
+        if res["resourceType"] == "Condition":
+            assert res["verificationStatus"]["coding"][0]["code"] in VER_STATUS
+        for key in ("subject", "patient"):
+            if key in res:
+                assert res[key]["reference"] in urls
+
+
+def test_fhir_bundles(records, comp):
+    from fhir.resources.R4B.bundle import Bundle
+
+    parsed = {}
+    for nid, (rec, doc) in records.items():
+        text = bundle_json(rec, doc.text)
+        bundle = Bundle.model_validate_json(text)  # the library's validation, R4B models
+        assert bundle.type == "collection" and bundle.identifier.value == nid
+        parsed[nid] = json.loads(text)
+        check_codes(parsed[nid])
+    conditions = {c["code"]["text"]: c for c in resources_of(parsed["n1"], "Condition")}
+    assert conditions["fever"]["verificationStatus"]["coding"][0]["code"] == "refuted"
+    assert conditions["fever"]["code"]["coding"][0] == {
+        "system": "http://www.nlm.nih.gov/research/umls",
+        "code": "C0015967",
+        "display": "Fever",
+    }
+    assert conditions["chest pain"]["verificationStatus"]["coding"][0]["code"] == "confirmed"
+    assert conditions["chest pain"]["severity"]["text"] == "severe"
+    (med,) = resources_of(parsed["n1"], "MedicationStatement")
+    assert med["medicationCodeableConcept"]["text"] == "lisinopril" and med["dosage"][0]["text"] == "10 mg"
+    assert med["status"] == "completed"  # "History of ...": historical
+    (fam,) = resources_of(parsed["n2"], "FamilyMemberHistory")
+    assert fam["condition"][0]["code"]["text"] == "diabetes"
+    (obs,) = resources_of(parsed["n2"], "Observation")
+    assert obs["code"]["text"] == "Hemoglobin a1c" and obs["valueString"] == "7.2 %"
+    assert {c["code"]["text"]: c["verificationStatus"]["coding"][0]["code"] for c in resources_of(parsed["n2"], "Condition")} == {
+        "pneumonia": "refuted"
+    }
+    n3 = parsed["n3"]
+    # hypothetical headache / rash: no resource; possible asthma: provisional
+    assert [c["code"]["text"] for c in resources_of(n3, "Condition")] == ["asthma"]
+    assert resources_of(n3, "Condition")[0]["verificationStatus"]["coding"][0]["code"] == "provisional"
+    assert [(p["code"]["text"], p["status"]) for p in resources_of(n3, "Procedure")] == [("Appendectomy", "completed")]
+    # deterministic: the same record gives the same Bundle
+    assert bundle_json(records["n1"][0], records["n1"][1].text) == bundle_json(records["n1"][0], records["n1"][1].text)
+
+
+def test_fhir_error_bundle():
+    bundle = record_to_bundle(error_record("bad", "empty_text"))
+    (entry,) = bundle.entry
+    assert entry.resource.get_resource_type() == "OperationOutcome"
+    assert entry.resource.issue[0].details.text == "empty_text"
+
+
+def test_brat_round_trip(records):
+    for nid, (rec, doc) in records.items():
+        text, ann = doc_to_brat(doc)
+        assert text == doc.text
+        bdoc = parse_ann(ann, text, doc_id=nid)
+        got = sorted((e.label, e.start, e.end) for e in bdoc.entities.values())
+        assert got == sorted((e["label"], e["start"], e["end"]) for e in rec["entities"])
+        negated = {bdoc.entities[a["target"]].text for a in bdoc.attributes if a["name"] == "NEGATED"}
+        assert negated == {e["text"] for e in rec["entities"] if e["is_negated"]}
+        assert {(n["target"], n["db_id"]) for n in bdoc.normalizations} == {
+            (t, next(e["cui"] for e in rec["entities"] if (e["start"], e["end"]) == (ent.start, ent.end)))
+            for t, ent in bdoc.entities.items()
+            if any(e["cui"] and (e["start"], e["end"]) == (ent.start, ent.end) for e in rec["entities"])
+        }
+        rels = {(bdoc.entities[r["head"]].text, r["label"], bdoc.entities[r["tail"]].text) for r in bdoc.relations}
+        assert rels == {tuple(t) for t in rec["triples"]}
+
+
+def test_html(pipe):
+    text = "No fever <script>alert(1)</script> & severe cough."
+    doc = pipe(text)
+    rec = doc_to_record(doc, "h<1>")
+    page = record_to_html(rec, text)
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert "NEG Sign_symptom C0015967" in page and "C0010200" in page
+    assert "<title>h&lt;1&gt;</title>" in page
+    index = index_html([rec, error_record("e", "empty_text")], lambda i: "f")
+    assert "empty_text" in index and "href='f.html'" in index

@@ -1,0 +1,252 @@
+"""BRAT and PubTator readers on the real vendored corpora and on malformed input."""
+
+import json
+from collections import Counter
+
+import pytest
+from spacy.tokens import DocBin
+
+from spacy_clinical_ner.errors import BratFormatError, ClinicalNERError, PubTatorFormatError
+from spacy_clinical_ner.readers.brat import brat_to_doc, doc_to_ann, docs_from_brat, parse_ann, read_brat_document
+from spacy_clinical_ner.readers.convert import convert_brat, split_ids
+from spacy_clinical_ner.readers.pubtator import normalize_concept_id, pubtator_to_doc, read_pubtator
+
+# Counts from corpus/maccrobat/SOURCE.md ("This folder (train side)").
+SOURCE_COUNTS = {
+    "documents": 160,
+    "entities": 19892,
+    "events": 11305,
+    "relations": 12917,
+    "groups": 1584,
+    "group_members": 8445,
+    "attributes": 1129,
+    "notes": 274,
+    "discontinuous": 30,
+    "characters": 446022,
+}
+SOURCE_TYPES = {
+    "Diagnostic_procedure": 3587,
+    "Sign_symptom": 2710,
+    "Biological_structure": 2384,
+    "Lab_value": 2245,
+    "Disease_disorder": 1064,
+    "Medication": 833,
+    "Mass": 2,
+    "Height": 2,
+}
+SOURCE_RELATIONS = {"MODIFY": 9187, "BEFORE": 1582, "SUB_PROCEDURE": 1083, "IDENTICAL": 629, "AFTER": 313, "CAUSE": 118, "CO-OCCURRENCE": 5}
+SOURCE_ATTRIBUTES = {
+    ("POLARITY", "NEG"): 838,
+    ("POLARITY", "UNCERTAIN"): 115,
+    ("POLARITY", "MAYBE_POS"): 39,
+    ("POLARITY", "MAYBE_NEG"): 18,
+    ("POLARITY", "POS"): 3,
+    ("TREND", "INC"): 55,
+    ("TREND", "DEC"): 48,
+    ("TREND", "STAY"): 13,
+}
+
+
+@pytest.fixture(scope="module")
+def maccrobat_docs(maccrobat_dir):
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    return list(docs_from_brat(maccrobat_dir, clinical_blank().make_doc))
+
+
+def corpus_counts(docs):
+    c, types, rels, attrs = Counter(), Counter(), Counter(), Counter()
+    for doc in docs:
+        brat = doc._.brat
+        c["documents"] += 1
+        c["characters"] += len(doc.text)
+        c["entities"] += len(brat["entities"])
+        c["events"] += sum(len(e["events"]) for e in brat["entities"])
+        c["relations"] += len(brat["relations"])
+        c["groups"] += len(brat["groups"])
+        c["group_members"] += sum(len(g["members"]) for g in brat["groups"])
+        c["attributes"] += len(brat["attributes"])
+        c["notes"] += len(brat["notes"])
+        c["discontinuous"] += len(brat["alignment"]["discontinuous"])
+        types.update(e["label"] for e in brat["entities"])
+        rels.update(r["label"] for r in doc._.relations)
+        attrs.update((a["name"], a["value"]) for a in brat["attributes"])
+    return c, types, rels, attrs
+
+
+def test_maccrobat_counts_match_source(maccrobat_docs):
+    c, types, rels, attrs = corpus_counts(maccrobat_docs)
+    assert dict(c) == SOURCE_COUNTS
+    for label, n in SOURCE_TYPES.items():
+        assert types[label] == n
+    assert len(types) == 41
+    assert dict(rels) == SOURCE_RELATIONS
+    assert dict(attrs) == SOURCE_ATTRIBUTES
+
+
+def test_maccrobat_alignment_reported(maccrobat_docs):
+    exact = expanded = unplaced = in_ents = in_group = 0
+    for doc in maccrobat_docs:
+        a = doc._.brat["alignment"]
+        exact += a["exact"]
+        expanded += len(a["expanded"])
+        unplaced += len(a["unplaced"])
+        in_ents += len(doc.ents)
+        in_group += len(doc.spans["entities"])
+        # every expanded annotation is listed with its original offsets
+        for item in a["expanded"]:
+            assert doc.text[item["start"] : item["end"]] == item["text"]
+    # nothing is silently lost: every entity is exact or reported
+    assert exact + expanded + unplaced == SOURCE_COUNTS["entities"]
+    assert in_group == SOURCE_COUNTS["entities"] - unplaced
+    # the clinical tokenizer places all but a handful (mostly truncated annotations such as "examinatio")
+    assert expanded <= 60 and unplaced == 0
+    assert in_ents > 0.97 * SOURCE_COUNTS["entities"]
+
+
+def test_events_resolve_to_triggers_and_attributes_attach(maccrobat_dir, nlp):
+    doc = brat_to_doc(read_brat_document(maccrobat_dir / "15939911.txt"), nlp.make_doc)
+    ents = {e["id"]: e for e in doc._.brat["entities"]}
+    assert ents["T4"]["events"] == ["E1"]
+    # R2 MODIFY Arg1:E6 Arg2:E5 -> T9 (rest) modifies T8 (symptoms)
+    r2 = next(r for r in doc._.brat["relations"] if r["id"] == "R2")
+    assert (r2["head"], r2["tail"], r2["label"]) == ("T9", "T8", "MODIFY")
+    rec = next(r for r in doc._.relations if r["head"]["start"] == 121)
+    assert doc.text[rec["head"]["start"] : rec["head"]["end"]] == "rest"
+    assert doc.text[rec["tail"]["start"] : rec["tail"]["end"]] == "symptoms"
+    assert all(m.startswith("T") for g in doc._.brat["groups"] for m in g["members"])
+    negated = [e for e in doc._.brat["entities"] if e["attributes"].get("POLARITY") == "NEG"]
+    assert negated and all(e["events"] for e in negated)
+
+
+def test_discontinuous_entity_kept_with_fragments(maccrobat_docs):
+    found = 0
+    for doc in maccrobat_docs:
+        for e in doc._.brat["entities"]:
+            if len(e["fragments"]) > 1:
+                found += 1
+                span = next(s for s in doc.spans["entities"] if s.id_ == e["id"])
+                assert span.start_char <= e["fragments"][0][0] and span.end_char >= e["fragments"][-1][1]
+                assert e["id"] not in {s.id_ for s in doc.ents}
+    assert found == SOURCE_COUNTS["discontinuous"]
+
+
+def test_docbin_round_trip_keeps_relations_and_attributes(maccrobat_docs, nlp):
+    docs = maccrobat_docs[:5]
+    db = DocBin(store_user_data=True, docs=docs)
+    restored = list(DocBin().from_bytes(db.to_bytes()).get_docs(nlp.vocab))
+    for a, b in zip(docs, restored):
+        assert b._.relations == a._.relations
+        # msgpack decodes arrays as tuples: compare the JSON forms
+        assert json.dumps(b._.brat, sort_keys=True) == json.dumps(a._.brat, sort_keys=True)
+        assert [(e.start, e.end, e.label_) for e in b.ents] == [(e.start, e.end, e.label_) for e in a.ents]
+        assert [(s.start, s.end, s.label_, s.id_) for s in b.spans["entities"]] == [
+            (s.start, s.end, s.label_, s.id_) for s in a.spans["entities"]
+        ]
+
+
+def test_relations_are_per_doc(nlp):
+    from spacy_clinical_ner.extensions import install_doc_extensions
+
+    install_doc_extensions()
+    a, b = nlp("one"), nlp("two")
+    a._.relations.append({"label": "X"})
+    assert b._.relations == []
+
+
+def test_convert_split_is_deterministic(maccrobat_dir, tmp_path):
+    ids = [p.stem for p in sorted(maccrobat_dir.glob("*.txt"))]
+    s1, s2 = split_ids(ids), split_ids(list(reversed(ids)))
+    assert s1 == s2
+    assert (len(s1["train"]), len(s1["dev"])) == (128, 32)
+    assert not set(s1["train"]) & set(s1["dev"])
+    # convert a small subset end to end
+    sub = tmp_path / "brat"
+    sub.mkdir()
+    for doc_id in ids[:5]:
+        for ext in (".txt", ".ann"):
+            (sub / f"{doc_id}{ext}").write_bytes((maccrobat_dir / f"{doc_id}{ext}").read_bytes())
+    report = convert_brat(sub, tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "train.spacy").exists() and (tmp_path / "out" / "dev.spacy").exists()
+    assert report["totals"]["documents"] == 5
+
+
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        ("T1\tSign_symptom 0 x\tfever", "expected 'Type start end"),
+        ("T1 Sign_symptom 0 5\tfever", "expected a tab"),
+        ("T1\tSign_symptom 0 500\tfever", "outside the text"),
+        ("R1\tMODIFY Arg1:T1\t", "expected 'TYPE Arg1:X Arg2:Y'"),
+        ("Q1\tWhatever", "unknown annotation type"),
+        ("A1\tPOLARITY", "expected 'NAME Target [Value]'"),
+    ],
+)
+def test_malformed_ann_line_names_file_and_line(line, reason):
+    text = "fever and cough"
+    ann = "T9\tSign_symptom 10 15\tcough\n" + line + "\n"
+    with pytest.raises(BratFormatError) as err:
+        parse_ann(ann, text, path="notes/x.ann")
+    msg = str(err.value)
+    assert "notes/x.ann" in msg and "line 2" in msg and reason in msg
+
+
+def test_unknown_reference_is_an_error():
+    with pytest.raises(BratFormatError, match=r"x.ann, line 2 refers to unknown id 'T7'"):
+        parse_ann("T1\tSign_symptom 0 5\tfever\nR1\tMODIFY Arg1:T1 Arg2:T7\t\n", "fever", path="x.ann")
+
+
+def test_missing_and_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Missing file"):
+        read_brat_document(tmp_path / "nope.txt")
+    (tmp_path / "a.txt").write_text("fever", encoding="utf8")
+    with pytest.raises(FileNotFoundError, match="a.ann"):
+        read_brat_document(tmp_path / "a.txt")
+    (tmp_path / "b.txt").write_bytes(b"caf\xe9 fever")
+    (tmp_path / "b.ann").write_text("", encoding="utf8")
+    with pytest.raises(ClinicalNERError, match="not valid UTF-8"):
+        read_brat_document(tmp_path / "b.txt")
+
+
+def test_offsets_are_code_points_and_crlf_is_kept(tmp_path, nlp):
+    text = "Temp 37.5\u00b0C.\r\nNo d\u00e9j\u00e0 vu, no fever."
+    start = text.index("fever")
+    (tmp_path / "n.txt").write_bytes(("\ufeff" + text).encode("utf8"))
+    (tmp_path / "n.ann").write_text(f"T1\tSign_symptom {start} {start + 5}\tfever\n", encoding="utf8")
+    doc = brat_to_doc(read_brat_document(tmp_path / "n.txt"), nlp.make_doc)
+    assert [e.text for e in doc.ents] == ["fever"]
+    assert doc.ents[0].start_char == start
+
+
+def test_doc_to_ann_round_trip(maccrobat_docs):
+    doc = maccrobat_docs[0]
+    ann = doc_to_ann(doc, spans_key="entities")
+    reparsed = parse_ann(ann, doc.text, path="roundtrip.ann")
+    assert {(e.start, e.end, e.label) for e in reparsed.entities.values()} == {
+        (s.start_char, s.end_char, s.label_) for s in doc.spans["entities"]
+    }
+    assert len(reparsed.relations) == len(doc._.relations)
+
+
+def test_pubtator_counts(corpus_dir, nlp):
+    dev = list(read_pubtator(corpus_dir / "bc5cdr" / "CDR_DevelopmentSet.PubTator.txt"))
+    assert len(dev) == 500
+    labels = Counter(m.label for d in dev for m in d.mentions)
+    assert labels == {"Chemical": 5347, "Disease": 4244}
+    ncbi = list(read_pubtator(corpus_dir / "ncbi_disease" / "NCBIdevelopset_corpus.txt"))
+    assert len(ncbi) == 100 and sum(len(d.mentions) for d in ncbi) == 787
+    doc = pubtator_to_doc(dev[0], nlp.make_doc)
+    assert doc.spans["entities"][0].kb_id_.startswith("MESH:")
+    for d in dev[:20]:
+        for m in d.mentions:
+            assert d.text[m.start : m.end] == m.text
+
+
+def test_pubtator_ids_and_errors(tmp_path):
+    assert normalize_concept_id("D012345") == "MESH:D012345"
+    assert normalize_concept_id("OMIM:1234") == "OMIM:1234"
+    assert normalize_concept_id("-1") is None
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1|t|Fever\n1|a|and cough\n1\t0\tx\tFever\tDisease\tD1\n", encoding="utf8")
+    with pytest.raises(PubTatorFormatError, match="bad.txt, line 3"):
+        list(read_pubtator(bad))

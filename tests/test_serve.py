@@ -1,0 +1,177 @@
+"""REST service: /annotate (one note, a batch), /health, OpenAPI, limits with clear 4xx errors,
+the pipeline loaded once, no note text in the logs, loopback by default."""
+
+import inspect
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from spacy.util import import_file
+
+from spacy_clinical_ner.io.records import doc_to_record, load_schema
+from spacy_clinical_ner.serve.app import create_app
+
+CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
+SECRET = "Zebediah Quokkaworth denies fever"  # must never reach a log
+
+
+def components():
+    return sys.modules.get("surface_components") or import_file("surface_components", CODE)
+
+
+@pytest.fixture(scope="module")
+def comp():
+    return components()
+
+
+@pytest.fixture(scope="module")
+def nlp(comp):
+    return comp.build_pipeline(crash=True)
+
+
+@pytest.fixture(scope="module")
+def client(nlp):
+    app = create_app(nlp, max_body_bytes=20_000, max_notes=5, max_chars=1_000)
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema())
+
+
+def test_health(client, nlp):
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["pipeline"] == nlp.pipe_names
+    assert body["limits"] == {"max_body_bytes": 20_000, "max_notes": 5, "max_chars": 1_000}
+
+
+def test_annotate_one(client, nlp, comp, validator):
+    text = comp.NOTES["n1"]
+    response = client.post("/annotate", json={"id": "n1", "text": text})
+    assert response.status_code == 200
+    record = response.json()
+    validator.validate(record)
+    assert record == doc_to_record(nlp(text), "n1")  # the CLI's record
+    assert client.post("/annotate", json={"text": "No cough."}).json()["id"] == "1"
+
+
+def test_annotate_batch_with_bad_notes(client, nlp, comp, validator):
+    notes = [
+        {"id": "a", "text": comp.NOTES["n2"]},
+        {"id": "b", "text": " "},
+        {"id": "c", "text": "fever " * 300},
+        {"id": "d", "text": "CRASH_ME fever"},
+        {"text": "Mild rash."},
+    ]
+    response = client.post("/annotate", json={"notes": notes})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    for rec in results:
+        validator.validate(rec)
+    assert [r["id"] for r in results] == ["a", "b", "c", "d", "5"]
+    assert [(r["error"] or {}).get("code") for r in results] == [None, "empty_text", "too_long", "pipeline_error", None]
+    assert results[0] == doc_to_record(nlp(comp.NOTES["n2"]), "a")
+
+
+def test_single_bad_notes_are_4xx(client):
+    response = client.post("/annotate", json={"id": "x", "text": "   "})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "empty_text"
+    response = client.post("/annotate", json={"id": "x", "text": "fever " * 300})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_long"
+
+
+def test_limits(client):
+    too_big = {"text": "fever " * 5_000}
+    response = client.post("/annotate", json=too_big)
+    assert response.status_code == 413
+    assert response.json()["detail"]["code"] == "request_too_large" and "limit is 20000 bytes" in response.json()["detail"]["message"]
+
+    def chunks():  # no Content-Length: the body is counted as it arrives
+        for _ in range(30):
+            yield b" " * 1_000
+
+    response = client.post("/annotate", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["detail"]["code"] == "request_too_large"
+
+    response = client.post("/annotate", json={"notes": [{"text": "fever"}] * 6})
+    assert response.status_code == 413 and response.json()["detail"]["code"] == "too_many_notes"
+
+
+def test_malformed_requests(client):
+    for body in (b"{not json", json.dumps({"txt": SECRET}).encode(), json.dumps({"text": 5}).encode(), json.dumps({"notes": "x"}).encode()):
+        response = client.post("/annotate", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422
+        detail = response.json()["detail"]
+        assert detail["code"] == "invalid_request" and SECRET not in detail["message"]
+    assert client.get("/annotate").status_code == 405
+
+
+def test_openapi_and_page(client):
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/annotate"]["post"]
+    assert {"200", "413", "422"} <= set(post["responses"])
+    assert "NoteIn" in json.dumps(post["requestBody"]) and "BatchIn" in json.dumps(post["requestBody"])
+    assert "/health" in spec["paths"]
+    page = client.get("/")
+    assert page.status_code == 200 and "<textarea" in page.text and "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_no_note_text_in_logs(nlp, caplog):
+    caplog.set_level(logging.DEBUG)
+    app = create_app(nlp, max_chars=200)
+    with TestClient(app) as c:
+        c.post("/annotate", json={"text": SECRET})
+        c.post("/annotate", json={"notes": [{"text": SECRET}, {"text": "CRASH_ME " + SECRET}, {"text": SECRET * 10}]})
+        c.post("/annotate", json={"txt": SECRET})
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("annotated 3 note(s)" in m for m in messages)
+    assert not [m for m in messages if "Quokkaworth" in m]
+
+
+def test_pipeline_loaded_once_from_model(tmp_path, comp, monkeypatch):
+    import spacy_clinical_ner.io.model as model_module
+
+    model_dir = comp.save_pipeline(tmp_path / "m")
+    calls = []
+    real = model_module.load_pipeline
+    monkeypatch.setattr(model_module, "load_pipeline", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with TestClient(create_app(model=str(model_dir), code_path=str(CODE))) as c:
+        assert c.get("/health").json()["pipeline"] == ["sentencizer", "entity_ruler", "surface_test_annotator"]
+        for _ in range(3):
+            assert c.post("/annotate", json={"text": "No fever."}).json()["entities"][0]["is_negated"] is True
+    assert len(calls) == 1
+
+
+def test_defaults_bind_loopback():
+    from spacy_clinical_ner.cli.serve import serve_cli
+    from spacy_clinical_ner.serve.app import DEFAULT_HOST
+
+    assert DEFAULT_HOST == "127.0.0.1"
+    assert inspect.signature(serve_cli).parameters["host"].default.default == "127.0.0.1"
+
+
+def test_concurrent_requests_are_answered_correctly(client, nlp, comp):
+    """Requests from many clients at once are batched together; each gets its own record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Visit {i}: " + (comp.NOTES["n1"] if i % 2 else comp.NOTES["n3"]) for i in range(24)]
+    texts[7] = "CRASH_ME " + texts[7]
+
+    def post(i):
+        return client.post("/annotate", json={"id": f"c{i}", "text": texts[i]})
+
+    with ThreadPoolExecutor(12) as pool:
+        responses = list(pool.map(post, range(len(texts))))
+    for i, response in enumerate(responses):
+        if i == 7:
+            assert response.status_code == 500 and response.json()["error"]["code"] == "pipeline_error"
+        else:
+            assert response.status_code == 200 and response.json() == doc_to_record(nlp(texts[i]), f"c{i}")

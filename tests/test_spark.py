@@ -1,0 +1,87 @@
+"""PySpark integration in local mode: DataFrame in, ``annotation`` column out, the CLI's records.
+
+One Spark session for the module (start-up is the slow part)."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from spacy.util import import_file
+
+from spacy_clinical_ner.io.batch import JSONL_NAME, run_batch
+from spacy_clinical_ner.io.records import load_schema
+
+REPO = Path(__file__).resolve().parents[1]
+CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def spark():
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("spacy-clinical-ner-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.driver.memory", "1g")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def comp():
+    return sys.modules.get("surface_components") or import_file("surface_components", CODE)
+
+
+def test_spark_matches_cli(spark, comp, tmp_path):
+    from jsonschema import Draft202012Validator
+
+    from spacy_clinical_ner.spark import annotate_dataframe, parse_annotations
+
+    model = comp.save_pipeline(tmp_path / "model")
+    rows = [(nid, text, i) for i, (nid, text) in enumerate(comp.NOTES.items())]
+    rows += [("null-text", None, 10), ("blank", "  ", 11), ("long", "fever " * 100, 12), (None, "Severe cough.", 13)]
+    rows += [(f"bulk-{i}", f"Visit {i}: no fever, takes aspirin 81 mg.", 20 + i) for i in range(40)]
+    df = spark.createDataFrame(rows, "id STRING, text STRING, visit INT")  # 2 partitions (local[2])
+    out = annotate_dataframe(df, model=str(model), code_path=str(CODE), max_chars=300, batch_rows=16).cache()
+    assert out.columns == ["id", "text", "visit", "annotation"]
+    got = {r["visit"]: (r["id"], json.loads(r["annotation"])) for r in out.collect()}
+    assert len(got) == len(rows)  # every row, none lost
+
+    # The CLI on the same notes gives the same records.
+    src = tmp_path / "in.jsonl"
+    with open(src, "w", encoding="utf8") as fh:
+        for nid, text, _ in rows:
+            if nid is not None:
+                fh.write(json.dumps({"id": nid, "text": text}) + "\n")
+    import spacy
+
+    run_batch(spacy.load(model), src, tmp_path / "out", max_chars=300, progress=False)
+    with open(tmp_path / "out" / JSONL_NAME, encoding="utf8") as fh:
+        cli = {r["id"]: r for r in map(json.loads, fh)}
+    validator = Draft202012Validator(load_schema())
+    for nid, record in got.values():
+        validator.validate(record)
+        if nid is None:
+            assert record["id"].startswith("null-id:") and record["entities"][0]["text"] == "Severe"
+        else:
+            assert record == cli[nid]
+    codes = {nid: (rec["error"] or {}).get("code") for nid, rec in got.values() if nid in ("null-text", "blank", "long", "n1")}
+    assert codes == {"null-text": "missing_text", "blank": "empty_text", "long": "too_long", "n1": None}
+
+    parsed = parse_annotations(out).where("id = 'n1'").select("parsed.entities").first()[0]
+    assert [(e["text"], e["is_negated"], e["cui"]) for e in parsed][:2] == [("fever", True, "C0015967"), ("severe", False, None)]
+    assert parsed[0]["candidates"][0][0] == "C0015967"
