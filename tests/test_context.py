@@ -161,12 +161,16 @@ def test_doc_without_sentence_boundaries():
     assert fever._.is_negated and not cough._.is_negated
 
 
-def test_missing_span_group_warns_once():
+def test_missing_span_group():
     nlp = clinical_blank()
     nlp.add_pipe("clinical_context", config={"spans_key": "problems", "include_ents": True})
+    doc = annotate(nlp, "No fever.", [("fever", "PROBLEM")])
+    assert doc.ents[0]._.is_negated  # the group is optional when doc.ents are read too
+    only_group = clinical_blank()
+    only_group.add_pipe("clinical_context", config={"spans_key": "problems", "include_ents": False})
     with pytest.warns(UserWarning, match="W301"):
-        doc = annotate(nlp, "No fever.", [("fever", "PROBLEM")])
-    assert doc.ents[0]._.is_negated  # doc.ents are still processed
+        doc = annotate(only_group, "No fever.", [("fever", "PROBLEM")])
+    assert not doc.ents[0]._.is_negated
 
 
 def test_very_long_note(ctx_nlp):

@@ -247,7 +247,7 @@ class ClinicalContext(Pipe):
         if key is not None:
             if key in doc.spans:
                 spans.extend(doc.spans[key])
-            elif not self._warned_missing_group:
+            elif not self.cfg["include_ents"] and not self._warned_missing_group:
                 # e.g. nlp.evaluate on raw texts: nothing to assert on, but say so once
                 warnings.warn(ContextErrors.W301.format(key=key, name=self.name), stacklevel=2)
                 self._warned_missing_group = True

@@ -22,7 +22,7 @@ class ContextErrors(metaclass=_WithCodes):
     E304 = "Invalid configuration for '{name}': {reason}"
     W301 = (
         "Span group {key!r} is not set on the Doc, but '{name}' reads its targets from it (spans_key); "
-        "those docs get no assertions. Set the group upstream or use spans_key = null for doc.ents."
+        "those docs get no assertions. Set the group upstream, or use doc.ents (include_ents = true)."
     )
     E306 = "Invalid section rule {rule!r}: {reason}"
     E308 = "'{name}' reads ConText's cues from the component {context!r}, which is not in the pipeline ({available}). Add clinical_context before it, or set context = null."
