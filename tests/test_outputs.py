@@ -101,7 +101,12 @@ def test_record_without_optional_components(comp, validator):
         rec = doc_to_record(nlp("Patient denies fever."), "bare")
     finally:
         for name, (default, method, getter, setter) in saved.items():
-            Span.set_extension(name, default=default, method=method, getter=getter, setter=setter)
+            if getter is not None:
+                Span.set_extension(name, getter=getter, setter=setter)
+            elif method is not None:
+                Span.set_extension(name, method=method)
+            else:
+                Span.set_extension(name, default=default)
     validator.validate(rec)
     ent = rec["entities"][0]
     assert ent["text"] == "fever" and ent["assertion"] is None and ent["is_negated"] is None
