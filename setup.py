@@ -59,16 +59,25 @@ ENTRY_POINTS = {
     "console_scripts": [
         "clinical-ner = spacy_clinical_ner.__main__:main",
     ],
-    "spacy_factories": [],
-    "spacy_architectures": [],
+    "spacy_factories": [
+        "clinical_relation_extractor = spacy_clinical_ner.relations.component:make_clinical_relation_extractor",
+    ],
+    "spacy_architectures": [
+        "spacy-clinical-ner.RelationModel.v1 = spacy_clinical_ner.relations.model:build_relation_model",
+    ],
     "spacy_tokenizers": [
         "spacy-clinical-ner.ClinicalTokenizer.v1 = spacy_clinical_ner.tokenizer:create_clinical_tokenizer",
     ],
     "spacy_readers": [
         "spacy-clinical-ner.BratCorpus.v1 = spacy_clinical_ner.readers.convert:create_brat_corpus",
+        "spacy-clinical-ner.RelationCorpus.v1 = spacy_clinical_ner.relations.corpus:create_relation_corpus",
     ],
-    "spacy_scorers": [],
-    "spacy_misc": [],
+    "spacy_scorers": [
+        "spacy-clinical-ner.relation_scorer.v1 = spacy_clinical_ner.relations.scorer:make_relation_scorer",
+    ],
+    "spacy_misc": [
+        "spacy-clinical-ner.relation_candidates.v1 = spacy_clinical_ner.relations.instances:make_relation_candidates",
+    ],
 }
 
 setup(
