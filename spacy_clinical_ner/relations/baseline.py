@@ -44,7 +44,7 @@ def nearest_compatible(doc: Doc, table: TypeTable, candidates: RelationCandidate
     """Baseline relation records for one doc (see the module docstring)."""
     ents, heads, tails = candidates.pairs(doc, "nearest_compatible_baseline")
     best: Dict[Tuple[int, str], Tuple[Tuple[int, int], int]] = {}
-    for h, t in zip(heads.tolist(), tails.tolist()):
+    for h, t in zip(heads.tolist(), tails.tolist(), strict=True):
         head, tail = ents[h], ents[t]
         label = table.get((head.label_, tail.label_))
         if label is None:

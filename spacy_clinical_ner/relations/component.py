@@ -6,7 +6,6 @@ pair with the model, and writes the pairs scoring at least ``threshold`` for a l
 ``doc._.relations`` as plain records (see :mod:`.records`), replacing what was there.
 """
 
-
 import logging
 import warnings
 from collections import Counter
@@ -134,7 +133,9 @@ class RelationExtractor(TrainablePipe):
             raise RelationError(RelationErrors.E508.format(name="negative_rate", value=negative_rate, reason="must lie in (0, 1]"))
         if "get_candidates" not in model.attrs:
             raise RelationError(
-                RelationErrors.E508.format(name="model", value=model.name, reason="model.attrs lacks 'get_candidates' (a candidate generator)")
+                RelationErrors.E508.format(
+                    name="model", value=model.name, reason="model.attrs lacks 'get_candidates' (a candidate generator)"
+                )
             )
         self.vocab = vocab
         self.model = model
@@ -249,14 +250,16 @@ class RelationExtractor(TrainablePipe):
             ents, heads, tails = self.candidates.pairs(eg.predicted, self.name)
             if gold:
                 spans = [(e.start_char, e.end_char) for e in ents]
-                for k, (h, t) in enumerate(zip(heads.tolist(), tails.tolist())):
+                for k, (h, t) in enumerate(zip(heads.tolist(), tails.tolist(), strict=True)):
                     cols = gold.get(spans[h] + spans[t])
                     if cols:
                         truths[row + k, cols] = 1.0
             row += len(heads)
         if row != n_rows:
             raise RelationError(
-                RelationErrors.E508.format(name="scores", value=n_rows, reason=f"the model returned {n_rows} rows for {row} candidate pairs")
+                RelationErrors.E508.format(
+                    name="scores", value=n_rows, reason=f"the model returned {n_rows} rows for {row} candidate pairs"
+                )
             )
         return truths, truths.sum(axis=1) > 0
 
@@ -330,7 +333,7 @@ class RelationExtractor(TrainablePipe):
             row += n
             records = []
             rows, cols = numpy.nonzero(block >= threshold)
-            for k, c in zip(rows.tolist(), cols.tolist()):
+            for k, c in zip(rows.tolist(), cols.tolist(), strict=True):
                 records.append(make_record(ents[heads[k]], ents[tails[k]], labels[c], float(block[k, c])))
             records.sort(key=lambda r: (pair_key(r), r["label"]))
             setattr(doc._, RELATIONS_ATTR, records)

@@ -9,9 +9,8 @@ a relation pipeline trains and is evaluated on gold entities without an NER; wit
 ``false`` the predicted doc is bare text, for end-to-end evaluation behind an NER.
 """
 
-
 from pathlib import Path
-from typing import Callable, Iterator, List, Union
+from typing import Callable, Iterator, Sequence, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -44,7 +43,7 @@ def relation_examples(
     path: Union[str, Path],
     gold_entities: bool = True,
     overlap: str = "sentence",
-    drop_labels: List[str] = list(DEFAULT_DROP_LABELS),
+    drop_labels: Sequence[str] = DEFAULT_DROP_LABELS,
     limit: int = 0,
 ) -> Iterator[Example]:
     install_doc_extensions()
@@ -63,7 +62,7 @@ def create_relation_corpus(
     path: Path,
     gold_entities: bool = True,
     overlap: str = "sentence",
-    drop_labels: List[str] = list(DEFAULT_DROP_LABELS),
+    drop_labels: Sequence[str] = DEFAULT_DROP_LABELS,
     limit: int = 0,
 ) -> Callable[[Language], Iterator[Example]]:
     """Examples with gold relations (and, with ``gold_entities``, gold entities on the predicted doc).

@@ -3,7 +3,17 @@
 from ..errors import ClinicalNERError
 
 
-class RelationErrors:
+class _WithCodes(type):
+    """Prefix each message with its code, like spaCy's ``ErrorsWithCodes``: ``[E501] ...``."""
+
+    def __getattribute__(cls, code: str):
+        msg = super().__getattribute__(code)
+        if code.startswith("_") or not isinstance(msg, str):
+            return msg
+        return f"[{code}] {msg}"
+
+
+class RelationErrors(metaclass=_WithCodes):
     """Never renumber: users search for these codes."""
 
     E501 = (
@@ -28,7 +38,7 @@ class RelationErrors:
     E509 = "Malformed MODIFY typing rules in {path}: {reason}"
 
 
-class RelationWarnings:
+class RelationWarnings(metaclass=_WithCodes):
     W501 = (
         "'{name}' got a training batch whose predicted docs hold no entities while the reference "
         "docs do: no candidate pairs, nothing is learned. Read the corpus with "

@@ -114,7 +114,7 @@ def gold_relations(
             members = [m for m in group["members"] if m in entities]
             members.sort(key=lambda m: (arg(m)["start"], arg(m)["end"]))
             if overlap == "chain":
-                pairs: Iterable[Tuple[str, str]] = zip(members, members[1:])
+                pairs: Iterable[Tuple[str, str]] = zip(members, members[1:], strict=False)
             else:
                 pairs = itertools.combinations(members, 2)
             for a, b in pairs:

@@ -23,7 +23,6 @@ type pairs. ``clinical_relation_extractor`` learns it from the training data at
 also give it explicitly.
 """
 
-
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy
@@ -159,7 +158,7 @@ class RelationCandidates:
 
     def __call__(self, doc: Doc) -> List[Tuple[Span, Span]]:
         ents, heads, tails = self.pairs(doc)
-        return [(ents[h], ents[t]) for h, t in zip(heads.tolist(), tails.tolist())]
+        return [(ents[h], ents[t]) for h, t in zip(heads.tolist(), tails.tolist(), strict=True)]
 
     def __repr__(self) -> str:
         n_pairs = "any" if self.type_pairs is None else len(self.type_pairs)

@@ -20,7 +20,6 @@ Mean pooling over arbitrary token ranges uses prefix sums: ``mean[a:b] = (C[b] -
 scatter-add followed by a reverse prefix sum.
 """
 
-
 from typing import Callable, List, Optional, Tuple
 
 import numpy

@@ -13,7 +13,6 @@ split into its readable names by argument types (gold types for gold, predicted 
 for predictions).
 """
 
-
 from collections import defaultdict
 from typing import Any, Callable, Dict, Iterable, Optional, Set, Tuple
 
