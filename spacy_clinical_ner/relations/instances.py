@@ -78,14 +78,21 @@ def break_prefix(doc: Doc) -> numpy.ndarray:
     if len(doc) == 0:
         return flags
     if doc.has_annotation("SENT_START"):
-        for token in doc:
-            if token.i > 0 and token.is_sent_start:
-                flags[token.i] = 1
+        # flags[i] = 1: a sentence starts at token i (> 0)
+        flags[: len(doc)][doc.to_array("SENT_START") == 1] = 1
+        flags[0] = 0
     else:
-        for token in doc:
-            if token.text in _BREAK_TEXTS or (token.is_space and "\n" in token.text):
-                flags[token.i + 1] = 1
+        # flags[i + 1] = 1: token i ends a sentence-like unit (full stop, line break)
+        orth, is_space = doc.to_array(["ORTH", "IS_SPACE"]).T
+        is_break = numpy.isin(orth, _break_orths(doc))
+        for i in numpy.nonzero(is_space)[0].tolist():
+            is_break[i] = is_break[i] or "\n" in doc[i].text
+        flags[1:] = is_break
     return numpy.cumsum(flags).astype("int32")
+
+
+def _break_orths(doc: Doc) -> numpy.ndarray:
+    return numpy.asarray([doc.vocab.strings.add(t) for t in sorted(_BREAK_TEXTS)], dtype="uint64")
 
 
 class RelationCandidates:
@@ -133,28 +140,33 @@ class RelationCandidates:
             sents = sentence_ids(doc)
             if sents is None:
                 raise RelationError(RelationErrors.E503.format(doc_id=doc.user_data.get("doc_id", doc.text[:30]), name=component))
-        starts = [e.start for e in ents]
-        ends = [e.end for e in ents]
-        labels = [e.label_ for e in ents]
-        allowed = self.type_pairs
-        heads: List[int] = []
-        tails: List[int] = []
-        max_gap = self.max_distance
-        for i in range(n):
-            end_i = ends[i]
-            for j in range(i + 1, n):
-                # entities are sorted by start: once j starts too far after i ends, so do all later ones
-                if starts[j] - end_i > max_gap:
-                    break
-                if sents is not None and sents[starts[i]] != sents[starts[j]]:
-                    continue
-                if allowed is None or (labels[i], labels[j]) in allowed:
-                    heads.append(i)
-                    tails.append(j)
-                if allowed is None or (labels[j], labels[i]) in allowed:
-                    heads.append(j)
-                    tails.append(i)
-        return ents, numpy.asarray(heads, dtype="int32"), numpy.asarray(tails, dtype="int32")
+        starts = numpy.fromiter((e.start for e in ents), dtype="int64", count=n)
+        ends = numpy.fromiter((e.end for e in ents), dtype="int64", count=n)
+        # Entities are sorted by start, so the partners j > i of entity i that start at most
+        # max_distance tokens after i ends form one contiguous run [i + 1, hi[i]).
+        hi = numpy.searchsorted(starts, ends + self.max_distance, side="right")
+        lo = numpy.arange(1, n + 1, dtype="int64")
+        counts = numpy.maximum(hi - lo, 0)
+        first = numpy.repeat(numpy.arange(n, dtype="int64"), counts)
+        offsets = numpy.repeat(numpy.cumsum(counts) - counts, counts)
+        second = numpy.arange(int(counts.sum()), dtype="int64") - offsets + numpy.repeat(lo, counts)
+        if sents is not None:
+            same = sents[starts[first]] == sents[starts[second]]
+            first, second = first[same], second[same]
+        # both directions, i -> j before j -> i, each kept if its type pair is allowed
+        heads = numpy.stack([first, second], axis=1).reshape(-1)
+        tails = numpy.stack([second, first], axis=1).reshape(-1)
+        if self.type_pairs is not None and len(heads):
+            names = sorted({e.label_ for e in ents})
+            index = {name: k for k, name in enumerate(names)}
+            allowed = numpy.zeros((len(names), len(names)), dtype=bool)
+            for a, name_a in enumerate(names):
+                for b, name_b in enumerate(names):
+                    allowed[a, b] = (name_a, name_b) in self.type_pairs
+            label_ids = numpy.fromiter((index[e.label_] for e in ents), dtype="int64", count=n)
+            keep = allowed[label_ids[heads], label_ids[tails]]
+            heads, tails = heads[keep], tails[keep]
+        return ents, heads.astype("int32"), tails.astype("int32")
 
     def __call__(self, doc: Doc) -> List[Tuple[Span, Span]]:
         ents, heads, tails = self.pairs(doc)
