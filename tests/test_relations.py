@@ -536,3 +536,33 @@ def test_rel_trf_config_initialises_and_trains():
     copy_entities(examples[0].reference, doc)
     doc = nlp(doc)
     assert isinstance(doc._.relations, list)
+
+
+def test_attach_relation_extractor_behind_an_entity_source(tmp_path):
+    """A listener-based relation pipeline appended to another pipeline keeps its predictions."""
+    from spacy_clinical_ner.relations.assemble import attach_relation_extractor
+
+    fix_random_seed(0)
+    rel_nlp = _config_nlp("rel_cpu.cfg", **{"components.tok2vec.model.encode.width": 32, "components.tok2vec.model.encode.depth": 1})
+    examples = make_examples(rel_nlp)
+    optimizer = rel_nlp.initialize(lambda: examples)
+    for _ in range(20):
+        rel_nlp.update(examples, sgd=optimizer)
+    rel_nlp.get_pipe("clinical_relation_extractor").threshold = 0.2
+    # a rule-based "NER" that finds the same entities as the gold
+    ner_nlp = clinical_blank()
+    ruler = ner_nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": e.label_, "pattern": e.text} for eg in examples for e in eg.reference.ents])
+    expected = []
+    for eg in examples:
+        doc = ner_nlp(eg.reference.text)
+        for _, proc in rel_nlp.pipeline:
+            doc = proc(doc)
+        expected.append(doc._.relations)
+    assert any(expected)
+    combined = attach_relation_extractor(ner_nlp, rel_nlp)
+    assert combined.pipe_names == ["entity_ruler", "clinical_relation_extractor"]
+    assert [combined(eg.reference.text)._.relations for eg in examples] == expected
+    combined.to_disk(tmp_path / "combined")
+    reloaded = spacy.load(tmp_path / "combined")
+    assert [reloaded(eg.reference.text)._.relations for eg in examples] == expected

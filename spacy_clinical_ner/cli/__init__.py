@@ -11,6 +11,7 @@ app = typer.Typer(name="clinical-ner", help="spacy-clinical-ner command line", n
 
 COMMAND_MODULES = [
     "spacy_clinical_ner.cli.convert",
+    "spacy_clinical_ner.cli.relations",
 ]
 
 
