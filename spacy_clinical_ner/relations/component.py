@@ -189,7 +189,9 @@ class RelationExtractor(TrainablePipe):
         self.candidates.set_type_pairs(self.cfg.get("type_pairs"))
 
     def _check_initialized(self) -> None:
-        if not self.labels or not self.model.get_ref("output_layer").has_dim("nO"):
+        if not self.labels:
+            raise RelationError(RelationErrors.E501.format(name=self.name))
+        if self.model.has_ref("output_layer") and not self.model.get_ref("output_layer").has_dim("nO"):
             raise RelationError(RelationErrors.E501.format(name=self.name))
 
     # -- training ----------------------------------------------------------------------
@@ -230,7 +232,16 @@ class RelationExtractor(TrainablePipe):
             self.cfg["type_pairs"] = None
         self._sync_candidates()
         sample = [eg.predicted for eg in islice(get_examples(), 10)]
-        self.model.get_ref("output_layer").set_dim("nO", len(self.labels))
+        if self.model.has_ref("output_layer"):
+            output_layer = self.model.get_ref("output_layer")
+            if output_layer.has_dim("nO") is None:
+                output_layer.set_dim("nO", len(self.labels))
+            elif output_layer.get_dim("nO") != len(self.labels):
+                raise RelationError(
+                    RelationErrors.E508.format(
+                        name="labels", value=list(self.labels), reason=f"the model's output layer has {output_layer.get_dim('nO')} labels"
+                    )
+                )
         self.model.initialize(X=sample)
         logger.info(
             "%s: %d labels, %s type pairs",
