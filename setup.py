@@ -67,9 +67,11 @@ ENTRY_POINTS = {
         "clinical_sentencizer = spacy_clinical_ner.context.sentencizer:make_clinical_sentencizer",
         "clinical_sectionizer = spacy_clinical_ner.context.sections:make_clinical_sectionizer",
         "clinical_assertion = spacy_clinical_ner.context.assertion:make_clinical_assertion",
+        "clinical_relation_extractor = spacy_clinical_ner.relations.component:make_clinical_relation_extractor",
     ],
     "spacy_architectures": [
         "spacy-clinical-ner.AssertionClassifier.v1 = spacy_clinical_ner.context.model:build_assertion_classifier",
+        "spacy-clinical-ner.RelationModel.v1 = spacy_clinical_ner.relations.model:build_relation_model",
     ],
     "spacy_tokenizers": [
         "spacy-clinical-ner.ClinicalTokenizer.v1 = spacy_clinical_ner.tokenizer:create_clinical_tokenizer",
@@ -77,16 +79,19 @@ ENTRY_POINTS = {
     "spacy_readers": [
         "spacy-clinical-ner.BratCorpus.v1 = spacy_clinical_ner.readers.convert:create_brat_corpus",
         "spacy-clinical-ner.GoldEntityCorpus.v1 = spacy_clinical_ner.context.corpus:create_gold_entity_corpus",
+        "spacy-clinical-ner.RelationCorpus.v1 = spacy_clinical_ner.relations.corpus:create_relation_corpus",
     ],
     "spacy_scorers": [
         "spacy-clinical-ner.linker_scorer.v1 = spacy_clinical_ner.linking.scorer:make_linker_scorer",
         "spacy-clinical-ner.context_scorer.v1 = spacy_clinical_ner.context.scorer:make_context_scorer",
+        "spacy-clinical-ner.relation_scorer.v1 = spacy_clinical_ner.relations.scorer:make_relation_scorer",
     ],
     "spacy_misc": [
         "spacy-clinical-ner.kb_from_disk.v1 = spacy_clinical_ner.linking.builders:create_kb_from_disk",
         "spacy-clinical-ner.umls_kb.v1 = spacy_clinical_ner.linking.builders:create_umls_kb",
         "spacy-clinical-ner.scispacy_kb.v1 = spacy_clinical_ner.linking.builders:create_scispacy_kb",
         "spacy-clinical-ner.open_kb.v1 = spacy_clinical_ner.linking.builders:create_open_kb",
+        "spacy-clinical-ner.relation_candidates.v1 = spacy_clinical_ner.relations.instances:make_relation_candidates",
     ],
 }
 

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "spacy_clinical_ner.cli.linking",
     "spacy_clinical_ner.cli.show",
     "spacy_clinical_ner.cli.context",
+    "spacy_clinical_ner.cli.relations",
 ]
 
 
