@@ -21,6 +21,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from ..extensions import RELATIONS_ATTR, install_doc_extensions
+from .gold import gold_relations
 from .records import Record, pair_key, record_typed_label, validate_record
 
 Key = Tuple[Tuple[int, int, int, int], str]
@@ -59,13 +60,20 @@ def score_relations(
     labels: Optional[Iterable[str]] = None,
     min_score: float = 0.0,
     typed: bool = True,
+    overlap: str = "sentence",
     **cfg: Any,
 ) -> Dict[str, Any]:
     """Score ``doc._.relations`` of ``eg.predicted`` against ``eg.reference``.
 
+    The gold records of a converted BRAT reference are derived from ``doc._.brat`` by
+    :func:`.gold.gold_relations` (so OVERLAP groups count as the same pairs the extractor
+    was trained on, also under a plain ``spacy evaluate``); other references give their
+    ``doc._.relations`` as they are.
+
     labels: score only these relation labels (default: every label seen in gold or predictions).
     min_score: ignore predicted records scored below this (the component has already applied its threshold).
     typed: also return ``rel_typed_per_type``.
+    overlap: how BRAT OVERLAP groups become gold pairs (see :func:`.gold.gold_relations`).
     """
     install_doc_extensions()
     by_label: Dict[str, PRFScore] = defaultdict(PRFScore)
@@ -74,8 +82,9 @@ def score_relations(
     for eg in examples:
         doc_id = eg.reference.text[:30]
         variants = [(by_label, False)] + ([(by_typed, True)] if typed else [])
+        gold_records = gold_relations(eg.reference, overlap=overlap)
         for table, use_typed in variants:
-            gold = _keys(getattr(eg.reference._, RELATIONS_ATTR), doc_id, use_typed, 0.0)
+            gold = _keys(gold_records, doc_id, use_typed, 0.0)
             pred = _keys(getattr(eg.predicted._, RELATIONS_ATTR), doc_id, use_typed, min_score)
             if wanted is not None and not use_typed:
                 gold = {k for k in gold if k[1] in wanted}
