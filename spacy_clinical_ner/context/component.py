@@ -263,6 +263,18 @@ class ClinicalContext(Pipe):
             out.append(span)
         return out
 
+    @staticmethod
+    def _entity_mask(doc: Doc, targets: Sequence[Span]) -> List[bool]:
+        """Tokens inside a multi-token target entity: a verb form there modifies a noun
+        ("[decreased urine output]"); a one-token entity may be the clause's verb ("[presented]")."""
+        mask = [False] * len(doc)
+        for span in targets:
+            if len(span) < 2:
+                continue
+            for i in range(span.start, span.end):
+                mask[i] = True
+        return mask
+
     def _coordination_mask(self, doc: Doc) -> List[bool]:
         """Tokens that may stand between list items: list words and any entity (ignored labels too)."""
         mask = [t.lower_ in LIST_WORDS for t in doc]
@@ -291,7 +303,7 @@ class ClinicalContext(Pipe):
             return []
         sent_starts = self.sentence_starts(doc)
         engine = self.engine
-        mods = engine.modifiers(doc, sent_starts)
+        mods = engine.modifiers(doc, sent_starts, self._entity_mask(doc, targets))
         coord = self._coordination_mask(doc) if mods and self.cfg["coordination"] else None
         edges = engine.link(mods, targets, sent_starts, coord) if mods else [[] for _ in targets]
         sections = getattr(doc._, SECTIONS_ATTR) if self.cfg["section_attrs"] else []

@@ -318,14 +318,22 @@ class ContextEngine:
         if rule.direction in ("BACKWARD", "BIDIRECTIONAL") and other.end < mod.end:
             mod.scope_start = max(mod.scope_start, other.end)
 
-    def modifiers(self, doc: Doc, sent_starts: Sequence[int]) -> List[Modifier]:
+    def modifiers(self, doc: Doc, sent_starts: Sequence[int], inside_entity: Sequence[bool] | None = None) -> List[Modifier]:
         """Matched modifiers with scopes limited by each other (per sentence).
 
         ``sent_starts`` is the sorted list of sentence-start token indices (first one 0).
+        ``inside_entity`` (one flag per token): boundary matches on these tokens are dropped –
+        a word inside an entity ("[decreased urine output]") does not end a clause.
         """
         n = len(doc)
         mods: List[Modifier] = []
         for rule_id, start, end in self.match(doc):
+            if (
+                inside_entity is not None
+                and self.rules[rule_id].category in self.boundary_categories
+                and any(inside_entity[i] for i in range(start, end))
+            ):
+                continue
             k = bisect_right(sent_starts, start) - 1
             sent_start = sent_starts[k]
             sent_end = sent_starts[k + 1] if k + 1 < len(sent_starts) else n
