@@ -7,6 +7,7 @@ Usage:
 Each pipeline is measured in a fresh subprocess (so peak RSS is its own), after one warm-up
 batch, over the `note` column of the ACI-BENCH CSV (visit notes, unlabelled).
 """
+
 import argparse
 import csv
 import json
@@ -62,8 +63,21 @@ def main() -> None:
     rows = []
     for model in args.models:
         out = subprocess.run(
-            [sys.executable, __file__, model, "--notes", args.notes, "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--worker"],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                model,
+                "--notes",
+                args.notes,
+                "--batch-size",
+                str(args.batch_size),
+                "--threads",
+                str(args.threads),
+                "--worker",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], file=sys.stderr)
@@ -78,7 +92,9 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| `{r['model']}` | {', '.join(r['pipeline'])} | {r['words_per_second']:,} | {r['entities']:,} | {r['load_seconds']} | {r['peak_rss_mb']:,} |")
+        lines.append(
+            f"| `{r['model']}` | {', '.join(r['pipeline'])} | {r['words_per_second']:,} | {r['entities']:,} | {r['load_seconds']} | {r['peak_rss_mb']:,} |"
+        )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf8")
     print("\n".join(lines))

@@ -12,6 +12,16 @@ import pytest  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
 FIXTURES = Path(__file__).parent / "fixtures"
+# the rule-based pipeline of the product-surface tests, loaded by path (also with --code in subprocesses)
+SURFACE_CODE = FIXTURES / "surface" / "components.py"
+
+
+def surface_components():
+    import sys
+
+    from spacy.util import import_file
+
+    return sys.modules.get("surface_components") or import_file("surface_components", SURFACE_CODE)
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +50,9 @@ def nlp():
     from spacy_clinical_ner.tokenizer import clinical_blank
 
     return clinical_blank()
+
+
+@pytest.fixture(scope="session")
+def comp():
+    """The surface test components module (pipeline builders, patterns, notes)."""
+    return surface_components()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
+from conftest import SURFACE_CODE as CODE  # noqa: E402
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -34,11 +35,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, comp):
     import httpx
-    from spacy.util import import_file
 
-    comp = sys.modules.get("surface_components") or import_file("surface_components", CODE)
     model = comp.save_pipeline(tmp_path_factory.mktemp("model") / "m")
     port = free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
@@ -90,7 +89,8 @@ def test_page_highlights_entities(server, browser):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.goto(server["url"] + "/")
-    page.wait_for_function("document.getElementById('model-name').textContent.includes('surface_test')")
+    # a locator, not wait_for_function: the page's CSP (script-src 'self') forbids eval
+    page.wait_for_selector("#model-name:has-text('surface_test')")
     page.fill("#note", NOTE)
     page.click("#annotate")
     page.wait_for_selector("#result:not([hidden])")

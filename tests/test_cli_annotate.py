@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from spacy.util import import_file
 from typer.testing import CliRunner
 
 from spacy_clinical_ner.cli import load_commands
@@ -20,16 +19,7 @@ from spacy_clinical_ner.io.batch import JSONL_NAME, run_batch
 from spacy_clinical_ner.io.records import doc_to_record, load_schema
 
 REPO = Path(__file__).resolve().parents[1]
-CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
-
-
-def components():
-    return sys.modules.get("surface_components") or import_file("surface_components", CODE)
-
-
-@pytest.fixture(scope="module")
-def comp():
-    return components()
+from conftest import SURFACE_CODE as CODE  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,9 @@ from spacy_clinical_ner.extensions import install_doc_extensions
 from spacy_clinical_ner.readers.brat import docs_from_brat
 
 # training configs; assembly configs (no [training] block) source trained pipelines
-CONFIGS = sorted(c for c in (Path(__file__).resolve().parents[1] / "configs").glob("*.cfg") if "training" in load_config(c, interpolate=False))
+CONFIGS = sorted(
+    c for c in (Path(__file__).resolve().parents[1] / "configs").glob("*.cfg") if "training" in load_config(c, interpolate=False)
+)
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,9 @@
 (validated by fhir.resources), BRAT standoff (re-read by our own parse_ann), displaCy HTML."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from spacy.tokens import Span
-from spacy.util import import_file
 
 from spacy_clinical_ner.io.brat import doc_to_brat
 from spacy_clinical_ner.io.fhir import bundle_json, record_to_bundle
@@ -15,7 +12,6 @@ from spacy_clinical_ner.io.html import index_html, record_to_html
 from spacy_clinical_ner.io.records import doc_to_record, error_record, load_schema
 from spacy_clinical_ner.readers.brat import parse_ann
 
-CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
 # Required FHIR R4 bindings that fhir.resources does not enforce.
 STATUS_CODES = {
     "MedicationStatement": {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken"},
@@ -25,15 +21,6 @@ STATUS_CODES = {
     "DocumentReference": {"current", "superseded", "entered-in-error"},
 }
 VER_STATUS = {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
-
-
-def components():
-    return sys.modules.get("surface_components") or import_file("surface_components", CODE)
-
-
-@pytest.fixture(scope="module")
-def comp():
-    return components()
 
 
 @pytest.fixture(scope="module")

@@ -4,27 +4,15 @@ the pipeline loaded once, no note text in the logs, loopback by default."""
 import inspect
 import json
 import logging
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import SURFACE_CODE as CODE  # noqa: E402
 from fastapi.testclient import TestClient
-from spacy.util import import_file
 
 from spacy_clinical_ner.io.records import doc_to_record, load_schema
 from spacy_clinical_ner.serve.app import create_app
 
-CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
 SECRET = "Zebediah Quokkaworth denies fever"  # must never reach a log
-
-
-def components():
-    return sys.modules.get("surface_components") or import_file("surface_components", CODE)
-
-
-@pytest.fixture(scope="module")
-def comp():
-    return components()
 
 
 @pytest.fixture(scope="module")

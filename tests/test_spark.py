@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from spacy.util import import_file
 
 from spacy_clinical_ner.io.batch import JSONL_NAME, run_batch
 from spacy_clinical_ner.io.records import load_schema
 
 REPO = Path(__file__).resolve().parents[1]
-CODE = Path(__file__).parent / "fixtures" / "surface" / "components.py"
+from conftest import SURFACE_CODE as CODE  # noqa: E402
 
 pytestmark = pytest.mark.spark
 
@@ -39,11 +38,6 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
-
-
-@pytest.fixture(scope="module")
-def comp():
-    return sys.modules.get("surface_components") or import_file("surface_components", CODE)
 
 
 def test_spark_matches_cli(spark, comp, tmp_path):
