@@ -1,0 +1,103 @@
+"""The assembly config builds the full pipeline from trained parts, and `spacy package` wheels it.
+
+The parts are trained for one step on two MACCROBAT documents (quality is not the point here:
+that every component is sourced, the relation extractor gets its own copy of its tok2vec, the
+linker's KB is loaded in [initialize], and the result saves, loads and packages as one pipeline).
+"""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+from spacy.training.initialize import init_nlp
+from spacy.util import load_config
+
+from spacy_clinical_ner.extensions import install_doc_extensions
+from spacy_clinical_ner.readers.brat import docs_from_brat
+from spacy_clinical_ner.relations import iter_relations
+
+REPO = Path(__file__).resolve().parents[1]
+PARTS = {"ner": "ner_cpu.cfg", "context": "context_assertion.cfg", "relations": "rel_cpu.cfg"}
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory, maccrobat_dir, fixtures_dir):
+    from spacy_clinical_ner.linking.builders import create_umls_kb
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    install_doc_extensions()
+    out = tmp_path_factory.mktemp("parts")
+    docs = list(docs_from_brat(maccrobat_dir, clinical_blank().make_doc, ids=["15939911", "16778410"]))
+    DocBin(store_user_data=True, docs=docs).to_disk(out / "train.spacy")
+    paths = {}
+    for name, cfg in PARTS.items():
+        overrides = {"paths.train": str(out / "train.spacy"), "paths.dev": str(out / "train.spacy")}
+        nlp = init_nlp(load_config(REPO / "configs" / cfg, overrides=overrides, interpolate=False))
+        train = list(DocBin().from_disk(out / "train.spacy").get_docs(nlp.vocab))
+        examples = [Example(nlp.make_doc(d.text), d) for d in train]
+        if name != "ner":  # these train on gold entities: give the predicted docs the gold entities
+            for eg in examples:
+                eg.predicted.ents = [eg.predicted.char_span(e.start_char, e.end_char, label=e.label_) for e in eg.reference.ents]
+                eg.predicted.spans["entities"] = list(eg.predicted.ents)
+        nlp.update(examples)
+        paths[name] = out / name
+        nlp.to_disk(paths[name])
+    create_umls_kb(fixtures_dir / "linking").to_disk(out / "kb")
+    paths["kb"] = out / "kb"
+    return paths
+
+
+@pytest.fixture(scope="module")
+def assembled(parts, tmp_path_factory):
+    out = tmp_path_factory.mktemp("assembled") / "cnn"
+    cmd = [sys.executable, "-m", "spacy", "assemble", str(REPO / "configs" / "assemble_cnn.cfg"), str(out)]
+    cmd += [arg for key, path in parts.items() for arg in (f"--paths.{key}", str(path))]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path_factory.getbasetemp())
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+def test_assembled_pipeline_has_every_component(assembled):
+    nlp = spacy.load(assembled)
+    assert nlp.pipe_names == [
+        "tok2vec",
+        "ner",
+        "clinical_sentencizer",
+        "clinical_sectionizer",
+        "clinical_context",
+        "clinical_assertion",
+        "umls_linker",
+        "clinical_relation_extractor",
+    ]
+    # the extractor carries its own embedding: the NER's tok2vec has no other listener
+    assert nlp.get_pipe("tok2vec").listening_components == ["ner"]
+    doc = nlp("No fever. Hypertension was treated with aspirin 81 mg daily. Mother had asthma.")
+    assert len(list(doc.sents)) == 3
+    for ent in doc.ents:  # every component wrote its attributes (values depend on the 1-step training)
+        assert ent._.assertion in {"present", "absent", "possible", "hypothetical", "conditional", "associated_with_someone_else"}
+        assert isinstance(ent._.context_cues, list)
+    assert isinstance(list(iter_relations(doc)), list)
+    # the linker's KB came in through [initialize] and is saved inside the pipeline
+    linker = nlp.get_pipe("umls_linker")
+    assert linker.kb is not None and linker.index is not None
+    doc = nlp.make_doc("Hypertension")
+    doc.ents = [doc.char_span(0, 12, label="Disease_disorder")]
+    assert linker(doc).ents[0].kb_id_ == "C0020538"
+
+
+def test_assembled_pipeline_packages_as_wheel(assembled, tmp_path):
+    pytest.importorskip("build")
+    cmd = [sys.executable, "-m", "spacy", "package", str(assembled), str(tmp_path), "--name", "clinical_test", "--version", "0.0.1"]
+    result = subprocess.run([*cmd, "--build", "wheel", "--force"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    wheels = list(tmp_path.glob("*/dist/*.whl"))
+    assert len(wheels) == 1
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    assert any("umls_linker/" in n for n in names) and any("clinical_relation_extractor/" in n for n in names)
+    meta = spacy.util.load_meta(next(tmp_path.glob("*/meta.json")))
+    assert any(req.startswith("spacy-clinical-ner") for req in meta["requirements"])
