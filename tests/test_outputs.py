@@ -60,6 +60,8 @@ def test_record_content_and_schema(records, validator):
     severe = by_text(rec, "severe")
     assert severe["cui"] is None and severe["candidates"] == [] and severe["cue"] is None
     assert ["10 mg", "MODIFY", "lisinopril"] in rec["triples"]
+    typed = {(rec["entities"][r["head"]]["text"], r["typed_label"], rec["entities"][r["tail"]]["text"]) for r in rec["relations"]}
+    assert ("10 mg", "dosage_of", "lisinopril") in typed  # MODIFY named by argument types (Dosage -> Medication)
     for rel, triple in zip(rec["relations"], rec["triples"], strict=True):
         assert [rec["entities"][rel["head"]]["text"], rel["label"], rec["entities"][rel["tail"]]["text"]] == triple
     for nid in ("n2", "n3"):

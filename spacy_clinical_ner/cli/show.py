@@ -37,10 +37,12 @@ def format_record(record: dict, max_rows: int = 0) -> str:
         lines.append(table(rows, header=("entity", "label", "assertion (cue)", "concept"), divider=True))
     if max_rows and len(ents) > max_rows:
         lines.append(f"... {len(ents) - max_rows} more entities")
-    triples = record.get("triples") or []
-    if triples:
+    relations = record.get("relations") or []
+    if relations:
         lines.append("relations:")
-        lines += [f"  {_clip(h, 30)} --{label}--> {_clip(t, 30)}" for h, label, t in triples[: max_rows or None]]
+        for rel in relations[: max_rows or None]:
+            head, tail = ents[rel["head"]]["text"], ents[rel["tail"]]["text"]
+            lines.append(f"  {_clip(head, 30)} --{rel.get('typed_label') or rel['label']}--> {_clip(tail, 30)}")
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Tuple
 
 from spacy.tokens import Doc, Span
 
+from ..relations.records import typed_label
 from ..errors import NOTE_ERRORS
 from ..extensions import RELATIONS_ATTR
 
@@ -122,7 +123,8 @@ def doc_to_record(doc: Doc, note_id: str) -> Dict[str, Any]:
                 entities.append(_argument_entity(doc, arg))
             ends.append(index[key])
         head, tail = ends
-        relations.append({"head": head, "tail": tail, "label": rel["label"], "score": float(rel.get("score", 1.0))})
+        readable = typed_label(str(rel["label"]), rel["head"].get("label"), rel["tail"].get("label"))
+        relations.append({"head": head, "tail": tail, "label": rel["label"], "typed_label": readable, "score": float(rel.get("score", 1.0))})
         triples.append([entities[head]["text"], rel["label"], entities[tail]["text"]])
     return {
         "id": note_id,

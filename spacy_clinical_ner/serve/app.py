@@ -108,6 +108,7 @@ class RelationOut(BaseModel):
     head: int = Field(..., description="index into entities")
     tail: int
     label: str
+    typed_label: str = Field(..., description="MODIFY named by argument types (dosage_of, location_of, ...), otherwise the label")
     score: float
 
 
