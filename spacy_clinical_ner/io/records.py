@@ -27,9 +27,9 @@ from typing import Any, Dict, List, Tuple
 
 from spacy.tokens import Doc, Span
 
-from ..relations.records import typed_label
 from ..errors import NOTE_ERRORS
 from ..extensions import RELATIONS_ATTR
+from ..relations.records import typed_label
 
 #: Boolean ConText attributes, medspaCy's names.
 ASSERTION_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
