@@ -22,9 +22,11 @@ def rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def current_rss_gb() -> float:
+def current_rss_gb(field: str = "VmRSS") -> float:
+    """Current resident memory (``RssAnon``: private memory; ``RssFile``: pages of mapped files,
+    here mostly the memory-mapped KB and index, shared with other processes and reclaimable)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1e6
     return 0.0
 
@@ -90,6 +92,7 @@ def query(pipe_dir: str) -> None:
     nlp = spacy.load(pipe_dir)
     t_load = time.perf_counter() - t1
     rss_loaded = current_rss_gb()
+    rss_loaded_anon = current_rss_gb("RssAnon")
     linker = nlp.get_pipe("umls_linker")
     files = [f"corpus/bc5cdr/CDR_{s}.PubTator.txt" for s in ("TrainingSet", "DevelopmentSet", "TestSet")]
     mentions = [m.text for f in files for d in read_pubtator(f) for m in d.mentions]
@@ -121,6 +124,7 @@ def query(pipe_dir: str) -> None:
                 "spacy_load_seconds": round(t_load, 2),
                 "first_mention_seconds": round(t_first, 3),
                 "rss_after_load_gb": round(rss_loaded, 3),
+                "rss_anon_after_load_gb": round(rss_loaded_anon, 3),
                 "mentions": len(mentions),
                 "unique": len(uniq),
                 "mentions_per_s_stream_cached": round(res["stream_cached"]),
@@ -129,6 +133,9 @@ def query(pipe_dir: str) -> None:
                 "mentions_per_cpu_s_unique_uncached": round(res["unique_uncached_cpu"]),
                 "load_average": round(__import__("os").getloadavg()[0], 1),
                 "peak_rss_gb": round(rss_gb(), 2),
+                "rss_after_linking_gb": round(current_rss_gb(), 3),
+                "rss_anon_after_linking_gb": round(current_rss_gb("RssAnon"), 3),
+                "rss_file_after_linking_gb": round(current_rss_gb("RssFile"), 3),
                 "first": first[0][:1],
             }
         )

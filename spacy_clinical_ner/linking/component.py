@@ -155,6 +155,7 @@ class UMLSLinker:
         self.kb: KnowledgeBase | None = None
         self.index: TfidfIndex | None = None
         self._cache: OrderedDict[str, List[Tuple[int, float]]] = OrderedDict()
+        self._concept_ids: Dict[int, str] = {}
         self._open_orth = nlp.vocab.strings.add("(")
         self._close_orth = nlp.vocab.strings.add(")")
         self._type_ids: Dict[str, set] = {}
@@ -185,6 +186,7 @@ class UMLSLinker:
     def set_kb(self, kb: KnowledgeBase, index: TfidfIndex) -> None:
         self.kb, self.index = kb, index
         self._cache.clear()
+        self._concept_ids.clear()
         self._type_ids = {label: set(kb.type_ids(types)) for label, types in self.cfg["type_filter"].items()}
 
     def _require(self) -> None:
@@ -237,7 +239,7 @@ class UMLSLinker:
             for i in todo:
                 span, cands = spans[i], linked[at]
                 at += 1
-                ids = [kb.concept_id(ci) for ci, _ in cands]
+                ids = [self._concept_id(ci) for ci, _ in cands]
                 new_spans[i] = Span(doc, span.start, span.end, label=span.label, kb_id=ids[0] if ids else NIL, span_id=span.id)
                 # what ``span._.set`` writes (Underscore's key), without building Underscore objects
                 key_start, key_end = span.start_char, span.end_char
@@ -312,7 +314,16 @@ class UMLSLinker:
         self._require()
         kb = self.kb
         assert kb is not None
-        return [[(kb.concept_id(ci), score) for ci, score in cands] for cands in self._link(texts, labels)]
+        cid = self._concept_id
+        return [[(cid(ci), score) for ci, score in cands] for cands in self._link(texts, labels)]
+
+    def _concept_id(self, index: int) -> str:
+        """``kb.concept_id``, memoised (the same concepts come back for repeated mentions)."""
+        cid = self._concept_ids.get(index)
+        if cid is None:
+            assert self.kb is not None
+            cid = self._concept_ids[index] = self.kb.concept_id(index)
+        return cid
 
     def _link(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> List[List[Tuple[int, float]]]:
         """Ranked ``(concept index, score)`` per mention text, after the type filter and threshold."""
@@ -350,7 +361,8 @@ class UMLSLinker:
         """The ``k`` best concepts per text with no threshold and no type filter (for evaluation)."""
         self._require()
         assert self.kb is not None
-        return [[(self.kb.concept_id(ci), s) for ci, s in c[:k]] for c in self._lookup([normalize_alias(t) for t in texts])]
+        cid = self._concept_id
+        return [[(cid(ci), s) for ci, s in c[:k]] for c in self._lookup([normalize_alias(t) for t in texts])]
 
     def _search(self, norms: Sequence[str]) -> List[List[Tuple[int, float]]]:
         assert self.index is not None
