@@ -15,6 +15,7 @@ The KB and its index are written by ``to_disk``/``to_bytes`` and memory-mapped b
 ``from_disk``: a saved pipeline links offline with nothing to download or register.
 """
 
+import gc
 import logging
 from collections import OrderedDict
 from pathlib import Path
@@ -212,7 +213,21 @@ class UMLSLinker:
 
     def _link_docs(self, docs: List[Doc]) -> List[Doc]:
         """Collect the target spans of all ``docs`` (abbreviations resolved once per doc), link all
-        their texts in one search, then write the results."""
+        their texts in one search, then write the results.
+
+        Python's cyclic garbage collector is paused for the batch (and resumed, if it was on, even
+        on errors): the spans, keys and candidate lists written here are many small containers
+        that trigger collections, and those walk every live object of the process (measured:
+        half of this method's time on BC5CDR documents). Nothing here creates reference cycles."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._link_docs_inner(docs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _link_docs_inner(self, docs: List[Doc]) -> List[Doc]:
         labels, resolve = self.cfg["labels"], self.cfg["resolve_abbreviations"]
         plans = []
         texts: List[str] = []
