@@ -88,6 +88,7 @@ class TfidfIndex:
         self._scratch: np.ndarray | None = None
         self._qdense: np.ndarray | None = None
         self._postings = None
+        self._aranges: Dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -512,15 +513,26 @@ class TfidfIndex:
             p0, p1 = np.searchsorted(cand_q, [c0, c1])
             strings = cands[p0:p1]
             if len(strings):
+                # 32-bit positions where they fit: half the memory traffic of this gather
+                it = np.int32 if len(fwd_idx) < 2**31 - 1 and chunk * n_feat < 2**31 - 1 else np.int64
                 a0 = fwd_ptr[strings]
-                n = fwd_ptr[strings + 1] - a0
-                seg = np.cumsum(n) - n
-                pos = np.repeat(a0 - seg, n) + np.arange(int(n.sum()), dtype=np.int64)
-                base = np.repeat((cand_q[p0:p1] - c0) * n_feat, n)
-                vals = qd[base + fwd_idx[pos]]
-                out[p0:p1] = np.add.reduceat(vals, seg) * inv_norm[strings]
+                n = (fwd_ptr[strings + 1] - a0).astype(it)
+                seg = np.cumsum(n, dtype=np.int64) - n
+                total = int(seg[-1] + n[-1])
+                pos = np.repeat((a0 - seg).astype(it), n)
+                pos += self._arange(total, it)
+                slot = np.repeat(((cand_q[p0:p1] - c0) * n_feat).astype(it), n)
+                slot += fwd_idx[pos]
+                out[p0:p1] = np.add.reduceat(qd[slot], seg) * inv_norm[strings]
             qd[slots] = 0.0
         return out
+
+    def _arange(self, n: int, dtype) -> np.ndarray:
+        """``np.arange(n, dtype=dtype)``, sliced from a cached, growing array."""
+        cached = self._aranges.get(np.dtype(dtype).str)
+        if cached is None or len(cached) < n:
+            cached = self._aranges[np.dtype(dtype).str] = np.arange(max(n, 2 * len(cached) if cached is not None else n), dtype=dtype)
+        return cached[:n]
 
     # ------------------------------------------------------------------ serialisation
     def to_disk(self, path: Union[str, Path]) -> None:
