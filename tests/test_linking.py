@@ -375,3 +375,16 @@ def test_sorted_sum_equals_sparse_product():
             rows.append(dict(zip(indices[r0:r1].tolist(), data[r0:r1].tolist(), strict=True)))
         assert rows[0].keys() == rows[1].keys() and len(rows[0]) > 100
         assert np.allclose([rows[0][i] for i in rows[0]], [rows[1][i] for i in rows[0]], atol=1e-6)
+
+
+def test_sparse_product_in_row_groups():
+    # rows are multiplied in groups whose output bound fits a limit: any grouping, same result
+    strings = [f"renal failure of site {i}" for i in range(500)] + ["acute renal failure", "heart failure"]
+    idx = TfidfIndex.build(strings)
+    qrow, feat, w, _ = idx._featurize(["renal failur", "heart failure", "site 17", "xqzj"])
+    ptr = idx.arrays["post_ptr"]
+    lens = ptr[feat + 1] - ptr[feat]
+    whole = idx._spmm(qrow, feat, w, 4, lens)
+    grouped = idx._spmm(qrow, feat, w, 4, lens, max_out=1)
+    assert whole[0].tolist() == grouped[0].tolist()
+    assert whole[1].tolist() == grouped[1].tolist() and np.allclose(whole[2], grouped[2])

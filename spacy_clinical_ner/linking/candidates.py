@@ -16,6 +16,12 @@ Search, for a batch of mentions (:meth:`TfidfIndex.search`):
   are scored exactly from the forward index (string -> n-grams) and the best ``k`` returned.
   Similarities are always exact cosines; only the candidate set is approximate (measured
   against exact search in ``benchmarks/results/linking_scale.md``).
+
+Partial scores of a batch are summed by scipy's sparse-product kernel (called directly, with a
+bound on the output instead of scipy's counting pass), except for batches that read few posting
+entries compared with the KB's size: the kernel's accumulators are as long as the KB, so those are
+summed by sorting the entries read. Everything after the product (top-k per query, whole-word
+candidates, exact-string lookup, re-scoring, ranking) is vectorised over the batch.
 """
 
 from __future__ import annotations
@@ -311,37 +317,47 @@ class TfidfIndex:
         return indptr, keys - rows * self.n_strings, sums
 
     def _spmm(
-        self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int, lens: np.ndarray
+        self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int, lens: np.ndarray, max_out: int = 16_000_000
     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The sparse product with scipy's kernel, called directly when the output fits in a
-        known bound (skips scipy's counting pass), through ``@`` otherwise."""
+        """The sparse product with scipy's kernel, called directly with a bound on each row's
+        output (the entries read, at most one per KB string) instead of scipy's counting pass;
+        rows go in groups whose bound stays under ``max_out`` entries. Through scipy's ``@``
+        when the kernel cannot be called directly."""
         import scipy.sparse as sp
 
         row_len = np.bincount(qrow, minlength=n_q)
-        # output entries per row: at most the entries read, at most one per KB string
-        bound = int(np.minimum(np.bincount(qrow, weights=lens, minlength=n_q), self.n_strings).sum())
+        row_bound = np.minimum(np.bincount(qrow, weights=lens, minlength=n_q).astype(np.int64), self.n_strings)
         post = self._postings_matrix()
-        if (
-            _sparsetools is not None
-            and bound < 2**31 - 1
-            and bound <= 64_000_000
-            and post.indices.dtype == np.int32
-            and post.indptr.dtype == np.int32
-        ):
-            ap = np.zeros(n_q + 1, dtype=np.int32)
-            np.cumsum(row_len, out=ap[1:])
-            cp = np.empty(n_q + 1, dtype=np.int32)
+        if _sparsetools is None or post.indices.dtype != np.int32 or post.indptr.dtype != np.int32:
+            indptr = np.zeros(n_q + 1, dtype=np.int64)
+            np.cumsum(row_len, out=indptr[1:])
+            q = sp.csr_matrix((w, feat, indptr), shape=(n_q, self.n_features))
+            prod = (q @ post).tocsr()
+            return prod.indptr, prod.indices, prod.data
+        q_ptr = np.zeros(n_q + 1, dtype=np.int64)
+        np.cumsum(row_len, out=q_ptr[1:])
+        feat32, w32 = feat.astype(np.int32), w.astype(np.float32)
+        parts = []
+        r0 = 0
+        while r0 < n_q:
+            # as many rows as fit under max_out (at least one)
+            r1 = r0 + max(1, int(np.searchsorted(np.cumsum(row_bound[r0:]), max_out, side="right")))
+            ap = (q_ptr[r0 : r1 + 1] - q_ptr[r0]).astype(np.int32)
+            bound = int(row_bound[r0:r1].sum())
+            cp = np.empty(r1 - r0 + 1, dtype=np.int32)
             cj = np.empty(bound, dtype=np.int32)
             cx = np.empty(bound, dtype=np.float32)
+            f0, f1 = int(q_ptr[r0]), int(q_ptr[r1])
             _sparsetools.csr_matmat(
-                n_q, self.n_strings, ap, feat.astype(np.int32), w.astype(np.float32), post.indptr, post.indices, post.data, cp, cj, cx
+                r1 - r0, self.n_strings, ap, feat32[f0:f1], w32[f0:f1], post.indptr, post.indices, post.data, cp, cj, cx
             )
-            return cp, cj, cx
-        indptr = np.zeros(n_q + 1, dtype=np.int64)
-        np.cumsum(row_len, out=indptr[1:])
-        q = sp.csr_matrix((w, feat, indptr), shape=(n_q, self.n_features))
-        prod = (q @ post).tocsr()
-        return prod.indptr, prod.indices, prod.data
+            parts.append((cp, cj[: cp[-1]], cx[: cp[-1]]))
+            r0 = r1
+        if len(parts) == 1:
+            return parts[0]
+        offsets = np.cumsum([0] + [int(cp[-1]) for cp, _, _ in parts])
+        indptr = np.concatenate([[0]] + [cp[1:].astype(np.int64) + off for (cp, _, _), off in zip(parts, offsets[:-1], strict=True)])
+        return indptr, np.concatenate([cj for _, cj, _ in parts]), np.concatenate([cx for _, _, cx in parts])
 
     @staticmethod
     def _row_top(partial, n_q: int, width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
