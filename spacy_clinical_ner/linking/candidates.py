@@ -30,7 +30,7 @@ import hashlib
 import logging
 from array import array
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
 import numpy as np
 import srsly
@@ -260,8 +260,7 @@ class TfidfIndex:
         qrow, feat, w, sizes = self._featurize(norm_texts)
         if budget is None:
             # every n-gram read: the partial scores are the exact cosines
-            partial = self._product(qrow, feat, w, n_q)
-            cand_q, cands, scores = self._row_top(partial, n_q, k)
+            cand_q, cands, scores = self._product_top(qrow, feat, w, n_q, k)
         else:
             cand_q, cands = self._pruned_candidates(norm_texts, qrow, feat, w, sizes, budget, n_rescore, k)
             scores = self._exact_scores(cands, cand_q, qrow, feat, w)
@@ -277,20 +276,28 @@ class TfidfIndex:
             (ids[bounds[i] : bounds[i + 1]], scores[bounds[i] : bounds[i + 1]]) if bounds[i] < bounds[i + 1] else empty for i in range(n_q)
         ]
 
-    def _product(self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Partial scores: the product of the given (query, n-gram, weight) entries (sorted by
-        query) with the posting lists, as CSR arrays ``(indptr, string ids, scores)``, one row per
-        query.
+    def _product_top(
+        self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int, width: int
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query, string, partial score) of the ``width`` best partial scores of each query (ties
+        with the ``width``-th kept), the partial scores being the product of the given (query,
+        n-gram, weight) entries (sorted by query) with the posting lists.
 
         A sparse product costs time proportional to the number of KB strings on every call
-        (scipy's accumulators are that long), so small batches over a large KB are summed by
-        sorting the read entries instead."""
+        (scipy's accumulators are that long), so batches that read few posting entries compared
+        with the KB's size are summed by sorting the entries instead; the others go through the
+        sparse product in groups of rows with a bounded output, each group reduced to its best
+        entries before the next is computed."""
         post_ptr = self.arrays["post_ptr"]
         lens = post_ptr[feat + 1] - post_ptr[feat]
-        n_entries = int(lens.sum())
-        if n_entries * 8 <= self.n_strings:
-            return self._sum_sorted(qrow, post_ptr[feat], lens, w, n_q)
-        return self._spmm(qrow, feat, w, n_q, lens)
+        if int(lens.sum()) * 8 <= self.n_strings:
+            return self._row_top(self._sum_sorted(qrow, post_ptr[feat], lens, w, n_q), n_q, width)
+        parts = [
+            (q + r0, c, v)
+            for r0, r1, group in self._spmm_groups(qrow, feat, w, n_q, lens)
+            for q, c, v in [self._row_top(group, r1 - r0, width)]
+        ]
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
     def _sum_sorted(
         self, qrow: np.ndarray, p0: np.ndarray, lens: np.ndarray, w: np.ndarray, n_q: int
@@ -317,33 +324,38 @@ class TfidfIndex:
         return indptr, keys - rows * self.n_strings, sums
 
     def _spmm(
-        self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int, lens: np.ndarray, max_out: int = 16_000_000
+        self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int, lens: np.ndarray, max_out: int = 4_000_000
     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The sparse product with scipy's kernel, called directly with a bound on each row's
-        output (the entries read, at most one per KB string) instead of scipy's counting pass;
-        rows go in groups whose bound stays under ``max_out`` entries. Through scipy's ``@``
-        when the kernel cannot be called directly."""
+        """The whole sparse product as CSR arrays ``(indptr, string ids, scores)``."""
+        groups = list(self._spmm_groups(qrow, feat, w, n_q, lens, max_out))
+        offsets = np.cumsum([0] + [int(g[0][-1]) for _, _, g in groups])
+        indptr = np.concatenate([[0]] + [g[0][1:].astype(np.int64) + off for (_, _, g), off in zip(groups, offsets[:-1], strict=True)])
+        return indptr, np.concatenate([g[1] for _, _, g in groups]), np.concatenate([g[2] for _, _, g in groups])
+
+    def _spmm_groups(
+        self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int, lens: np.ndarray, max_out: int = 4_000_000
+    ) -> Iterator[Tuple[int, int, Tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """``(first row, end row, CSR arrays)`` of the sparse product, in groups of rows whose
+        output bound (per row: the entries read, at most one per KB string) stays under
+        ``max_out`` entries. scipy's kernel is called directly with that bound instead of
+        scipy's counting pass; through scipy's ``@`` when it cannot be called directly."""
         import scipy.sparse as sp
 
         row_len = np.bincount(qrow, minlength=n_q)
-        row_bound = np.minimum(np.bincount(qrow, weights=lens, minlength=n_q).astype(np.int64), self.n_strings)
         post = self._postings_matrix()
-        if _sparsetools is None or post.indices.dtype != np.int32 or post.indptr.dtype != np.int32:
-            indptr = np.zeros(n_q + 1, dtype=np.int64)
-            np.cumsum(row_len, out=indptr[1:])
-            q = sp.csr_matrix((w, feat, indptr), shape=(n_q, self.n_features))
-            prod = (q @ post).tocsr()
-            return prod.indptr, prod.indices, prod.data
         q_ptr = np.zeros(n_q + 1, dtype=np.int64)
         np.cumsum(row_len, out=q_ptr[1:])
+        if _sparsetools is None or post.indices.dtype != np.int32 or post.indptr.dtype != np.int32:
+            prod = (sp.csr_matrix((w, feat, q_ptr), shape=(n_q, self.n_features)) @ post).tocsr()
+            yield 0, n_q, (prod.indptr, prod.indices, prod.data)
+            return
+        row_bound = np.minimum(np.bincount(qrow, weights=lens, minlength=n_q).astype(np.int64), self.n_strings)
         feat32, w32 = feat.astype(np.int32), w.astype(np.float32)
-        parts = []
         r0 = 0
         while r0 < n_q:
-            # as many rows as fit under max_out (at least one)
             r1 = r0 + max(1, int(np.searchsorted(np.cumsum(row_bound[r0:]), max_out, side="right")))
-            ap = (q_ptr[r0 : r1 + 1] - q_ptr[r0]).astype(np.int32)
             bound = int(row_bound[r0:r1].sum())
+            ap = (q_ptr[r0 : r1 + 1] - q_ptr[r0]).astype(np.int32)
             cp = np.empty(r1 - r0 + 1, dtype=np.int32)
             cj = np.empty(bound, dtype=np.int32)
             cx = np.empty(bound, dtype=np.float32)
@@ -351,13 +363,8 @@ class TfidfIndex:
             _sparsetools.csr_matmat(
                 r1 - r0, self.n_strings, ap, feat32[f0:f1], w32[f0:f1], post.indptr, post.indices, post.data, cp, cj, cx
             )
-            parts.append((cp, cj[: cp[-1]], cx[: cp[-1]]))
+            yield r0, r1, (cp, cj[: cp[-1]], cx[: cp[-1]])
             r0 = r1
-        if len(parts) == 1:
-            return parts[0]
-        offsets = np.cumsum([0] + [int(cp[-1]) for cp, _, _ in parts])
-        indptr = np.concatenate([[0]] + [cp[1:].astype(np.int64) + off for (cp, _, _), off in zip(parts, offsets[:-1], strict=True)])
-        return indptr, np.concatenate([cj for _, cj, _ in parts]), np.concatenate([cx for _, _, cx in parts])
 
     @staticmethod
     def _row_top(partial, n_q: int, width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -427,7 +434,7 @@ class TfidfIndex:
             read &= ~trunc
             width = max(k, n_rescore)
             if read.any():
-                rq, rs, _ = self._row_top(self._product(qrow[read], feat[read], w[read], n_q), n_q, width)
+                rq, rs, _ = self._product_top(qrow[read], feat[read], w[read], n_q, width)
                 parts_q.append(rq)
                 parts_s.append(rs)
             if trunc.any():
