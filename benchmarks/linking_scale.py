@@ -32,6 +32,19 @@ def current_rss_gb(field: str = "VmRSS") -> float:
     return 0.0
 
 
+def mapped_npy_rss_mb(top: int = 6) -> dict:
+    """Resident MB per memory-mapped ``.npy`` file of this process (from /proc/self/smaps), largest first."""
+    rss: dict = {}
+    name = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and len(parts) >= 5 and not parts[0].endswith(":"):
+            name = parts[5] if len(parts) > 5 else None
+        elif parts and parts[0] == "Rss:" and name and name.endswith(".npy"):
+            rss[name] = rss.get(name, 0) + int(parts[1]) / 1024
+    return {"/".join(Path(k).parts[-2:]): round(v) for k, v in sorted(rss.items(), key=lambda kv: -kv[1])[:top]}
+
+
 def build(out: str, base: str = "assets/kb/open") -> None:
     from linking_synthetic import synthetic_concepts
 
@@ -117,6 +130,7 @@ def query(pipe_dir: str) -> None:
     res["unique_uncached"] = len(uniq) / (time.perf_counter() - t4)
     res["unique_uncached_cpu"] = len(uniq) / (time.process_time() - c4)
     peak_linking, rss_linking = rss_gb(), (current_rss_gb(), current_rss_gb("RssAnon"), current_rss_gb("RssFile"))
+    mapped = mapped_npy_rss_mb()
     # whole documents through nlp.pipe: abbreviation detection, search, writing doc.ents and
     # the span extensions (documents made before the clock starts; fresh cache)
     from spacy_clinical_ner.readers.pubtator import pubtator_to_doc
@@ -155,6 +169,7 @@ def query(pipe_dir: str) -> None:
                 "rss_anon_after_linking_gb": round(rss_linking[1], 3),
                 "rss_file_after_linking_gb": round(rss_linking[2], 3),
                 "peak_rss_gb_with_docs_in_memory": round(rss_gb(), 2),
+                "resident_mb_of_mapped_arrays_after_linking": mapped,
                 "first": first[0][:1],
             }
         )
