@@ -1,6 +1,10 @@
 """Linking accuracy on gold mentions: our umls_linker vs scispaCy's candidate generator, same KB.
 
     PYTHONPATH=. python benchmarks/linking_eval.py assets/kb/open [more KB folders] [--reuse-scispacy=benchmarks/results/linking_eval.json]
+    PYTHONPATH=. python benchmarks/linking_eval.py assets/kb/open --skip-scispacy=assets/kb/open --exact-max-strings=0 --out=/tmp/pruned
+
+``--exact-max-strings=N`` sets the linker's ``exact_max_strings`` (0: the pruned search for every KB);
+``--out=DIR`` writes the results there instead of benchmarks/results.
 
 scispaCy's index is rebuilt by hand (its ``create_tfidf_ann_index`` refuses to run on Python
 3.11): its TfidfVectorizer recipe (char_wb 3-grams, min_df=10) + nmslib HNSW
@@ -58,12 +62,15 @@ def scispacy_generator(kb, m=32, efc=200):
     return candidates, build, len(aliases)
 
 
-def evaluate_kb(kb_dir: str, with_scispacy: bool) -> dict:
+def evaluate_kb(kb_dir: str, with_scispacy: bool, exact_max_strings: int | None = None) -> dict:
     from spacy_clinical_ner.linking.candidates import TfidfIndex
     from spacy_clinical_ner.linking.kb import KnowledgeBase
 
     nlp = clinical_blank()
-    linker = nlp.add_pipe("umls_linker", config={"spans_key": "entities"})
+    config = {"spans_key": "entities"}
+    if exact_max_strings is not None:
+        config["exact_max_strings"] = exact_max_strings
+    linker = nlp.add_pipe("umls_linker", config=config)
     kb = KnowledgeBase.from_disk(kb_dir)
     t0 = time.perf_counter()
     index = TfidfIndex.build(kb.iter_strings())
@@ -85,18 +92,18 @@ def evaluate_kb(kb_dir: str, with_scispacy: bool) -> dict:
     return {"info": info, "results": rows}
 
 
-def main(kb_dirs, skip_scispacy, reuse=None) -> None:
+def main(kb_dirs, skip_scispacy, reuse=None, exact_max_strings=None, out_dir="benchmarks/results") -> None:
     previous = {r["info"]["kb_dir"]: r for r in json.loads(Path(reuse).read_text())} if reuse else {}
     runs = []
     for d in kb_dirs:
-        run = evaluate_kb(d, d not in skip_scispacy and d not in previous)
+        run = evaluate_kb(d, d not in skip_scispacy and d not in previous, exact_max_strings)
         if d in previous:  # scispaCy's numbers from an earlier run of this script (its index takes minutes)
             for key in ("scispacy_index_seconds", "scispacy_aliases"):
                 run["info"][key] = previous[d]["info"][key]
             for name, r in run["results"].items():
                 r["scispacy"] = previous[d]["results"][name]["scispacy"]
         runs.append(run)
-    out = Path("benchmarks/results")
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "linking_eval.json").write_text(json.dumps(runs, indent=2))
     lines = [
@@ -143,4 +150,6 @@ if __name__ == "__main__":
     args = sys.argv[1:] or ["assets/kb/open"]
     skip = {a.split("=", 1)[1] for a in args if a.startswith("--skip-scispacy=")}
     reuse = next((a.split("=", 1)[1] for a in args if a.startswith("--reuse-scispacy=")), None)
-    main([a for a in args if not a.startswith("--")], skip, reuse)
+    emax = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--exact-max-strings=")), None)
+    out_dir = next((a.split("=", 1)[1] for a in args if a.startswith("--out=")), "benchmarks/results")
+    main([a for a in args if not a.startswith("--")], skip, reuse, emax, out_dir)

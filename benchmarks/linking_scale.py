@@ -3,6 +3,7 @@
     PYTHONPATH=. python benchmarks/linking_scale.py build /tmp/synkb     # KB + index build, peak RSS
     PYTHONPATH=. python benchmarks/linking_scale.py pipeline /tmp/synkb /tmp/synpipe
     PYTHONPATH=. python benchmarks/linking_scale.py query /tmp/synpipe   # fresh process: cold load, RSS, mentions/s
+    PYTHONPATH=. python benchmarks/linking_scale.py query models/linker_open   # the same for the open KB
 
 No real UMLS release is available here, so the KB is synthetic (benchmarks/linking_synthetic.py:
 the open KB plus UMLS-like variants of its names). Each phase prints one JSON line; the
@@ -22,11 +23,26 @@ def rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def current_rss_gb() -> float:
+def current_rss_gb(field: str = "VmRSS") -> float:
+    """Current resident memory (``RssAnon``: private memory; ``RssFile``: pages of mapped files,
+    here mostly the memory-mapped KB and index, shared with other processes and reclaimable)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1e6
     return 0.0
+
+
+def mapped_npy_rss_mb(top: int = 6) -> dict:
+    """Resident MB per memory-mapped ``.npy`` file of this process (from /proc/self/smaps), largest first."""
+    rss: dict = {}
+    name = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and len(parts) >= 5 and not parts[0].endswith(":"):
+            name = parts[5] if len(parts) > 5 else None
+        elif parts and parts[0] == "Rss:" and name and name.endswith(".npy"):
+            rss[name] = rss.get(name, 0) + int(parts[1]) / 1024
+    return {"/".join(Path(k).parts[-2:]): round(v) for k, v in sorted(rss.items(), key=lambda kv: -kv[1])[:top]}
 
 
 def build(out: str, base: str = "assets/kb/open") -> None:
@@ -90,6 +106,7 @@ def query(pipe_dir: str) -> None:
     nlp = spacy.load(pipe_dir)
     t_load = time.perf_counter() - t1
     rss_loaded = current_rss_gb()
+    rss_loaded_anon = current_rss_gb("RssAnon")
     linker = nlp.get_pipe("umls_linker")
     files = [f"corpus/bc5cdr/CDR_{s}.PubTator.txt" for s in ("TrainingSet", "DevelopmentSet", "TestSet")]
     mentions = [m.text for f in files for d in read_pubtator(f) for m in d.mentions]
@@ -112,6 +129,21 @@ def query(pipe_dir: str) -> None:
         linker._cache.clear()
     res["unique_uncached"] = len(uniq) / (time.perf_counter() - t4)
     res["unique_uncached_cpu"] = len(uniq) / (time.process_time() - c4)
+    peak_linking, rss_linking = rss_gb(), (current_rss_gb(), current_rss_gb("RssAnon"), current_rss_gb("RssFile"))
+    mapped = mapped_npy_rss_mb()
+    # whole documents through nlp.pipe: abbreviation detection, search, writing doc.ents and
+    # the span extensions (documents made before the clock starts; fresh cache)
+    from spacy_clinical_ner.readers.pubtator import pubtator_to_doc
+
+    linker.cfg["cache_size"] = 100_000
+    linker._cache.clear()
+    docs = [pubtator_to_doc(d, nlp.make_doc) for f in files for d in read_pubtator(f)]
+    n_ents = sum(len(d.ents) for d in docs)
+    t5, c5 = time.perf_counter(), time.process_time()
+    for _ in nlp.pipe(docs, batch_size=128):
+        pass
+    res["docs"] = n_ents / (time.perf_counter() - t5)
+    res["docs_cpu"] = n_ents / (time.process_time() - c5)
     print(
         json.dumps(
             {
@@ -121,14 +153,23 @@ def query(pipe_dir: str) -> None:
                 "spacy_load_seconds": round(t_load, 2),
                 "first_mention_seconds": round(t_first, 3),
                 "rss_after_load_gb": round(rss_loaded, 3),
+                "rss_anon_after_load_gb": round(rss_loaded_anon, 3),
                 "mentions": len(mentions),
                 "unique": len(uniq),
                 "mentions_per_s_stream_cached": round(res["stream_cached"]),
                 "mentions_per_s_unique_uncached": round(res["unique_uncached"]),
                 "mentions_per_cpu_s_stream_cached": round(res["stream_cached_cpu"]),
                 "mentions_per_cpu_s_unique_uncached": round(res["unique_uncached_cpu"]),
+                "doc_mentions": n_ents,
+                "mentions_per_s_docs_pipe": round(res["docs"]),
+                "mentions_per_cpu_s_docs_pipe": round(res["docs_cpu"]),
                 "load_average": round(__import__("os").getloadavg()[0], 1),
-                "peak_rss_gb": round(rss_gb(), 2),
+                "peak_rss_gb": round(peak_linking, 2),
+                "rss_after_linking_gb": round(rss_linking[0], 3),
+                "rss_anon_after_linking_gb": round(rss_linking[1], 3),
+                "rss_file_after_linking_gb": round(rss_linking[2], 3),
+                "peak_rss_gb_with_docs_in_memory": round(rss_gb(), 2),
+                "resident_mb_of_mapped_arrays_after_linking": mapped,
                 "first": first[0][:1],
             }
         )

@@ -314,3 +314,77 @@ def test_pruned_search_finds_superstrings_and_exact_strings():
     (ids, scores), (ids2, _) = idx.search(["renal failure", "epileptiform activity"], k=1, budget=8, n_rescore=4)
     assert strings[ids[0]] == "renal failure" and scores[0] == pytest.approx(1.0)
     assert strings[ids2[0]] == "interictal epileptiform activity"
+
+
+# ------------------------------------------------------------------ search regression
+def _same_up_to_ties(ids_a, sc_a, ids_b, sc_b, atol=1e-5):
+    """Same similarities, and the same strings wherever the similarity is above the last one
+    (strings tied with the k-th may be cut either way)."""
+    if len(sc_a) != len(sc_b) or not np.allclose(sc_a, sc_b, atol=atol):
+        return False
+    if not len(sc_a):
+        return True
+    low = float(sc_a[-1]) + atol
+    return {i for i, s in zip(ids_a, sc_a, strict=True) if s > low} == {i for i, s in zip(ids_b, sc_b, strict=True) if s > low}
+
+
+def test_search_matches_previous_implementation_and_brute_force(fx):
+    """tests/fixtures/linking/search_regression.json: 3,136 KB strings, 407 queries, and the results
+    of the implementation before the speed-up (exact and pruned search)."""
+    ref = json.loads((fx / "search_regression.json").read_text())
+    strings, queries = ref["strings"], ref["queries"]
+    idx = TfidfIndex.build(strings)
+    # exact search = the previous exact search = a brute-force dense cosine
+    exact = idx.search(queries, k=10, budget=None)
+    qrow, feat, w, _ = idx._featurize(queries)
+    q = np.zeros((len(queries), idx.n_features), dtype=np.float64)
+    q[qrow, feat] = w
+    kb = np.zeros((len(strings), idx.n_features), dtype=np.float64)
+    srow, sfeat, sw, _ = idx._featurize(strings)
+    kb[srow, sfeat] = sw
+    dense = q @ kb.T
+    for i, ((ids, sc), (old_ids, old_sc)) in enumerate(zip(exact, ref["results"]["exact"], strict=True)):
+        assert _same_up_to_ties(ids.tolist(), sc, old_ids, old_sc), queries[i]
+        expected = np.sort(dense[i][dense[i] > 0])[::-1][:10]
+        assert np.allclose(sc, expected, atol=1e-5) and np.allclose(dense[i][ids], sc, atol=1e-5), queries[i]
+    # pruned search: the same candidates as before, or better ones (ties at the re-scoring cut are kept now)
+    for name, budget in (("budget_64", 64), ("budget_512", 512)):
+        same = 0
+        for (ids, sc), (old_ids, old_sc) in zip(idx.search(queries, k=10, budget=budget, n_rescore=16), ref["results"][name], strict=True):
+            if _same_up_to_ties(ids.tolist(), sc, old_ids, old_sc):
+                same += 1
+            else:
+                n = min(len(sc), len(old_sc))
+                assert len(sc) >= len(old_sc) and np.all(sc[:n] >= np.asarray(old_sc[:n]) - 1e-5)
+        assert same >= 0.98 * len(queries)
+
+
+def test_sorted_sum_equals_sparse_product():
+    # small batches are summed by sorting the posting entries, large ones by the sparse product
+    strings = [f"renal failure of site {i}" for i in range(3000)] + ["acute renal failure", "renal failure"]
+    idx = TfidfIndex.build(strings)
+    qrow, feat, w, _ = idx._featurize(["renal failur", "acute renal failure", "site 17"])
+    ptr = idx.arrays["post_ptr"]
+    lens = ptr[feat + 1] - ptr[feat]
+    by_sort = idx._sum_sorted(qrow, ptr[feat], lens, w, 3)
+    by_product = idx._spmm(qrow, feat, w, 3, lens)
+    for row in range(3):
+        rows = []
+        for indptr, indices, data in (by_sort, by_product):
+            r0, r1 = indptr[row], indptr[row + 1]
+            rows.append(dict(zip(indices[r0:r1].tolist(), data[r0:r1].tolist(), strict=True)))
+        assert rows[0].keys() == rows[1].keys() and len(rows[0]) > 100
+        assert np.allclose([rows[0][i] for i in rows[0]], [rows[1][i] for i in rows[0]], atol=1e-6)
+
+
+def test_sparse_product_in_row_groups():
+    # rows are multiplied in groups whose output bound fits a limit: any grouping, same result
+    strings = [f"renal failure of site {i}" for i in range(500)] + ["acute renal failure", "heart failure"]
+    idx = TfidfIndex.build(strings)
+    qrow, feat, w, _ = idx._featurize(["renal failur", "heart failure", "site 17", "xqzj"])
+    ptr = idx.arrays["post_ptr"]
+    lens = ptr[feat + 1] - ptr[feat]
+    whole = idx._spmm(qrow, feat, w, 4, lens)
+    grouped = idx._spmm(qrow, feat, w, 4, lens, max_out=1)
+    assert whole[0].tolist() == grouped[0].tolist()
+    assert whole[1].tolist() == grouped[1].tolist() and np.allclose(whole[2], grouped[2])
