@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,7 @@ def write_atomic(path: Path, data: str) -> None:
     os.replace(tmp, path)
 
 
-class FileWriter:
+class FileWriter(ABC):
     """Base of the per-note writers (FHIR, BRAT, HTML): one folder, one file per note."""
 
     name = ""
@@ -240,10 +241,11 @@ class FileWriter:
         self.dir = Path(out_dir) / self.name
         self.dir.mkdir(parents=True, exist_ok=True)
 
-    def write(self, result: Result) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def write(self, result: Result) -> None:
+        """Write the output file(s) of one note."""
 
-    def finish(self, jsonl_path: Path) -> None:
+    def finish(self, jsonl_path: Path) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Called once at the end of a run (also a resumed one)."""
 
 

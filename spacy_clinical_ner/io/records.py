@@ -124,7 +124,9 @@ def doc_to_record(doc: Doc, note_id: str) -> Dict[str, Any]:
             ends.append(index[key])
         head, tail = ends
         readable = typed_label(str(rel["label"]), rel["head"].get("label"), rel["tail"].get("label"))
-        relations.append({"head": head, "tail": tail, "label": rel["label"], "typed_label": readable, "score": float(rel.get("score", 1.0))})
+        relations.append(
+            {"head": head, "tail": tail, "label": rel["label"], "typed_label": readable, "score": float(rel.get("score", 1.0))}
+        )
         triples.append([entities[head]["text"], rel["label"], entities[tail]["text"]])
     return {
         "id": note_id,
