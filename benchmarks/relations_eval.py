@@ -116,6 +116,11 @@ def fmt(x: Optional[float]) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
+def prf_cell(s) -> str:
+    """'P / R / F' of one per-label score dict, '–' when the label is absent."""
+    return "–" if s is None else f"{fmt(s['p'])} / {fmt(s['r'])} / {fmt(s['f'])}"
+
+
 def markdown(report: Dict) -> str:
     lines = [f"# Relation extraction on MACCROBAT dev ({report['name']})", ""]
     lines.append(f"Relation pipeline: `{report['rel_model']}`; NER for end-to-end: `{report.get('ner_model')}`")
@@ -140,10 +145,7 @@ def markdown(report: Dict) -> str:
         lines.append("|" + "---|" * (2 + len(systems)))
         labels = [label for label in LABEL_ORDER if label in report["gold_counts"]]
         for label in labels:
-            cells = []
-            for key, _ in systems:
-                s = res[key]["rel_per_type"].get(label)
-                cells.append("–" if s is None else f"{fmt(s['p'])} / {fmt(s['r'])} / {fmt(s['f'])}")
+            cells = [prf_cell(res[key]["rel_per_type"].get(label)) for key, _ in systems]
             lines.append(f"| {label} | {report['gold_counts'][label]} | " + " | ".join(cells) + " |")
         cells = [f"**{fmt(res[k]['rel_micro_p'])} / {fmt(res[k]['rel_micro_r'])} / {fmt(res[k]['rel_micro_f'])}**" for k, _ in systems]
         lines.append(f"| **micro** | {report['gold_total']} | " + " | ".join(cells) + " |")
@@ -167,10 +169,7 @@ def markdown(report: Dict) -> str:
         lines.append("| typed label | " + " | ".join(t for _, t in systems) + " |")
         lines.append("|" + "---|" * (1 + len(systems)))
         for label in typed_labels:
-            cells = []
-            for key, _ in systems:
-                s = res[key]["rel_typed_per_type"].get(label)
-                cells.append("–" if s is None else f"{fmt(s['p'])} / {fmt(s['r'])} / {fmt(s['f'])}")
+            cells = [prf_cell(res[key]["rel_typed_per_type"].get(label)) for key, _ in systems]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines.append(
