@@ -30,9 +30,16 @@ def main(index_dir: str, step: str = "10", budgets: str = "256,1024,4096,16384,6
     files = [f"corpus/bc5cdr/CDR_{s}.PubTator.txt" for s in ("TrainingSet", "DevelopmentSet", "TestSet")]
     uniq = list(dict.fromkeys(normalize_alias(m.text) for f in files for d in read_pubtator(f) for m in d.mentions))[:: int(step)]
     a = idx.arrays
-    post_w, post_ptr, post_idx = np.asarray(a["post_w"]), np.asarray(a["post_ptr"]), np.asarray(a["post_idx"])
+    post_ptr, post_idx = np.array(a["post_ptr"]), np.array(a["post_idx"])
+    n_grams = len(post_ptr) - 1
+    # TF-IDF weight of each posting: idf x the string's inv_norm, repeated entries summed to counts
+    gram_of = np.repeat(np.arange(n_grams), np.diff(post_ptr))
+    w_all = np.asarray(a["idf"])[gram_of] * np.asarray(a["inv_norm"])[post_idx]
+    postings = sp.csr_matrix((w_all, post_idx, post_ptr), shape=(n_grams, idx.n_strings))
+    postings.sum_duplicates()
+    post_w, post_ptr, post_idx = postings.data, postings.indptr, postings.indices
     size_start = np.asarray(a["size_start"])
-    n_sizes, n_grams = len(size_start) - 1, len(post_ptr) - 1
+    n_sizes = len(size_start) - 1
     size_of = np.repeat(np.arange(n_sizes), np.diff(size_start))
     gram_of = np.repeat(np.arange(n_grams), np.diff(post_ptr))
     per_size = np.zeros(n_grams * n_sizes, np.float32)
@@ -40,7 +47,6 @@ def main(index_dir: str, step: str = "10", budgets: str = "256,1024,4096,16384,6
     per_size = per_size.reshape(n_grams, n_sizes)
     per_gram = per_size.max(axis=1)
     df = np.diff(post_ptr)
-    postings = sp.csr_matrix((post_w, post_idx, post_ptr), shape=(n_grams, idx.n_strings))
     k, width = 30, 128
     qrow, feat, w, _ = idx._featurize(uniq)
 

@@ -366,7 +366,7 @@ def test_sorted_sum_equals_sparse_product():
     qrow, feat, w, _ = idx._featurize(["renal failur", "acute renal failure", "site 17"])
     ptr = idx.arrays["post_ptr"]
     lens = ptr[feat + 1] - ptr[feat]
-    by_sort = idx._sum_sorted(qrow, ptr[feat], lens, w, 3)
+    by_sort = idx._sum_sorted(qrow, feat, lens, w, 3)
     by_product = idx._spmm(qrow, feat, w, 3, lens)
     for row in range(3):
         rows = []
@@ -388,3 +388,80 @@ def test_sparse_product_in_row_groups():
     grouped = idx._spmm(qrow, feat, w, 4, lens, max_out=1)
     assert whole[0].tolist() == grouped[0].tolist()
     assert whole[1].tolist() == grouped[1].tolist() and np.allclose(whole[2], grouped[2])
+
+
+# ------------------------------------------------------------------ storage
+def test_run_array_reads_like_numpy(tmp_path):
+    import pickle
+
+    from spacy_clinical_ner.linking.storage import RunArray, take_runs
+
+    data = np.arange(0, 3000, 3, dtype=np.int32)
+    np.save(tmp_path / "a.npy", data)
+    ra = RunArray(tmp_path / "a.npy")
+    assert len(ra) == 1000 and ra.dtype == np.int32
+    assert ra[10:20].tolist() == data[10:20].tolist() and ra[5:5].tolist() == []
+    starts, lens = np.array([0, 500, 999, 7]), np.array([3, 0, 1, 4])
+    assert take_runs(ra, starts, lens).tolist() == take_runs(data, starts, lens).tolist()
+    assert take_runs(ra, starts, lens).tolist() == [0, 3, 6, 2997, 21, 24, 27, 30]
+    assert np.asarray(ra).tolist() == data.tolist()
+    again = pickle.loads(pickle.dumps(ra))
+    assert again[998:1000].tolist() == [2994, 2997]
+    with pytest.raises(TypeError):
+        ra[::2]
+
+
+def test_index_from_disk_reads_postings_by_runs(tmp_path):
+    """The saved index reads its posting lists with pread and finds the same candidates as the
+    in-memory one, exact and pruned."""
+    from spacy_clinical_ner.linking.storage import HAS_PREAD, RunArray
+
+    strings = [f"renal failure of site {i}" for i in range(400)] + ["acute renal failure", "heart failure", "aspirin"]
+    built = TfidfIndex.build(strings)
+    built.to_disk(tmp_path / "index")
+    loaded = TfidfIndex.from_disk(tmp_path / "index")
+    if HAS_PREAD:
+        assert isinstance(loaded.arrays["post_idx"], RunArray) and isinstance(loaded.arrays["word_idx"], RunArray)
+    queries = ["renal failur", "heart failure", "site 17", "asprin", "xqzj"]
+    for budget, n_rescore in ((None, 128), (8, 4), (64, 16)):
+        for (ids_a, sc_a), (ids_b, sc_b) in zip(
+            built.search(queries, k=5, budget=budget, n_rescore=n_rescore),
+            loaded.search(queries, k=5, budget=budget, n_rescore=n_rescore),
+            strict=True,
+        ):
+            assert ids_a.tolist() == ids_b.tolist() and np.allclose(sc_a, sc_b)
+    # saving a loaded index writes the same arrays (and drops arrays of an older format)
+    np.save(tmp_path / "index" / "post_w.npy", np.zeros(3, np.float32))
+    loaded.to_disk(tmp_path / "index")
+    assert not (tmp_path / "index" / "post_w.npy").exists()
+    again = TfidfIndex.from_disk(tmp_path / "index")
+    assert np.asarray(again.arrays["post_idx"]).tolist() == np.asarray(built.arrays["post_idx"]).tolist()
+
+
+def test_pipeline_saved_into_its_own_folder(linker_nlp, tmp_path):
+    # spacy.load(path) then nlp.to_disk(path): the memory-mapped arrays of the loaded KB and index
+    # stay valid (files are replaced, not truncated under the maps)
+    texts = ["heart attack", "aspirin", "xyzzy"]
+    linker_nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    before = [_annotations(loaded(make_doc(loaded, t, [(t, "DISEASE")]))) for t in texts]
+    loaded.to_disk(tmp_path / "p")
+    assert [_annotations(loaded(make_doc(loaded, t, [(t, "DISEASE")]))) for t in texts] == before
+    again = spacy.load(tmp_path / "p")
+    assert [_annotations(again(make_doc(again, t, [(t, "DISEASE")]))) for t in texts] == before
+    assert not list((tmp_path / "p").rglob("*.tmp"))
+
+
+def test_skip_entries_find_positions_in_long_posting_lists(tmp_path):
+    from spacy_clinical_ner.linking.candidates import SKIP
+
+    strings = [f"renal site {i}" for i in range(3 * SKIP + 17)]
+    built = TfidfIndex.build(strings)
+    built.to_disk(tmp_path / "index")
+    for idx in (built, TfidfIndex.from_disk(tmp_path / "index")):
+        ptr = np.asarray(idx.arrays["post_ptr"])
+        f = idx.vocab[" re"]
+        full = np.asarray(idx.arrays["post_idx"])[ptr[f] : ptr[f + 1]]
+        assert len(full) > 3 * SKIP
+        for value in (-1, 0, 1, SKIP - 1, SKIP, SKIP + 1, 2 * SKIP + 5, int(full[-1]), int(full[-1]) + 1):
+            assert idx._lower_bound(f, value) == ptr[f] + int(np.searchsorted(full, value)), value

@@ -36,10 +36,12 @@ import numpy as np
 import srsly
 
 from .errors import KnowledgeBaseError, LinkingErrors
+from .storage import HAS_PREAD, RunArray, load_npy, save_npy, take_runs
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT_VERSION = 4
+INDEX_FORMAT_VERSION = 5
+SKIP = 1024  # posting entries per skip block (4 KB of ids)
 NGRAM = 3
 
 
@@ -59,19 +61,29 @@ class TfidfIndex:
     """Char-n-gram TF-IDF cosine search over size-ordered, memory-mapped posting lists.
 
     Arrays (``.npy``): ``idf`` per n-gram; ``order`` (internal string id -> KB string id);
+    ``df`` per n-gram (strings that contain it);
     ``size_start`` (first internal id of each size); ``inv_norm`` per string; ``post_ptr`` /
-    ``post_idx`` (per n-gram, the internal ids of the strings containing it, ascending);
-    ``fwd_ptr`` / ``fwd_idx`` (per string, its n-grams, repeated for counts).
+    ``post_idx`` (per n-gram, the internal ids of the strings containing it, ascending, repeated
+    for counts); ``skip_ptr`` / ``skip_idx`` (per n-gram, every ``SKIP``-th id of its posting
+    list, to find a position in a long list with one read); ``fwd_ptr`` / ``fwd_idx`` (per
+    string, its n-grams, repeated for counts).
+
+    No weight is stored per posting: the TF-IDF weight of n-gram ``f`` in string ``s`` is
+    ``count * idf[f] * inv_norm[s]``, and a string repeated in a posting list counts it. That
+    halves the index on disk and the pages a search keeps resident (the weights were as large
+    as the posting ids).
     """
 
     ARRAYS = (
         "idf",
+        "df",
         "order",
         "size_start",
         "inv_norm",
         "post_ptr",
         "post_idx",
-        "post_w",
+        "skip_ptr",
+        "skip_idx",
         "fwd_ptr",
         "fwd_idx",
         "hash_keys",
@@ -79,6 +91,8 @@ class TfidfIndex:
         "word_ptr",
         "word_idx",
     )
+    # read as contiguous runs only (see storage.RunArray)
+    RUN_ARRAYS = ("post_idx", "word_idx")
 
     def __init__(self, vocab: Dict[str, int], arrays: Dict[str, np.ndarray], info: dict, words: Dict[str, int] | None = None) -> None:
         missing = [a for a in self.ARRAYS if a not in arrays]
@@ -90,10 +104,9 @@ class TfidfIndex:
         self.info = dict(info)
         self.n_strings = int(info["n_strings"])
         self.n_features = len(vocab)
-        self._df: np.ndarray | None = None
         self._scratch: np.ndarray | None = None
         self._qdense: np.ndarray | None = None
-        self._postings = None
+        self._ones_cache: np.ndarray | None = None
         self._aranges: Dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ building
@@ -149,8 +162,11 @@ class TfidfIndex:
         fwd = sp.csr_matrix((ones, fwd_idx_kb.astype(idx_t), fwd_ptr_kb.astype(idx_t)), shape=(n_strings, n_feat))
         del ones
         fwd = fwd[order]  # rows in internal (size) order, repeats kept
-        fwd_ptr = fwd.indptr.astype(np.int64)
+        ptr_t = np.int32 if len(fwd.indices) < 2**31 - 1 else np.int64
+        fwd_ptr = fwd.indptr.astype(ptr_t)
         fwd_idx = fwd.indices.astype(np.uint16 if n_feat < 2**16 else np.int32)
+        # per n-gram, ascending internal ids, a string repeated once per occurrence
+        post = fwd.tocsc()
         canon = fwd.copy()
         del fwd
         canon.sum_duplicates()  # unique n-grams per string, data = counts
@@ -162,17 +178,16 @@ class TfidfIndex:
         del w, rows
         norms[norms == 0] = 1.0
         inv_norm = (1.0 / norms).astype(np.float32)
-        canon.data = canon.data * idf[canon.indices] * inv_norm[np.repeat(np.arange(n_strings), np.diff(canon.indptr))]
-        post = canon.tocsc()  # per n-gram, ascending internal ids, data = TF-IDF weight
         del canon
         arrays = {
             "idf": idf,
+            "df": df.astype(np.int32),
             "order": order,
             "size_start": size_start,
             "inv_norm": inv_norm,
             "post_ptr": post.indptr.astype(np.int64),
             "post_idx": post.indices.astype(np.int32),
-            "post_w": post.data.astype(np.float32),
+            **_skip_arrays(post.indptr, post.indices),
             "fwd_ptr": fwd_ptr,
             "fwd_idx": fwd_idx,
             "hash_keys": hash_keys,
@@ -191,12 +206,6 @@ class TfidfIndex:
         return cls(vocab, arrays, info, words)
 
     # ------------------------------------------------------------------ search
-    @property
-    def df(self) -> np.ndarray:
-        if self._df is None:
-            self._df = np.diff(np.asarray(self.arrays["post_ptr"]))
-        return self._df
-
     def _featurize(self, norm_texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Flat query vectors: (query index, n-gram id, normalised TF-IDF weight), sorted by query,
         and each text's size (number of n-grams).
@@ -220,19 +229,6 @@ class TfidfIndex:
         norms = np.sqrt(np.bincount(qrow, weights=w.astype(np.float64) ** 2, minlength=len(norm_texts))).astype(np.float32)
         norms[norms == 0] = 1.0
         return qrow, feat, w / norms[qrow], sizes
-
-    def _postings_matrix(self):
-        import scipy.sparse as sp
-
-        if self._postings is None:
-            a = self.arrays
-            ptr = np.asarray(a["post_ptr"])
-            if ptr[-1] < 2**31 - 1 and a["post_idx"].dtype == np.int32:
-                ptr = ptr.astype(np.int32)  # one index type: scipy would copy the posting ids otherwise
-            # (V x S) CSR view of the memory-mapped arrays, no copy of the postings
-            self._postings = sp.csr_matrix((self.n_features, self.n_strings), dtype=np.float32)
-            self._postings.data, self._postings.indices, self._postings.indptr = a["post_w"], a["post_idx"], ptr
-        return self._postings
 
     def search(
         self,
@@ -291,7 +287,7 @@ class TfidfIndex:
         post_ptr = self.arrays["post_ptr"]
         lens = post_ptr[feat + 1] - post_ptr[feat]
         if int(lens.sum()) * 8 <= self.n_strings:
-            return self._row_top(self._sum_sorted(qrow, post_ptr[feat], lens, w, n_q), n_q, width)
+            return self._row_top(self._sum_sorted(qrow, feat, lens, w, n_q), n_q, width)
         parts = [
             (q + r0, c, v)
             for r0, r1, group in self._spmm_groups(qrow, feat, w, n_q, lens)
@@ -300,18 +296,18 @@ class TfidfIndex:
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
     def _sum_sorted(
-        self, qrow: np.ndarray, p0: np.ndarray, lens: np.ndarray, w: np.ndarray, n_q: int
+        self, qrow: np.ndarray, feat: np.ndarray, lens: np.ndarray, w: np.ndarray, n_q: int
     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sum the posting entries ``[p0, p0 + len)`` (times ``w``) per (query, string) by sorting."""
+        """Sum the posting lists of ``feat`` (times the query weights ``w``) per (query, string), by sorting."""
         a = self.arrays
+        p0 = a["post_ptr"][feat]
         n = int(lens.sum())
         indptr = np.zeros(n_q + 1, dtype=np.int64)
         if not n:
             return indptr, np.zeros(0, np.int64), np.zeros(0, np.float32)
-        seg = np.cumsum(lens) - lens
-        pos = np.repeat(p0 - seg, lens) + np.arange(n, dtype=np.int64)
-        keys = np.repeat(qrow.astype(np.int64) * self.n_strings, lens) + a["post_idx"][pos]
-        vals = np.repeat(w.astype(np.float32), lens) * a["post_w"][pos]
+        strings = take_runs(a["post_idx"], p0, lens)
+        keys = np.repeat(qrow.astype(np.int64) * self.n_strings, lens) + strings
+        vals = np.repeat((w * a["idf"][feat]).astype(np.float32), lens) * a["inv_norm"][strings]
         o = np.argsort(keys)
         keys, vals = keys[o], vals[o]
         first = np.ones(n, dtype=bool)
@@ -336,35 +332,68 @@ class TfidfIndex:
         self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int, lens: np.ndarray, max_out: int = 4_000_000
     ) -> Iterator[Tuple[int, int, Tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """``(first row, end row, CSR arrays)`` of the sparse product, in groups of rows whose
-        output bound (per row: the entries read, at most one per KB string) stays under
-        ``max_out`` entries. scipy's kernel is called directly with that bound instead of
-        scipy's counting pass; through scipy's ``@`` when it cannot be called directly."""
+        posting entries read (a bound on their output) stay under ``max_out``. Per group, the posting lists of its n-grams are
+        gathered into a small (n-grams x strings) matrix of ones (repeats sum to counts), the
+        queries carry ``weight * idf``, and the product is scaled by each string's ``inv_norm``.
+        scipy's kernel is called directly with that bound instead of scipy's counting pass;
+        through scipy's ``@`` when it cannot be called directly."""
         import scipy.sparse as sp
 
+        a = self.arrays
+        post_ptr, post_idx, inv_norm = a["post_ptr"], a["post_idx"], a["inv_norm"]
         row_len = np.bincount(qrow, minlength=n_q)
-        post = self._postings_matrix()
         q_ptr = np.zeros(n_q + 1, dtype=np.int64)
         np.cumsum(row_len, out=q_ptr[1:])
-        if _sparsetools is None or post.indices.dtype != np.int32 or post.indptr.dtype != np.int32:
-            prod = (sp.csr_matrix((w, feat, q_ptr), shape=(n_q, self.n_features)) @ post).tocsr()
-            yield 0, n_q, (prod.indptr, prod.indices, prod.data)
-            return
-        row_bound = np.minimum(np.bincount(qrow, weights=lens, minlength=n_q).astype(np.int64), self.n_strings)
-        feat32, w32 = feat.astype(np.int32), w.astype(np.float32)
+        row_read = np.bincount(qrow, weights=lens, minlength=n_q).astype(np.int64)
+        row_bound = np.minimum(row_read, self.n_strings)
+        qw = (w * a["idf"][feat]).astype(np.float32)
         r0 = 0
         while r0 < n_q:
-            r1 = r0 + max(1, int(np.searchsorted(np.cumsum(row_bound[r0:]), max_out, side="right")))
-            bound = int(row_bound[r0:r1].sum())
-            ap = (q_ptr[r0 : r1 + 1] - q_ptr[r0]).astype(np.int32)
-            cp = np.empty(r1 - r0 + 1, dtype=np.int32)
-            cj = np.empty(bound, dtype=np.int32)
-            cx = np.empty(bound, dtype=np.float32)
+            r1 = r0 + max(1, int(np.searchsorted(np.cumsum(row_read[r0:]), max_out, side="right")))
             f0, f1 = int(q_ptr[r0]), int(q_ptr[r1])
-            _sparsetools.csr_matmat(
-                r1 - r0, self.n_strings, ap, feat32[f0:f1], w32[f0:f1], post.indptr, post.indices, post.data, cp, cj, cx
-            )
-            yield r0, r1, (cp, cj[: cp[-1]], cx[: cp[-1]])
+            grams, local = np.unique(feat[f0:f1], return_inverse=True)
+            g0 = post_ptr[grams]
+            glen = (post_ptr[grams + 1] - g0).astype(np.int64)
+            gptr = np.zeros(len(grams) + 1, dtype=np.int64)
+            np.cumsum(glen, out=gptr[1:])
+            total = int(gptr[-1])
+            bj = take_runs(post_idx, g0, glen).astype(np.int32, copy=False)
+            bx = self._ones(total)
+            ap = q_ptr[r0 : r1 + 1] - q_ptr[r0]
+            bound = int(row_bound[r0:r1].sum())
+            if _sparsetools is None or total >= 2**31 - 1 or bound >= 2**31 - 1:
+                prod = sp.csr_matrix((qw[f0:f1], local, ap), shape=(r1 - r0, len(grams))) @ sp.csr_matrix(
+                    (bx, bj, gptr), shape=(len(grams), self.n_strings)
+                )
+                prod = prod.tocsr()
+                cp, cj, cx = prod.indptr, prod.indices, prod.data.astype(np.float32)
+            else:
+                cp = np.empty(r1 - r0 + 1, dtype=np.int32)
+                cj = np.empty(bound, dtype=np.int32)
+                cx = np.empty(bound, dtype=np.float32)
+                _sparsetools.csr_matmat(
+                    r1 - r0,
+                    self.n_strings,
+                    ap.astype(np.int32),
+                    local.astype(np.int32),
+                    qw[f0:f1],
+                    gptr.astype(np.int32),
+                    bj,
+                    bx,
+                    cp,
+                    cj,
+                    cx,
+                )
+                cj, cx = cj[: cp[-1]], cx[: cp[-1]]
+            cx *= inv_norm[cj]
+            yield r0, r1, (cp, cj, cx)
             r0 = r1
+
+    def _ones(self, n: int) -> np.ndarray:
+        """``np.ones(n, float32)``, sliced from a cached, growing array."""
+        if self._ones_cache is None or len(self._ones_cache) < n:
+            self._ones_cache = np.ones(max(n, 2 * len(self._ones_cache) if self._ones_cache is not None else n), dtype=np.float32)
+        return self._ones_cache[:n]
 
     @staticmethod
     def _row_top(partial, n_q: int, width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -418,7 +447,7 @@ class TfidfIndex:
         parts_q: List[np.ndarray] = []
         parts_s: List[np.ndarray] = []
         if len(qrow):
-            df = self.df[feat]
+            df = self.arrays["df"][feat].astype(np.int64)
             o = np.lexsort((df, qrow))  # per query, rarest n-gram first
             qrow, feat, w, df = qrow[o], feat[o], w[o], df[o]
             starts = np.searchsorted(qrow, np.arange(n_q))
@@ -439,15 +468,17 @@ class TfidfIndex:
                 parts_s.append(rs)
             if trunc.any():
                 size_start, max_size = a["size_start"], len(a["size_start"]) - 2
-                post_ptr, post_idx, post_w = a["post_ptr"], a["post_idx"], a["post_w"]
+                post_ptr, post_idx, inv_norm = a["post_ptr"], a["post_idx"], a["inv_norm"]
                 for f, q, wq in zip(feat[trunc].tolist(), qrow[trunc].tolist(), w[trunc].tolist(), strict=True):
                     p0, p1 = int(post_ptr[f]), int(post_ptr[f + 1])
-                    lo = int(np.searchsorted(post_idx[p0:p1], size_start[min(int(sizes[q]) // 2, max_size + 1)]))
+                    lo = self._lower_bound(f, int(size_start[min(int(sizes[q]) // 2, max_size + 1)])) - p0
                     p0 += min(lo, p1 - p0 - budget)
                     # one n-gram read: the partial score is its weight, the row's best `width`
-                    v = post_w[p0 : p0 + budget]
-                    sel = np.argpartition(-v, width - 1)[:width] if budget > width else slice(None)
-                    parts_s.append(post_idx[p0 : p0 + budget][sel].astype(np.int64))
+                    # (count x inv_norm: the n-gram's idf is the same for all)
+                    ids, counts = np.unique(post_idx[p0 : p0 + budget], return_counts=True)
+                    v = counts * inv_norm[ids]
+                    sel = np.argpartition(-v, width - 1)[:width] if len(v) > width else slice(None)
+                    parts_s.append(ids[sel].astype(np.int64))
                     parts_q.append(np.full(len(parts_s[-1]), q, dtype=np.int64))
                     del wq
         wq, ws = self._word_candidates(norm_texts, budget, n_rescore)
@@ -462,6 +493,19 @@ class TfidfIndex:
         parts_s.append(np.asarray(hid[at[hit]]).astype(np.int64))
         keys = np.unique(np.concatenate(parts_q) * self.n_strings + np.concatenate(parts_s))
         return keys // self.n_strings, keys % self.n_strings
+
+    def _lower_bound(self, f: int, value: int) -> int:
+        """First position in n-gram ``f``'s posting list whose string id is >= ``value``: the skip
+        entries (every ``SKIP``-th id) give the block, one read of that block the position."""
+        a = self.arrays
+        p0, p1 = int(a["post_ptr"][f]), int(a["post_ptr"][f + 1])
+        s0, s1 = int(a["skip_ptr"][f]), int(a["skip_ptr"][f + 1])
+        b = int(np.searchsorted(a["skip_idx"][s0:s1], value))
+        if b == 0:
+            return p0
+        b0 = p0 + (b - 1) * SKIP
+        b1 = min(b0 + SKIP, p1)
+        return b0 + int(np.searchsorted(a["post_idx"][b0:b1], value))
 
     def _word_candidates(self, norm_texts: Sequence[str], budget: int, n_words: int) -> Tuple[np.ndarray, np.ndarray]:
         """(query, internal string id) pairs: per query, up to ``n_words`` strings that share the
@@ -496,9 +540,7 @@ class TfidfIndex:
         q, p0, df = q[chosen], p0[chosen], df[chosen]
         if not len(q):
             return none
-        seg = np.cumsum(df) - df
-        pos = np.repeat(p0 - seg, df) + np.arange(int(df.sum()), dtype=np.int64)
-        keys, counts = np.unique(np.repeat(q, df) * self.n_strings + np.asarray(idx[pos]).astype(np.int64), return_counts=True)
+        keys, counts = np.unique(np.repeat(q, df) * self.n_strings + take_runs(idx, p0, df).astype(np.int64), return_counts=True)
         hq, hs = keys // self.n_strings, keys % self.n_strings
         # queries with more than `n_words` hits keep the most shared words, then the shortest
         # strings (hits are sorted by id = by size within a query; a stable sort by count keeps that)
@@ -561,8 +603,11 @@ class TfidfIndex:
     def to_disk(self, path: Union[str, Path]) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.npy"):  # arrays of an older index format written here before
+            if stale.stem not in self.ARRAYS:
+                stale.unlink()
         for name in self.ARRAYS:
-            np.save(path / f"{name}.npy", np.ascontiguousarray(self.arrays[name]), allow_pickle=False)
+            save_npy(path / f"{name}.npy", self.arrays[name])
         # n-grams in id order: a list is smaller and faster to load than a dict
         srsly.write_msgpack(path / "vocab.msg", self.vocab_list())
         srsly.write_msgpack(path / "words.msg", sorted(self.words, key=self.words.__getitem__))
@@ -583,7 +628,11 @@ class TfidfIndex:
         grams = srsly.read_msgpack(path / "vocab.msg")
         vocab = dict(zip(grams, range(len(grams)), strict=False))
         words = srsly.read_msgpack(path / "words.msg") if (path / "words.msg").exists() else []
-        arrays = {n: _load_npy(path / f"{n}.npy", mmap) for n in cls.ARRAYS}
+        # posting lists are only read as runs: by pread, so that they stay out of the resident set
+        arrays = {
+            n: RunArray(path / f"{n}.npy") if mmap and HAS_PREAD and n in cls.RUN_ARRAYS else load_npy(path / f"{n}.npy", mmap)
+            for n in cls.ARRAYS
+        }
         return cls(vocab, arrays, info, dict(zip(words, range(len(words)), strict=False)))
 
     def to_bytes(self) -> bytes:
@@ -619,8 +668,13 @@ def _hash64(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf8"), digest_size=8).digest(), "little")
 
 
-def _load_npy(path: Path, mmap: bool) -> np.ndarray:
-    """Load a ``.npy`` file, memory-mapped as a plain ndarray view (``np.memmap.__getitem__`` is a
-    Python-level method and costs microseconds per indexing call)."""
-    arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    return arr.view(np.ndarray) if isinstance(arr, np.memmap) else arr
+def _skip_arrays(post_ptr: np.ndarray, post_idx: np.ndarray) -> Dict[str, np.ndarray]:
+    """Every ``SKIP``-th entry of each posting list (from its first), with per-list pointers."""
+    lens = np.diff(post_ptr).astype(np.int64)
+    n_skip = (lens + SKIP - 1) // SKIP
+    skip_ptr = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(n_skip, out=skip_ptr[1:])
+    seg = skip_ptr[:-1]
+    k = np.arange(int(skip_ptr[-1]), dtype=np.int64) - np.repeat(seg, n_skip)
+    pos = np.repeat(np.asarray(post_ptr[:-1], dtype=np.int64), n_skip) + k * SKIP
+    return {"skip_ptr": skip_ptr, "skip_idx": np.asarray(post_idx[pos], dtype=np.int32)}

@@ -18,7 +18,11 @@ class LinkingErrors:
     )
     E404 = "Span group {key!r} does not exist on the Doc; the linker was configured with spans_key={key!r}."
     E405 = "Unknown knowledge base format {value!r}; expected one of {options}."
-    E406 = "The knowledge base format version {found} in {path} is not supported (this version reads {expected})."
+    E406 = (
+        "The knowledge base format version {found} in {path} is not supported (this version reads {expected}). "
+        "Rebuild it with this version (`python -m spacy_clinical_ner build-kb ...` or `spacy project run build-kb`) "
+        "and assemble the pipeline again."
+    )
     E407 = "Invalid linker setting {name}={value!r}: {reason}"
     E408 = "No concepts were read from {source}: {hint}"
 

@@ -23,6 +23,7 @@ import numpy as np
 import srsly
 
 from .errors import KnowledgeBaseError, LinkingErrors
+from .storage import load_npy, save_npy
 
 KB_FORMAT_VERSION = 1
 
@@ -346,7 +347,7 @@ class KnowledgeBase:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         for name in self.ARRAYS:
-            np.save(path / f"{name}.npy", np.ascontiguousarray(self.arrays[name]), allow_pickle=False)
+            save_npy(path / f"{name}.npy", self.arrays[name])
         srsly.write_json(path / "kb.json", self.info)
 
     @classmethod
@@ -362,7 +363,7 @@ class KnowledgeBase:
             f = path / f"{name}.npy"
             if not f.exists():
                 raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what=f.name))
-            arrays[name] = _load_npy(f, mmap)
+            arrays[name] = load_npy(f, mmap)
         return cls(arrays, info)
 
     def to_bytes(self) -> bytes:
@@ -386,13 +387,6 @@ class KnowledgeBase:
         return {k: self.info[k] for k in ("n_concepts", "n_aliases", "n_strings") if k in self.info} | {
             k: v for k, v in self.info.items() if k in ("sources", "name")
         }
-
-
-def _load_npy(path: Path, mmap: bool) -> np.ndarray:
-    """Load a ``.npy`` file, memory-mapped as a plain ndarray view (``np.memmap.__getitem__`` is a
-    Python-level method and costs microseconds per indexing call)."""
-    arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    return arr.view(np.ndarray) if isinstance(arr, np.memmap) else arr
 
 
 def _array_to_msg(a: np.ndarray) -> dict:
