@@ -36,23 +36,37 @@ def tiny_corpus(tmp_path_factory, maccrobat_dir):
     return out
 
 
-def _overrides(cfg: Path, corpus: Path) -> dict:
+def _overrides(cfg: Path, corpus: Path, request=None) -> dict:
     overrides = {"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy")}
     config = load_config(cfg)
     if "transformer_model" in config["paths"]:
         from spacy_clinical_ner.cli.assets import offline_weights_path
 
         overrides["paths.transformer_model"] = str(offline_weights_path())
+    if "init_ner" in config["paths"]:  # a second-stage config continues from a first-stage checkpoint
+        overrides["paths.init_ner"] = str(request.getfixturevalue("trf_checkpoint"))
     return overrides
 
 
+@pytest.fixture(scope="module")
+def trf_checkpoint(tiny_corpus, tmp_path_factory):
+    """A transformer NER checkpoint of ner_trf.cfg after one update, saved like `spacy train` saves it."""
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "ner_trf.cfg"
+    nlp = init_nlp(load_config(cfg, overrides=_overrides(cfg, tiny_corpus), interpolate=False))
+    train = list(DocBin().from_disk(tiny_corpus / "train.spacy").get_docs(nlp.vocab))
+    nlp.update([Example(nlp.make_doc(d.text), d) for d in train[:1]])
+    out = tmp_path_factory.mktemp("trf") / "model-best"
+    nlp.to_disk(out)
+    return out
+
+
 def _is_transformer(cfg: Path) -> bool:
-    return "transformer" in load_config(cfg)["nlp"]["pipeline"]
+    return "transformer" in load_config(cfg, interpolate=False)["nlp"]["pipeline"]
 
 
 @pytest.mark.parametrize("cfg", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if _is_transformer(c) else []) for c in CONFIGS])
-def test_config_initialises_and_updates(cfg, tiny_corpus):
-    config = load_config(cfg, overrides=_overrides(cfg, tiny_corpus), interpolate=False)
+def test_config_initialises_and_updates(cfg, tiny_corpus, request):
+    config = load_config(cfg, overrides=_overrides(cfg, tiny_corpus, request), interpolate=False)
     nlp = init_nlp(config)
     train = list(DocBin().from_disk(tiny_corpus / "train.spacy").get_docs(nlp.vocab))
     examples = [Example(nlp.make_doc(d.text), d) for d in train]

@@ -4,8 +4,9 @@ The vectors are scispaCy's (sklearn ``TfidfVectorizer(analyzer="char_wb", ngram_
 words padded with spaces, raw counts, smooth idf, L2 norm, cosine similarity), but the search is
 an inverted index instead of an HNSW graph: there is no graph to build (the part of scispaCy's
 recipe that takes minutes to hours) and nothing to hold in memory — every array is a ``.npy``
-file opened with ``mmap_mode="r"``, so loading takes milliseconds and the pages are shared by
-all processes that use the same pipeline.
+file, memory-mapped (random-access arrays) or read by runs with ``pread`` (posting lists; see
+:mod:`.storage`), so loading takes milliseconds and the pages are shared, through the page cache,
+by all processes that use the same pipeline.
 
 Search, for a batch of mentions (:meth:`TfidfIndex.search`):
 
