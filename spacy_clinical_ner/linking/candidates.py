@@ -333,11 +333,12 @@ class TfidfIndex:
         self, qrow: np.ndarray, feat: np.ndarray, w: np.ndarray, n_q: int, lens: np.ndarray, max_out: int = 4_000_000
     ) -> Iterator[Tuple[int, int, Tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """``(first row, end row, CSR arrays)`` of the sparse product, in groups of rows whose
-        posting entries read (a bound on their output) stay under ``max_out``. Per group, the posting lists of its n-grams are
-        gathered into a small (n-grams x strings) matrix of ones (repeats sum to counts), the
-        queries carry ``weight * idf``, and the product is scaled by each string's ``inv_norm``.
-        scipy's kernel is called directly with that bound instead of scipy's counting pass;
-        through scipy's ``@`` when it cannot be called directly."""
+        posting entries read (a bound on their output) stay under ``max_out``.
+
+        Per group, the posting lists of its n-grams are gathered into a small (n-grams x strings)
+        matrix of ones (repeated ids sum to counts), the queries carry ``weight * idf``, and the
+        product is scaled by each string's ``inv_norm``. scipy's kernel is called directly with the
+        output bound instead of scipy's counting pass; through scipy's ``@`` when it cannot be."""
         import scipy.sparse as sp
 
         a = self.arrays
