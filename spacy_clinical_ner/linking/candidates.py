@@ -105,10 +105,8 @@ class TfidfIndex:
         self.info = dict(info)
         self.n_strings = int(info["n_strings"])
         self.n_features = len(vocab)
-        self._scratch: np.ndarray | None = None
         self._qdense: np.ndarray | None = None
-        self._ones_cache: np.ndarray | None = None
-        self._aranges: Dict[str, np.ndarray] = {}
+        self._scratch_arrays: Dict[Tuple[str, str], np.ndarray] = {}
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -391,12 +389,6 @@ class TfidfIndex:
             yield r0, r1, (cp, cj, cx)
             r0 = r1
 
-    def _ones(self, n: int) -> np.ndarray:
-        """``np.ones(n, float32)``, sliced from a cached, growing array."""
-        if self._ones_cache is None or len(self._ones_cache) < n:
-            self._ones_cache = np.ones(max(n, 2 * len(self._ones_cache) if self._ones_cache is not None else n), dtype=np.float32)
-        return self._ones_cache[:n]
-
     @staticmethod
     def _row_top(partial, n_q: int, width: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query, string, partial score) of the ``width`` best entries of each row (all entries
@@ -596,9 +588,18 @@ class TfidfIndex:
 
     def _arange(self, n: int, dtype) -> np.ndarray:
         """``np.arange(n, dtype=dtype)``, sliced from a cached, growing array."""
-        cached = self._aranges.get(np.dtype(dtype).str)
+        return self._growing("arange", n, dtype)
+
+    def _ones(self, n: int) -> np.ndarray:
+        """``np.ones(n, float32)``, sliced from a cached, growing array."""
+        return self._growing("ones", n, np.float32)
+
+    def _growing(self, kind: str, n: int, dtype) -> np.ndarray:
+        key = (kind, np.dtype(dtype).str)
+        cached = self._scratch_arrays.get(key)
         if cached is None or len(cached) < n:
-            cached = self._aranges[np.dtype(dtype).str] = np.arange(max(n, 2 * len(cached) if cached is not None else n), dtype=dtype)
+            size = max(n, 2 * len(cached) if cached is not None else n)
+            cached = self._scratch_arrays[key] = np.arange(size, dtype=dtype) if kind == "arange" else np.ones(size, dtype=dtype)
         return cached[:n]
 
     # ------------------------------------------------------------------ serialisation
