@@ -22,15 +22,15 @@ import numpy as np
 HAS_PREAD = hasattr(os, "preadv")
 
 
-def load_npy(path: Path, mmap: bool, random_access: bool = True) -> np.ndarray:
+def load_npy(path: Path, mmap: bool) -> np.ndarray:
     """Load a ``.npy`` file; memory-mapped as a plain ndarray view (``np.memmap.__getitem__`` is a
-    Python-level method and costs microseconds per indexing call). ``random_access``: tell the
-    kernel not to read ahead around each page fault (a cold lookup then reads one page, not 128 KB)."""
+    Python-level method and costs microseconds per indexing call), advised ``MADV_RANDOM`` so that
+    the kernel does not read ahead around each page fault (a cold lookup reads one page, not 128 KB)."""
     arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     if not isinstance(arr, np.memmap):
         return arr
     mm = getattr(arr, "_mmap", None)
-    if random_access and mm is not None and hasattr(mm, "madvise") and hasattr(_mmap, "MADV_RANDOM"):
+    if mm is not None and hasattr(mm, "madvise") and hasattr(_mmap, "MADV_RANDOM"):
         try:
             mm.madvise(_mmap.MADV_RANDOM)
         except OSError:  # pragma: no cover - advisory only
@@ -41,7 +41,8 @@ def load_npy(path: Path, mmap: bool, random_access: bool = True) -> np.ndarray:
 class RunArray:
     """A read-only 1-d array in a ``.npy`` file, read by contiguous runs with ``pread``.
 
-    Supports ``len``, ``dtype``, slicing with step 1 (``a[i:j]``), :meth:`take_runs` and ``np.asarray(a)`` (reads the whole array). Pickles as its path."""
+    Supports ``len``, ``dtype``, slicing with step 1 (``a[i:j]``), :meth:`take_runs` and
+    ``np.asarray(a)`` (reads the whole array). Pickles as its path."""
 
     def __init__(self, path: Union[str, Path]) -> None:
         self.path = Path(path)
