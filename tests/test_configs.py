@@ -43,16 +43,18 @@ def _overrides(cfg: Path, corpus: Path, request=None) -> dict:
         from spacy_clinical_ner.cli.assets import offline_weights_path
 
         overrides["paths.transformer_model"] = str(offline_weights_path())
+    if config["paths"].get("vectors"):  # static vectors built by `spacy project run vectors`
+        overrides["paths.vectors"] = str(request.getfixturevalue("tiny_vectors"))
     if "init_ner" in config["paths"]:  # a second-stage config continues from a first-stage checkpoint
         overrides["paths.init_ner"] = str(request.getfixturevalue("trf_checkpoint"))
     return overrides
 
 
 @pytest.fixture(scope="module")
-def trf_checkpoint(tiny_corpus, tmp_path_factory):
+def trf_checkpoint(tiny_corpus, tmp_path_factory, request):
     """A transformer NER checkpoint of ner_trf.cfg after one update, saved like `spacy train` saves it."""
     cfg = Path(__file__).resolve().parents[1] / "configs" / "ner_trf.cfg"
-    nlp = init_nlp(load_config(cfg, overrides=_overrides(cfg, tiny_corpus), interpolate=False))
+    nlp = init_nlp(load_config(cfg, overrides=_overrides(cfg, tiny_corpus, request), interpolate=False))
     train = list(DocBin().from_disk(tiny_corpus / "train.spacy").get_docs(nlp.vocab))
     nlp.update([Example(nlp.make_doc(d.text), d) for d in train[:1]])
     out = tmp_path_factory.mktemp("trf") / "model-best"
@@ -77,10 +79,10 @@ def test_config_initialises_and_updates(cfg, tiny_corpus, request):
     assert any(k.endswith("_f") for k in scores)
 
 
-def test_cpu_ner_overfits_and_round_trips(tmp_path):
+def test_cpu_ner_overfits_and_round_trips(tmp_path, tiny_vectors):
     """The CPU NER config learns a tiny set and a saved pipeline reloads (through the entry points) identically."""
     cfg = next(c for c in CONFIGS if c.name == "ner_cpu.cfg")
-    config = load_config(cfg, overrides={"paths.train": None, "paths.dev": None}, interpolate=False)
+    config = load_config(cfg, overrides={"paths.train": None, "paths.dev": None, "paths.vectors": str(tiny_vectors)}, interpolate=False)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     assert nlp.pipe_names == ["tok2vec", "ner"]
     train = [
@@ -104,6 +106,7 @@ def test_cpu_ner_overfits_and_round_trips(tmp_path):
         assert [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents] == ents
     nlp.to_disk(tmp_path / "ner")
     reloaded = spacy.load(tmp_path / "ner")
+    assert reloaded.vocab.vectors.mode == "floret" and reloaded.vocab.vectors.shape == nlp.vocab.vectors.shape
     assert reloaded.config["nlp"]["tokenizer"]["@tokenizers"] == "spacy-clinical-ner.ClinicalTokenizer.v1"
     for text, _ in train:
         assert [(e.start_char, e.end_char, e.label_) for e in reloaded(text).ents] == [

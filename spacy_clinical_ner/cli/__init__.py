@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "spacy_clinical_ner.cli.show",
     "spacy_clinical_ner.cli.context",
     "spacy_clinical_ner.cli.relations",
+    "spacy_clinical_ner.cli.vectors",
 ]
 
 
