@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, Iterator, List, Tuple
+from typing import Callable, Iterable, Iterator, List, Tuple
 
 import typer
 
@@ -21,6 +21,12 @@ from . import app
 
 #: Speaker tags that open the lines of ACI-BENCH / MTS-Dialog dialogues.
 SPEAKER_TAG = re.compile(r"^\[[a-z_]+\]\s*", re.IGNORECASE)
+
+
+def _files(path: Path, pattern: str, skip: Callable[[Path], bool]) -> List[Path]:
+    """``path`` itself, or the files of the folder ``path`` matching ``pattern`` (sorted) that ``skip`` keeps out."""
+    path = Path(path)
+    return sorted(p for p in path.glob(pattern) if not skip(p)) if path.is_dir() else [path]
 
 
 def iter_unlabelled_texts(
@@ -47,16 +53,10 @@ def iter_unlabelled_texts(
         for doc in DocBin().from_disk(path).get_docs(Vocab()):
             yield from (p for p in doc.text.split("\n") if p.strip())
     for path in pubtator:
-        files = (
-            sorted(p for p in Path(path).glob("*") if p.suffix == ".txt" and p.name != "README.txt")
-            if Path(path).is_dir()
-            else [Path(path)]
-        )
-        for file in files:
+        for file in _files(path, "*.txt", skip=lambda p: p.name == "README.txt"):
             yield from (d.text for d in read_pubtator(file))
     for path in notes:
-        files = sorted(p for p in Path(path).glob("*.csv") if not p.stem.endswith("_metadata")) if Path(path).is_dir() else [Path(path)]
-        for file in files:
+        for file in _files(path, "*.csv", skip=lambda p: p.stem.endswith("_metadata")):
             for field in text_fields:
                 for note in read_notes(file, text_field=field, id_field=id_field):
                     if note.error == "empty_text":  # nothing to learn from, nothing lost
