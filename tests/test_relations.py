@@ -6,6 +6,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 import srsly
@@ -182,6 +183,26 @@ def test_long_doc_through_component(overfit):
     assert n_pairs <= len(doc.ents) * 2 * len(doc.ents[:40])
     doc = nlp(doc)
     assert 0 < len(doc._.relations) <= n_pairs * len(rel.labels)
+
+
+def test_prediction_in_blocks_is_the_same(overfit):
+    """Scoring a long note's pairs block by block (bounded memory) gives the scores of one pass."""
+    from spacy_clinical_ner.relations.model import predict_in_blocks
+
+    nlp, examples = overfit
+    docs = [annotate(nlp, eg) for eg in examples]
+    words = ("aspirin 100 mg for chest pain . " * 300).split()
+    long_doc = Doc(nlp.vocab, words=words)
+    long_doc.ents = [Span(long_doc, k, k + 1, "Medication") for k in range(0, len(words), 7)] + [
+        Span(long_doc, k + 4, k + 6, "Sign_symptom") for k in range(0, len(words), 7)
+    ]
+    long_doc = nlp.get_pipe("tok2vec")(long_doc) if "tok2vec" in nlp.pipe_names else long_doc
+    model = nlp.get_pipe("clinical_relation_extractor").model
+    batch = docs + [long_doc]
+    whole = model.predict(batch)
+    assert whole.shape[0] > 1000
+    for block_size in (7, 1000, 10**6):
+        numpy.testing.assert_allclose(predict_in_blocks(model, batch, block_size=block_size), whole, rtol=1e-5, atol=1e-6)
 
 
 def test_candidates_from_span_group(nlp):

@@ -26,7 +26,9 @@ the one that was saved; the component still writes its settings with ``to_disk``
 import re
 from typing import Callable, Iterable, List
 
+import numpy
 import srsly
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc
@@ -176,9 +178,12 @@ class ClinicalSentencizer(Pipe):
             return doc
         if not self.cfg["overwrite"] and doc.has_annotation("SENT_START"):
             return doc
-        starts = set(clinical_sentence_starts(doc, self._abbrevs, self.cfg["newlines"], self.cfg["split_headers"]))
-        for token in doc:
-            token.is_sent_start = token.i in starts
+        starts = clinical_sentence_starts(doc, self._abbrevs, self.cfg["newlines"], self.cfg["split_headers"])
+        # One array for the whole doc: setting token.is_sent_start token by token rescans the doc
+        # each time (spaCy checks for a parse), which is quadratic on long notes.
+        values = numpy.full((len(doc), 1), -1, dtype="int64")
+        values[starts, 0] = 1
+        doc.from_array([SENT_START], values.astype("uint64"))
         return doc
 
     def pipe(self, stream, batch_size: int = 128):

@@ -24,6 +24,7 @@ from thinc.types import Floats2d
 from ..extensions import RELATIONS_ATTR, install_doc_extensions
 from .errors import RelationError, RelationErrors, RelationWarnings
 from .instances import RelationCandidates
+from .model import predict_in_blocks
 from .records import make_record, pair_key
 from .scorer import score_relations
 
@@ -332,7 +333,7 @@ class RelationExtractor(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return self.model.ops.alloc2f(0, len(self.labels))
-        return self.model.predict(docs)
+        return predict_in_blocks(self.model, docs)
 
     def set_annotations(self, docs: Iterable[Doc], scores: Floats2d) -> None:
         scores_np = self.model.ops.to_numpy(scores)

@@ -36,6 +36,10 @@ _GAP_EDGES = (0, 1, 2, 3, 4, 5, 8, 16, 32)
 _ENTS_EDGES = (0, 1, 2, 3, 4, 6, 10)
 _BREAK_EDGES = (0, 1, 2, 3)
 _MASK64 = (1 << 64) - 1
+#: Candidate pairs pooled at a time (bounds the float64 temporaries of long notes).
+POOL_BLOCK = 4096
+#: Candidate pairs scored at a time by ``predict_in_blocks``.
+PREDICT_BLOCK = 16384
 
 
 def _field_salt(field: str) -> int:
@@ -145,37 +149,57 @@ def _pairs_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
         model.set_dim("nO", 3 * width + len(FEATURE_FIELDS) * embed.get_dim("nO"))
 
 
-def _pairs_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Floats2d, Callable]:
-    tok2vec, embed = model.layers
+def _prefix_sums(model: Model, docs: List[Doc], tokvecs: List[Floats2d]):
+    """Prefix sums of the batch's token vectors and the candidate pairs: ``(C, ranges, keys, width, doc_lengths)``."""
     ops = model.ops
     xp = ops.xp
-    tokvecs, bp_tokvecs = tok2vec(docs, is_train)
     doc_lengths = [len(doc) for doc in docs]
     width = tokvecs[0].shape[1] if tokvecs else model.get_dim("token_width")
     if not model.has_dim("token_width"):
         model.set_dim("token_width", width)
     ranges, keys, _ = pair_feature_keys(docs, model.attrs["get_candidates"])
-    n_pairs = ranges.shape[0]
-    n_fields = keys.shape[1]
-    feat_width = embed.get_dim("nO")
     total = sum(doc_lengths)
-    X = ops.xp.concatenate(tokvecs, axis=0) if total else ops.alloc2f(0, width)
+    X = xp.concatenate(tokvecs, axis=0) if total else ops.alloc2f(0, width)
     # prefix sums in float64: the subtraction of two large sums stays exact enough
     C = xp.zeros((total + 1, width), dtype="float64")
     if total:
         C[1:] = xp.cumsum(X, axis=0, dtype="float64")
-    ranges_x = ops.asarray(ranges, dtype="int64") if n_pairs else ranges
-    starts = ranges_x[:, 0::2]
-    ends = ranges_x[:, 1::2]
+    ranges = ops.asarray(ranges, dtype="int64") if ranges.shape[0] else ranges
+    return C, ranges, keys, width, doc_lengths
+
+
+def _pair_rows(model: Model, C, ranges, keys, width: int, is_train: bool):
+    """The representation of the pairs ``ranges``/``keys``: ``(rows, bp_feats, starts, ends, inv_len)``."""
+    _, embed = model.layers
+    ops = model.ops
+    xp = ops.xp
+    n_pairs, n_fields = keys.shape
+    feat_width = embed.get_dim("nO")
+    starts = ranges[:, 0::2]
+    ends = ranges[:, 1::2]
     lengths = (ends - starts).astype("float32")
     inv_len = xp.where(lengths > 0, 1.0 / xp.maximum(lengths, 1.0), 0.0).astype("float32")
-    pooled = []
-    for k in range(3):
-        pooled.append(((C[ends[:, k]] - C[starts[:, k]]).astype("float32")) * inv_len[:, k : k + 1])
-    flat_keys = ops.asarray(keys.reshape(-1), dtype="uint64")
-    feats, bp_feats = embed(flat_keys, is_train)
-    feats2d = feats.reshape((n_pairs, n_fields * feat_width))
-    output = xp.concatenate(pooled + [feats2d], axis=1) if n_pairs else ops.alloc2f(0, 3 * width + n_fields * feat_width)
+    feats, bp_feats = embed(ops.asarray(keys.reshape(-1), dtype="uint64"), is_train)
+    output = ops.alloc2f(n_pairs, 3 * width + n_fields * feat_width, zeros=False)
+    output[:, 3 * width :] = feats.reshape((n_pairs, n_fields * feat_width))
+    # Pairs in blocks: the float64 differences of a long note's pairs at once would take gigabytes.
+    for lo in range(0, n_pairs, POOL_BLOCK):
+        hi = min(lo + POOL_BLOCK, n_pairs)
+        for k in range(3):
+            diff = (C[ends[lo:hi, k]] - C[starts[lo:hi, k]]).astype("float32")
+            output[lo:hi, k * width : (k + 1) * width] = diff * inv_len[lo:hi, k : k + 1]
+    return output, bp_feats, starts, ends, inv_len
+
+
+def _pairs_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Floats2d, Callable]:
+    tok2vec, _ = model.layers
+    ops = model.ops
+    xp = ops.xp
+    tokvecs, bp_tokvecs = tok2vec(docs, is_train)
+    C, ranges, keys, width, doc_lengths = _prefix_sums(model, docs, tokvecs)
+    total = sum(doc_lengths)
+    n_pairs, n_fields = keys.shape
+    output, bp_feats, starts, ends, inv_len = _pair_rows(model, C, ranges, keys, width, is_train)
 
     def backprop(d_output: Floats2d) -> List[Doc]:
         dC = xp.zeros((total + 1, width), dtype="float32")
@@ -184,7 +208,7 @@ def _pairs_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Float
                 g = d_output[:, k * width : (k + 1) * width] * inv_len[:, k : k + 1]
                 ops.scatter_add(dC, ends[:, k], g)
                 ops.scatter_add(dC, starts[:, k], -g)
-            d_feats = d_output[:, 3 * width :].reshape((n_pairs * n_fields, feat_width))
+            d_feats = d_output[:, 3 * width :].reshape((n_pairs * n_fields, -1))
             bp_feats(xp.ascontiguousarray(d_feats))
         # dX[t] = sum_{k > t} dC[k]: a reverse prefix sum
         dX = xp.ascontiguousarray(xp.cumsum(dC[1:][::-1], axis=0)[::-1]) if total else ops.alloc2f(0, width)
@@ -196,6 +220,30 @@ def _pairs_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Float
         return bp_tokvecs(d_tokvecs)
 
     return output, backprop
+
+
+def predict_in_blocks(model: Model[List[Doc], Floats2d], docs: List[Doc], block_size: int = PREDICT_BLOCK) -> Floats2d:
+    """``model.predict(docs)`` with the pairs scored ``block_size`` at a time.
+
+    The same numbers, but the memory no longer grows with the pairs of the batch: a long
+    note has about 12 candidate pairs per token, and their 576-wide representations and
+    hidden activations at once would take gigabytes. The token vectors are computed once.
+    """
+    if not model.has_ref("pairs") or model.layers[0] is not model.get_ref("pairs"):
+        return model.predict(docs)  # another architecture: no blocks
+    pairs = model.get_ref("pairs")
+    classifier = model.layers[1:]  # everything after the pair layer is row-wise
+    tok2vec, _ = pairs.layers
+    C, ranges, keys, width, _ = _prefix_sums(pairs, docs, tok2vec.predict(docs))
+    n_pairs = keys.shape[0]
+    scores = model.ops.alloc2f(n_pairs, model.get_dim("nO"), zeros=False)
+    for lo in range(0, n_pairs, block_size):
+        hi = min(lo + block_size, n_pairs)
+        rows = _pair_rows(pairs, C, ranges[lo:hi], keys[lo:hi], width, is_train=False)[0]
+        for layer in classifier:
+            rows = layer.predict(rows)
+        scores[lo:hi] = rows
+    return scores
 
 
 def sigmoid_for_bce() -> Model[Floats2d, Floats2d]:
