@@ -20,6 +20,7 @@ class Errors:
     # input / batch (E2xx)
     E201 = "Input {input_id!r}: {reason}"
     # product surface: batch CLI, outputs, REST service, Spark (E6xx)
+    E600 = "[E600] {path} is read line by line, which needs an ASCII-compatible encoding, not {encoding}: re-encode it as UTF-8"
     E601 = (
         "[E601] No pipeline found for {model!r}: it is neither an installed package nor a pipeline folder. "
         "Pass --model with a package name or a path (a folder with config.cfg and meta.json), "
@@ -32,16 +33,17 @@ class Errors:
     E606 = "[E606] Request too large: {size} bytes, the limit is {limit} bytes"
     E607 = "[E607] Too many notes in one request: {count}, the limit is {limit}"
     E608 = "[E608] Code file {path} not found"
+    E609 = "[E609] Unknown text encoding {encoding!r}: give a Python codec name such as utf-8, cp1252 or latin-1"
 
 
 #: Error codes of per-note error records (``{"id", "error": {"code", "message"}}``): a bad
 #: note is reported in the output and never stops a batch run.
 NOTE_ERRORS = {
     "empty_text": "[E610] The note text is empty or whitespace only",
-    "invalid_utf8": "[E611] The note is not valid UTF-8 (byte {pos}: {reason})",
+    "invalid_utf8": "[E611] The note is not valid {encoding} (byte {pos}: {reason}): re-encode it as UTF-8, or name its encoding (--encoding cp1252, ...)",
     "malformed_line": "[E612] Line {line} of {source} is malformed: {reason}",
     "missing_text": "[E613] The record has no text field {field!r} (or it is not a string)",
-    "too_long": "[E614] The note has {length} characters, the limit is {limit}",
+    "too_long": "[E614] The note has {length} characters, the limit is {limit}: split it, or raise the limit (--max-chars)",
     "read_error": "[E615] The input could not be read: {reason}",
     "pipeline_error": "[E616] The pipeline failed on this note: {reason}",
 }

@@ -142,7 +142,10 @@ def test_bad_inputs_never_stop_or_vanish(tmp_path, nlp, validator):
     }
     assert [r["id"] for r in records][:3] == ["ok1", "empty", "blank"]  # input order
     assert summary["annotated"] == 5 and summary["errors"] == 9
-    assert "[E614] The note has 600 characters, the limit is 200" == next(r for r in records if r["id"] == "long")["error"]["message"]
+    assert (
+        "[E614] The note has 600 characters, the limit is 200: split it, or raise the limit (--max-chars)"
+        == next(r for r in records if r["id"] == "long")["error"]["message"]
+    )
 
 
 def test_folder_input(tmp_path, nlp):
@@ -162,6 +165,44 @@ def test_folder_input(tmp_path, nlp):
     # offsets into the text as read: \r\n kept, no newline translation
     assert [(e["text"], e["start"]) for e in a["entities"]] == [("fever", 3), ("Severe", 11), ("cough", 18)]
     assert records["sub/b"]["entities"][0]["start"] == 6  # byte-order mark dropped
+
+
+def test_encodings(tmp_path, nlp):
+    """Windows exports (cp1252) with --encoding; UTF-16 .txt by its byte-order mark; the hint names the option."""
+    src = tmp_path / "notes"
+    src.mkdir()
+    text = "Café patient: no fever. Temp 38°C."
+    (src / "cp.txt").write_bytes(text.encode("cp1252"))
+    (src / "u16.txt").write_bytes(text.encode("utf-16"))  # with a byte-order mark
+    run_batch(nlp, src, tmp_path / "utf8", progress=False)
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "utf8" / JSONL_NAME)}
+    assert records["u16"]["text_length"] == len(text) and records["u16"]["entities"][0]["start"] == text.index("fever")
+    message = records["cp"]["error"]["message"]
+    assert records["cp"]["error"]["code"] == "invalid_utf8" and "not valid utf-8 (byte 3" in message and "--encoding" in message
+    run_batch(nlp, src, tmp_path / "cp1252", encoding="cp1252", progress=False)
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "cp1252" / JSONL_NAME)}
+    assert not records["cp"]["error"] and records["cp"]["entities"][0]["start"] == text.index("fever")
+    assert not records["u16"]["error"]  # the byte-order mark wins over --encoding
+    jsonl = tmp_path / "cp.jsonl"
+    jsonl.write_bytes(json.dumps({"id": "j", "text": text}, ensure_ascii=False).encode("cp1252") + b"\n")
+    run_batch(nlp, jsonl, tmp_path / "jsonl", encoding="windows-1252", progress=False)
+    assert read_jsonl(tmp_path / "jsonl" / JSONL_NAME)[0]["text_length"] == len(text)
+    with pytest.raises(ClinicalNERError, match="E600"):
+        run_batch(nlp, jsonl, tmp_path / "u16", encoding="utf-16", progress=False)
+    with pytest.raises(ClinicalNERError, match="E609"):
+        run_batch(nlp, src, tmp_path / "bad", encoding="klingon", progress=False)
+
+
+def test_max_chars_above_the_pipeline_limit(tmp_path, nlp):
+    src = write_jsonl(tmp_path / "in.jsonl", [("long", "Severe fever. " * 100)])
+    nlp.max_length, default = 1000, nlp.max_length
+    try:
+        run_batch(nlp, src, tmp_path / "out", progress=False)
+        assert read_jsonl(tmp_path / "out" / JSONL_NAME)[0]["error"]["code"] == "too_long"
+        run_batch(nlp, src, tmp_path / "out2", max_chars=2000, progress=False)  # the user raises spaCy's guard
+        assert len([e for e in read_jsonl(tmp_path / "out2" / JSONL_NAME)[0]["entities"] if e["text"] == "fever"]) == 100
+    finally:
+        nlp.max_length = default
 
 
 def test_csv_input(tmp_path, nlp):

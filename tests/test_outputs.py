@@ -71,7 +71,13 @@ def test_record_content_and_schema(records, validator):
 def test_error_record_schema(validator):
     rec = error_record("x", "too_long", length=10, limit=5)
     validator.validate(rec)
-    assert rec == {"id": "x", "error": {"code": "too_long", "message": "[E614] The note has 10 characters, the limit is 5"}}
+    assert rec == {
+        "id": "x",
+        "error": {
+            "code": "too_long",
+            "message": "[E614] The note has 10 characters, the limit is 5: split it, or raise the limit (--max-chars)",
+        },
+    }
     from jsonschema import ValidationError
 
     with pytest.raises(ValidationError):

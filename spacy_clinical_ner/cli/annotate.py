@@ -22,7 +22,16 @@ def annotate_cli(
     text_field: str = typer.Option("text", "--text-field", help="JSONL key / CSV column of the note text"),
     glob: str = typer.Option("**/*.txt", "--glob", help="Which files of an input folder are notes"),
     max_chars: int | None = typer.Option(
-        None, "--max-chars", min=1, help="Longer notes get a too_long error record (default: the pipeline's max_length)"
+        None,
+        "--max-chars",
+        min=1,
+        help="Longer notes get a too_long error record (default: the pipeline's max_length; above it, about 0.4 GB of memory per 100,000 characters)",
+    ),
+    encoding: str = typer.Option(
+        "utf-8",
+        "--encoding",
+        "-e",
+        help="Encoding of the input files (cp1252, latin-1 ...); a .txt with a UTF-16/32 byte-order mark is read as such",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming an earlier run in OUTPUT_DIR"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
@@ -49,6 +58,7 @@ def annotate_cli(
             text_field=text_field,
             glob=glob,
             max_chars=max_chars,
+            encoding=encoding,
             overwrite=overwrite,
             progress=progress,
         )

@@ -26,7 +26,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..errors import ClinicalNERError, Errors, Warnings
-from .inputs import Note, count_notes, read_notes
+from .inputs import Note, check_encoding, count_notes, read_notes
 from .records import doc_to_record, dumps, error_record
 
 logger = logging.getLogger(__name__)
@@ -327,6 +327,7 @@ def run_batch(
     text_field: str = "text",
     glob: str = "**/*.txt",
     max_chars: int | None = None,
+    encoding: str = "utf-8",
     overwrite: bool = False,
     progress: bool = True,
 ) -> Dict[str, Any]:
@@ -337,6 +338,7 @@ def run_batch(
     """
     input_path, output_dir = Path(input_path), Path(output_dir)
     formats = parse_formats(formats)
+    encoding = check_encoding(encoding)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = output_dir / MANIFEST_NAME
     manifest = _manifest(nlp, input_path, formats)
@@ -349,7 +351,10 @@ def run_batch(
 
     out = JsonlOutput(jsonl_path).open(resume=not overwrite)
     writers = [WRITERS[f](output_dir) for f in formats if f in WRITERS]
-    limit = min(max_chars or nlp.max_length, nlp.max_length)
+    limit = max_chars or nlp.max_length
+    if limit > nlp.max_length:  # spaCy's guard against running out of memory, raised on request
+        logger.info("Raising the pipeline's max_length from %d to %d characters (--max-chars)", nlp.max_length, limit)
+        nlp.max_length = limit
     skipped = len(out.done_ids)
     if skipped:
         logger.info("Resuming: %d note(s) already in %s", skipped, jsonl_path)
@@ -357,7 +362,9 @@ def run_batch(
     counts: Dict[str, int] = {"annotated": 0, "errors": 0, "skipped": skipped, "characters": 0, "words": 0}
     by_code: Dict[str, int] = {}
     notes = (
-        n for n in read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit) if n.id not in out.done_ids
+        n
+        for n in read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit, encoding=encoding)
+        if n.id not in out.done_ids
     )
     bar = None
     if progress:

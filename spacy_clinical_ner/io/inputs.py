@@ -10,6 +10,7 @@ No note text is ever logged.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import logging
@@ -38,10 +39,28 @@ class Note:
     source: str = ""
 
 
-def _decode(data: bytes) -> str:
-    """UTF-8 (a byte-order mark is dropped); raises ``UnicodeDecodeError``."""
-    text = data.decode("utf-8")
+#: Byte-order marks that name their encoding; UTF-32 first (its little-endian mark starts like UTF-16's).
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _decode(data: bytes, encoding: str = "utf-8") -> str:
+    """A file's text: a UTF-16/32 byte-order mark wins over ``encoding``, a UTF-8 one is dropped.
+
+    Raises ``UnicodeDecodeError``.
+    """
+    for bom, bom_encoding in BOMS:
+        if data.startswith(bom):
+            return data.decode(bom_encoding)
+    text = data.decode(encoding)
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def check_encoding(encoding: str) -> str:
+    """``encoding``'s canonical codec name (``cp1252``, ``utf-8`` ...); E609 for an unknown one."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ClinicalNERError(Errors.E609.format(encoding=encoding)) from None
 
 
 def _first_bad_byte(text: str) -> int:
@@ -86,15 +105,20 @@ def count_notes(path: Union[str, Path], *, glob: str = "**/*.txt") -> int | None
     return None
 
 
-def _text_note(note_id: str, path: Path, source: str, max_chars: int) -> Note:
+def _text_note(note_id: str, path: Path, source: str, max_chars: int, encoding: str) -> Note:
     try:
         data = path.read_bytes()
     except OSError as err:
         return Note(note_id, error="read_error", details={"reason": type(err).__name__}, source=source)
     try:
-        text = _decode(data)
+        text = _decode(data, encoding)
     except UnicodeDecodeError as err:
-        return Note(note_id, error="invalid_utf8", details={"pos": err.start, "reason": err.reason}, source=source)
+        return Note(
+            note_id,
+            error="invalid_utf8",
+            details={"pos": err.start, "reason": err.reason, "encoding": err.encoding.replace("-sig", "")},
+            source=source,
+        )
     return check_note(Note(note_id, text=text, source=source), max_chars)
 
 
@@ -109,13 +133,15 @@ def check_note(note: Note, max_chars: int) -> Note:
     return note
 
 
-def _read_folder(path: Path, glob: str, max_chars: int) -> Iterator[Note]:
+def _read_folder(path: Path, glob: str, max_chars: int, encoding: str) -> Iterator[Note]:
     for file in sorted(p for p in path.glob(glob) if p.is_file()):
         note_id = _clean_id(file.relative_to(path).with_suffix("").as_posix())
-        yield _text_note(note_id, file, _clean_id(file), max_chars)
+        yield _text_note(note_id, file, _clean_id(file), max_chars, encoding)
 
 
-def _record_note(obj: Any, default_id: str, file_name: str, line: int, id_field: str, text_field: str, max_chars: int) -> Note:
+def _record_note(
+    obj: Any, default_id: str, file_name: str, line: int, id_field: str, text_field: str, max_chars: int, encoding: str
+) -> Note:
     source = f"{file_name}:{line}"
     if not isinstance(obj, dict):
         return Note(
@@ -128,18 +154,18 @@ def _record_note(obj: Any, default_id: str, file_name: str, line: int, id_field:
         return Note(note_id, error="missing_text", details={"field": text_field}, source=source)
     bad = _first_bad_byte(text)
     if bad >= 0:
-        return Note(note_id, error="invalid_utf8", details={"pos": bad, "reason": "invalid start byte or continuation"}, source=source)
+        return Note(note_id, error="invalid_utf8", details={"pos": bad, "reason": "undecodable byte", "encoding": encoding}, source=source)
     return check_note(Note(note_id, text=text, source=source), max_chars)
 
 
-def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int) -> Iterator[Note]:
+def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int, encoding: str) -> Iterator[Note]:
     with path.open("rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
             source = _clean_id(f"{path.name}:{line_no}")
             # surrogateescape keeps the line parseable; bad bytes are reported per note.
-            line = raw.decode("utf-8", errors="surrogateescape")
+            line = raw.decode(encoding, errors="surrogateescape")
             if line_no == 1 and line.startswith("\ufeff"):
                 line = line[1:]
             try:
@@ -150,7 +176,7 @@ def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int) -> I
                     yield Note(
                         source,
                         error="invalid_utf8",
-                        details={"pos": _first_bad_byte(line), "reason": "in a line that is not valid JSON"},
+                        details={"pos": _first_bad_byte(line), "reason": "in a line that is not valid JSON", "encoding": encoding},
                         source=source,
                     )
                 else:
@@ -158,14 +184,15 @@ def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int) -> I
                         source, error="malformed_line", details={"line": line_no, "source": path.name, "reason": reason}, source=source
                     )
                 continue
-            yield _record_note(obj, source, path.name, line_no, id_field, text_field, max_chars)
+            yield _record_note(obj, source, path.name, line_no, id_field, text_field, max_chars, encoding)
 
 
-def _read_csv(path: Path, id_field: str, text_field: str, max_chars: int) -> Iterator[Note]:
+def _read_csv(path: Path, id_field: str, text_field: str, max_chars: int, encoding: str) -> Iterator[Note]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     # Clinical notes are far longer than the csv module's default field limit (128 kB).
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+    codec = "utf-8-sig" if encoding == "utf-8" else encoding  # a UTF-8 byte-order mark is not part of the header
+    with path.open("r", encoding=codec, errors="surrogateescape", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         try:
             header = next(reader)
@@ -204,7 +231,9 @@ def _read_csv(path: Path, id_field: str, text_field: str, max_chars: int) -> Ite
                     source=source,
                 )
                 continue
-            yield _record_note({id_field: note_id, text_field: row[text_col]}, source, path.name, row_no, id_field, text_field, max_chars)
+            yield _record_note(
+                {id_field: note_id, text_field: row[text_col]}, source, path.name, row_no, id_field, text_field, max_chars, encoding
+            )
 
 
 def read_notes(
@@ -214,21 +243,30 @@ def read_notes(
     text_field: str = "text",
     glob: str = "**/*.txt",
     max_chars: int = 1_000_000,
+    encoding: str = "utf-8",
 ) -> Iterator[Note]:
-    """Yield the notes of ``path`` in input order, with unique ids."""
+    """The notes of ``path`` in input order, with unique ids (a missing path or a wrong encoding raises at once).
+
+    ``encoding`` is that of the files (``cp1252``, ``latin-1`` ... for older exports); a ``.txt``
+    file that starts with a UTF-16 or UTF-32 byte-order mark is read in that encoding whatever
+    ``encoding`` says. JSONL and CSV files need an ASCII-compatible encoding (one byte per newline).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(Errors.E002.format(path=path, hint="Expected a folder of .txt files, a .txt, .jsonl or .csv file."))
     kind = input_kind(path)
+    encoding = check_encoding(encoding)
+    if kind in ("jsonl", "csv") and "\n".encode(encoding) != b"\n":
+        raise ClinicalNERError(Errors.E600.format(encoding=encoding, path=path))
     if kind == "folder":
-        notes = _read_folder(path, glob, max_chars)
+        notes = _read_folder(path, glob, max_chars, encoding)
     elif kind == "txt":
-        notes = iter([_text_note(_clean_id(path.stem), path, _clean_id(path), max_chars)])
+        notes = iter([_text_note(_clean_id(path.stem), path, _clean_id(path), max_chars, encoding)])
     elif kind == "jsonl":
-        notes = _read_jsonl(path, id_field, text_field, max_chars)
+        notes = _read_jsonl(path, id_field, text_field, max_chars, encoding)
     else:
-        notes = _read_csv(path, id_field, text_field, max_chars)
-    yield from unique_ids(notes)
+        notes = _read_csv(path, id_field, text_field, max_chars, encoding)
+    return unique_ids(notes)
 
 
 def unique_ids(notes: Iterator[Note]) -> Iterator[Note]:
