@@ -12,7 +12,7 @@ import spacy_clinical_ner.linking.component  # noqa: F401  (registers the factor
 from spacy_clinical_ner.linking.builders import create_scispacy_kb, create_umls_kb, read_scispacy_jsonl, read_umls
 from spacy_clinical_ner.linking.candidates import TfidfIndex, char_ngrams
 from spacy_clinical_ner.linking.errors import KnowledgeBaseError
-from spacy_clinical_ner.linking.kb import Concept, KBBuilder, KnowledgeBase, normalize_alias
+from spacy_clinical_ner.linking.kb import Concept, KBBuilder, KnowledgeBase, alias_covered, normalize_alias
 from spacy_clinical_ner.tokenizer import clinical_blank
 
 
@@ -203,6 +203,29 @@ def test_empty_kb_gives_nil():
     nlp.add_pipe("umls_linker").initialize(kb=KnowledgeBase.from_concepts([]))
     doc = nlp(make_doc(nlp, "hypertension", [("hypertension", "DISEASE")]))
     assert doc.ents[0].kb_id_ == "NIL"
+
+
+def test_alias_words_must_be_covered():
+    assert alias_covered("lip swelling", ["swelling"]) is False  # the alias says more than the mention
+    assert alias_covered("swelling", ["leg", "swelling"]) is True
+    assert alias_covered("tumor", ["tumors"]) and alias_covered("crohn disease", ["crohn", "s"])
+    kb = KnowledgeBase.from_concepts(
+        [
+            Concept("HP:0031244", "Swollen lip", ["lip swelling"], ["DISO"]),
+            Concept("HP:0040311", "Limb swelling", ["swollen limb"], ["DISO"]),
+            Concept("C0035222", "Respiratory arrest", [], ["DISO"]),
+        ]
+    )
+    text, mentions = "swelling . lip swellings . respiratory", ["swelling", "lip swellings", "respiratory"]
+    for require_coverage in (True, False):
+        nlp = clinical_blank()
+        nlp.add_pipe("umls_linker", config={"threshold": 0.6, "require_coverage": require_coverage}).initialize(kb=kb)
+        doc = nlp(make_doc(nlp, text, [(m, "DISEASE") for m in mentions]))
+        got = [e.kb_id_ for e in doc.ents]
+        if require_coverage:  # "swelling" is neither lip nor limb swelling; "respiratory" is no arrest
+            assert got == ["NIL", "HP:0031244", "NIL"]
+        else:  # close enough in character 3-grams
+            assert got[1] == "HP:0031244" and "NIL" not in got
 
 
 def test_invalid_setting():

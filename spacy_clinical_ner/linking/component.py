@@ -6,7 +6,9 @@ For every span of ``doc.ents`` (or of ``doc.spans[spans_key]``) the linker
   ``"... diabetes mellitus (DM) ..."`` -> ``DM`` is looked up as ``diabetes mellitus``);
 - finds the most similar KB aliases by character 3-gram TF-IDF cosine (:mod:`.candidates`);
 - keeps, per concept, its best alias score; drops concepts whose semantic types do not fit the
-  span's label (``type_filter``) and those under ``threshold``;
+  span's label (``type_filter``), those under ``threshold`` and (``require_coverage``) those none
+  of whose aliases the mention covers word for word: "swelling" is not "lip swelling", however
+  close their character 3-grams are (the next candidate that passes is linked instead);
 - writes ``span.kb_id_`` = best concept id (``"NIL"`` when nothing passes),
   ``span._.kb_ents`` = ``[[concept_id, score], ...]`` best first (scispaCy's attribute, as
   msgpack-safe lists) and ``span._.kb_name`` = the canonical name of the best concept.
@@ -33,7 +35,7 @@ from . import builders as _builders  # noqa: F401  (registers the KB builders in
 from . import scorer as _scorer  # noqa: F401  (registers the scorer)
 from .candidates import TfidfIndex
 from .errors import KnowledgeBaseError, LinkingErrors
-from .kb import KnowledgeBase, normalize_alias
+from .kb import KnowledgeBase, alias_covered, normalize_alias
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ DEFAULT_CONFIG = {
     "resolve_abbreviations": True,
     "type_filter": {},
     "keep_untyped": True,
+    "require_coverage": True,
     "exact_max_strings": 500_000,
     "search_budget": 4096,
     "n_rescore": 128,
@@ -83,6 +86,7 @@ def make_umls_linker(
     resolve_abbreviations: bool,
     type_filter: Dict[str, List[str]],
     keep_untyped: bool,
+    require_coverage: bool,
     exact_max_strings: int,
     search_budget: int,
     n_rescore: int,
@@ -99,6 +103,7 @@ def make_umls_linker(
         resolve_abbreviations=resolve_abbreviations,
         type_filter=type_filter,
         keep_untyped=keep_untyped,
+        require_coverage=require_coverage,
         exact_max_strings=exact_max_strings,
         search_budget=search_budget,
         n_rescore=n_rescore,
@@ -122,6 +127,7 @@ class UMLSLinker:
         resolve_abbreviations: bool = True,
         type_filter: Dict[str, List[str]] | None = None,
         keep_untyped: bool = True,
+        require_coverage: bool = True,
         exact_max_strings: int = 500_000,
         search_budget: int = 4096,
         n_rescore: int = 128,
@@ -147,6 +153,7 @@ class UMLSLinker:
             "resolve_abbreviations": bool(resolve_abbreviations),
             "type_filter": {k: list(v) for k, v in (type_filter or {}).items()},
             "keep_untyped": bool(keep_untyped),
+            "require_coverage": bool(require_coverage),
             "exact_max_strings": int(exact_max_strings),
             "search_budget": int(search_budget),
             "n_rescore": int(n_rescore),
@@ -157,6 +164,8 @@ class UMLSLinker:
         self.index: TfidfIndex | None = None
         self._cache: OrderedDict[str, List[Tuple[int, float]]] = OrderedDict()
         self._concept_ids: Dict[int, str] = {}
+        self._alias_words: Dict[int, List[str]] = {}
+        self._coverage: Dict[Tuple[int, str], bool] = {}
         self._open_orth = nlp.vocab.strings.add("(")
         self._close_orth = nlp.vocab.strings.add(")")
         self._type_ids: Dict[str, set] = {}
@@ -188,6 +197,8 @@ class UMLSLinker:
         self.kb, self.index = kb, index
         self._cache.clear()
         self._concept_ids.clear()
+        self._alias_words.clear()
+        self._coverage.clear()
         self._type_ids = {label: set(kb.type_ids(types)) for label, types in self.cfg["type_filter"].items()}
 
     def _require(self) -> None:
@@ -345,32 +356,48 @@ class UMLSLinker:
         kb = self.kb
         assert kb is not None
         labels = labels or [""] * len(texts)
-        ranked = self._lookup([normalize_alias(t) for t in texts])
+        norms = [normalize_alias(t) for t in texts]
+        ranked = self._lookup(norms)
         out = []
         threshold, n, keep_untyped = self.cfg["threshold"], self.cfg["max_candidates"], self.cfg["keep_untyped"]
+        require_coverage = self.cfg.get("require_coverage", False)
         type_ids = self._type_ids
-        for cands, label in zip(ranked, labels, strict=False):
+        for cands, label, norm in zip(ranked, labels, norms, strict=False):
             allowed = type_ids.get(label)
-            if allowed is None:
-                picked = []
-                for c in cands:
-                    if c[1] < threshold or len(picked) >= n:
-                        break
-                    picked.append(c)
-                out.append(picked)
-                continue
             picked = []
             for ci, score in cands:
                 if score < threshold:
                     break
-                types = kb.concept_type_ids(ci)
-                if (len(types) and not allowed.intersection(types.tolist())) or (not len(types) and not keep_untyped):
+                if allowed is not None:
+                    types = kb.concept_type_ids(ci)
+                    if (len(types) and not allowed.intersection(types.tolist())) or (not len(types) and not keep_untyped):
+                        continue
+                if require_coverage and score < 1.0 and not self._covered(ci, norm):
                     continue
                 picked.append((ci, score))
                 if len(picked) >= n:
                     break
             out.append(picked)
         return out
+
+    def _covered(self, index: int, mention: str) -> bool:
+        """Whether the normalised ``mention`` covers one of the concept's aliases word for word
+        (:func:`alias_covered`); remembered per (concept, mention) up to ``cache_size`` answers."""
+        key = (index, mention)
+        known = self._coverage.get(key)
+        if known is None:
+            known = self._coverage[key] = self._check_coverage(index, mention.split())
+            if len(self._coverage) > self.cfg["cache_size"]:
+                self._coverage.clear()
+        return known
+
+    def _check_coverage(self, index: int, mention_words: Sequence[str]) -> bool:
+        aliases = self._alias_words.get(index)
+        if aliases is None:
+            assert self.kb is not None
+            concept = self.kb.concept_at(index)
+            aliases = self._alias_words[index] = list(dict.fromkeys(normalize_alias(a) for a in [concept.canonical_name, *concept.aliases]))
+        return any(alias_covered(alias, mention_words) for alias in aliases)
 
     def candidates(self, texts: Sequence[str], k: int = 10) -> List[List[Tuple[str, float]]]:
         """The ``k`` best concepts per text with no threshold and no type filter (for evaluation)."""

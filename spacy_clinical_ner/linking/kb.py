@@ -16,6 +16,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Sequence, Set, Union
 
@@ -39,6 +40,36 @@ def normalize_alias(text: str) -> str:
     if not text.isascii():
         text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+#: Alias words a mention may leave out (function words, generic heads: "disease", "syndrome" ...).
+OPTIONAL_ALIAS_WORDS = frozenset(
+    "of the and or in with to a an due by on for nos disease disorder syndrome finding unspecified condition abnormality abnormal".split()
+)
+
+
+def _same_word(alias_word: str, mention_word: str) -> bool:
+    """Equal, the same stem (both at least 4 characters long, sharing their first 4, or 5 when both
+    have 6 or more: "tumor"/"tumors", "hypertension"/"hypertensive"), or a misspelling of it
+    (difflib ratio >= 0.8: "melitus"/"mellitus", "atack"/"attack")."""
+    if alias_word == mention_word:
+        return True
+    shorter = min(len(alias_word), len(mention_word))
+    if shorter < 4:
+        return False
+    n = 5 if shorter >= 6 else 4
+    if alias_word[:n] == mention_word[:n]:
+        return True
+    if alias_word[0] != mention_word[0] or abs(len(alias_word) - len(mention_word)) > 2:
+        return False  # not a misspelling of it (and difflib is slow)
+    m = SequenceMatcher(None, alias_word, mention_word, autojunk=False)
+    return m.real_quick_ratio() >= 0.8 and m.quick_ratio() >= 0.8 and m.ratio() >= 0.8
+
+
+def alias_covered(alias: str, mention_words: Sequence[str]) -> bool:
+    """Whether every word of the normalised ``alias`` is in the mention (up to stem), except
+    :data:`OPTIONAL_ALIAS_WORDS`. "swelling" does not cover "lip swelling": the alias says more."""
+    return all(w in OPTIONAL_ALIAS_WORDS or any(_same_word(w, m) for m in mention_words) for w in alias.split())
 
 
 @dataclass
