@@ -360,7 +360,7 @@ class UMLSLinker:
         ranked = self._lookup(norms)
         out = []
         threshold, n, keep_untyped = self.cfg["threshold"], self.cfg["max_candidates"], self.cfg["keep_untyped"]
-        require_coverage = self.cfg.get("require_coverage", False)
+        require_coverage = self.cfg["require_coverage"]
         type_ids = self._type_ids
         for cands, label, norm in zip(ranked, labels, norms, strict=False):
             allowed = type_ids.get(label)
