@@ -196,7 +196,6 @@ def test_prediction_in_blocks_is_the_same(overfit):
     long_doc.ents = [Span(long_doc, k, k + 1, "Medication") for k in range(0, len(words), 7)] + [
         Span(long_doc, k + 4, k + 6, "Sign_symptom") for k in range(0, len(words), 7)
     ]
-    long_doc = nlp.get_pipe("tok2vec")(long_doc) if "tok2vec" in nlp.pipe_names else long_doc
     model = nlp.get_pipe("clinical_relation_extractor").model
     batch = docs + [long_doc]
     whole = model.predict(batch)
