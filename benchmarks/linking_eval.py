@@ -148,6 +148,10 @@ def main(kb_dirs, skip_scispacy, reuse=None, exact_max_strings=None, out_dir="be
 
 if __name__ == "__main__":
     args = sys.argv[1:] or ["assets/kb/open"]
+    known = ("--skip-scispacy=", "--reuse-scispacy=", "--exact-max-strings=", "--out=")
+    unknown = [a for a in args if a.startswith("-") and not a.startswith(known)]
+    if unknown:  # --help included: print the usage and write nothing over the stored results
+        sys.exit(__doc__ + (f"\nunknown option(s): {' '.join(unknown)}" if unknown != ["--help"] else ""))
     skip = {a.split("=", 1)[1] for a in args if a.startswith("--skip-scispacy=")}
     reuse = next((a.split("=", 1)[1] for a in args if a.startswith("--reuse-scispacy=")), None)
     emax = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--exact-max-strings=")), None)

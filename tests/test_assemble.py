@@ -68,10 +68,10 @@ def assembled(parts, tmp_path_factory):
 def test_assembled_pipeline_has_every_component(assembled, parts):
     nlp = spacy.load(assembled)
     assert nlp.pipe_names == [
+        "clinical_sectionizer",
         "tok2vec",
         "ner",
         "clinical_sentencizer",
-        "clinical_sectionizer",
         "clinical_context",
         "clinical_assertion",
         "umls_linker",
@@ -88,6 +88,10 @@ def test_assembled_pipeline_has_every_component(assembled, parts):
         assert ent._.assertion in {"present", "absent", "possible", "hypothetical", "conditional", "associated_with_someone_else"}
         assert isinstance(ent._.context_cues, list)
     assert isinstance(list(iter_relations(doc)), list)
+    # section headers come before the NER and are no entities
+    doc = nlp("PHYSICAL EXAMINATION\nLungs clear. Abdomen soft.\n\nASSESSMENT AND PLAN\nContinue aspirin.")
+    assert [s["title"] for s in doc._.clinical_sections] == ["PHYSICAL EXAMINATION", "ASSESSMENT AND PLAN"]
+    assert not [e for e in doc.ents if e.text.isupper() and len(e.text) > 4]
     # the linker's KB came in through [initialize] and is saved inside the pipeline
     linker = nlp.get_pipe("umls_linker")
     assert linker.kb is not None and linker.index is not None

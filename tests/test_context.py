@@ -139,6 +139,41 @@ def test_section_sets_family_with_header_as_cue(ctx_nlp):
     assert [s["category"] for s in doc._.clinical_sections] == ["history_of_present_illness", "family_history"]
 
 
+def test_section_titles_are_blocked_for_a_following_ner():
+    """Before ``ner``, the sectionizer marks header tokens as outside any entity; a NER trained
+    to tag the header words leaves them alone there and still tags them in running text."""
+    text = "PHYSICAL EXAMINATION\nPHYSICAL EXAMINATION was normal."
+    train = clinical_blank()
+    ner = train.add_pipe("ner")
+    ner.add_label("PROC")
+    examples = []
+    for t in ("PHYSICAL EXAMINATION\nNormal.", "PHYSICAL EXAMINATION was done.", "PHYSICAL EXAMINATION showed nothing."):
+        examples.append(Example.from_dict(train.make_doc(t), {"entities": [(0, 20, "PROC")]}))
+    optimizer = train.initialize(lambda: examples)
+    for _ in range(30):
+        train.update(examples, sgd=optimizer)
+    for block in (True, False):
+        nlp = clinical_blank()
+        nlp.add_pipe("clinical_sectionizer", config={"block_titles": block})
+        nlp.add_pipe("ner", source=train)
+        doc = nlp(text)
+        in_title = [e for e in doc.ents if e.start_char < len("PHYSICAL EXAMINATION")]
+        assert [s["category"] for s in doc._.clinical_sections] == ["physical_exam"]
+        assert (in_title == []) is block
+        assert [e.start_char for e in doc.ents if e.start_char > 0] == [21]  # running text: not a header
+    # list bullets opening a line are blocked too; other tokens stay unannotated for the NER
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sectionizer")
+    doc = nlp("• Neck: supple.\n- Lungs clear, 1 - 2 beats.")
+    blocked = [t.text for t in doc if t.ent_iob_ and not t.ent_type_]
+    assert blocked == ["•", "-"] and all(t.ent_iob_ == "" for t in doc if t.text not in ("•", "-") or t.i > 8)
+    # placed after the NER, existing entities are kept as they are
+    nlp = clinical_blank()
+    nlp.add_pipe("ner", source=train)
+    nlp.add_pipe("clinical_sectionizer")
+    assert [e.start_char for e in nlp(text).ents][:1] == [0]
+
+
 def test_family_history_in_running_text_is_not_a_section(ctx_nlp):
     doc = annotate(ctx_nlp, "He had a strong family history of ataxia and presented with dysarthria.", [("dysarthria", "PROBLEM")])
     assert doc._.clinical_sections == []

@@ -209,6 +209,11 @@ def test_alias_words_must_be_covered():
     assert alias_covered("lip swelling", ["swelling"]) is False  # the alias says more than the mention
     assert alias_covered("swelling", ["leg", "swelling"]) is True
     assert alias_covered("tumor", ["tumors"]) and alias_covered("crohn disease", ["crohn", "s"])
+    assert alias_covered("hypertensive", ["hypertension"]) and alias_covered("prolonged qt", ["qt", "prolongation"])
+    # a shared beginning is no stem when a word goes on much further
+    assert not alias_covered("exhibitionism", ["exhibits"]) and not alias_covered("cardiomyopathy", ["cardiac"])
+    assert alias_covered("hprt deficiency", ["hprt", "deficient"])
+    assert alias_covered("phosphoribosyltransferase deficiency", ["phosphoribosyl", "transferase", "deficiency"])
     kb = KnowledgeBase.from_concepts(
         [
             Concept("HP:0031244", "Swollen lip", ["lip swelling"], ["DISO"]),

@@ -10,6 +10,12 @@ Output, plain data: ``doc._.clinical_sections`` – one dict per section, in ord
 ``{"category", "title", "title_start", "title_end", "start", "end", "parent"}`` with
 character offsets (``start`` = header start, ``end`` = start of the next header or the end
 of the text) – and ``span._.clinical_section`` (the category a span starts in).
+
+Placed before ``ner`` (as in the assembled pipelines), ``block_titles`` marks the header tokens
+as outside any entity (spaCy's ``Doc.set_ents(blocked=...)``), so the entity recognizer leaves
+"PHYSICAL EXAMINATION" or "ASSESSMENT AND PLAN" alone, and ``block_bullets`` does the same for
+list bullets at the start of a line ("• Neck: supple" gives "Neck", not "• Neck"); entities
+already on the doc are kept.
 ``clinical_context`` turns sections into attributes (``section_attrs``: a "Family history:"
 section sets ``is_family``) and records the header as the deciding cue.
 """
@@ -87,6 +93,26 @@ def _line_starts_before(doc: Doc, i: int) -> bool:
     return "\n" in prev.whitespace_
 
 
+#: List bullets that are never part of an entity when they open a line.
+BULLETS = frozenset("•◦▪▫‣∙·●○■□►▸➢–-*")
+
+
+def block_tokens(doc: Doc, sections: List[Dict[str, Any]], bullets: bool = True) -> None:
+    """Mark the title tokens of ``sections`` (and, with ``bullets``, list bullets opening a
+    line) as blocked: outside any entity, which a following ``ner`` respects. Only tokens that
+    carry no entity annotation yet are touched."""
+    token_ids = set()
+    for section in sections:
+        span = doc.char_span(section["title_start"], section["title_end"], alignment_mode="expand")
+        if span is not None:
+            token_ids.update(range(span.start, span.end))
+    if bullets:
+        token_ids.update(t.i for t in doc if t.text in BULLETS and _line_starts_before(doc, t.i))
+    blocked = [doc[i : i + 1] for i in sorted(token_ids) if doc[i].ent_iob == 0]
+    if blocked:
+        doc.set_ents([], blocked=blocked, default="unmodified")
+
+
 class ClinicalSectionizer(Pipe):
     """Finds section headers and writes ``doc._.clinical_sections``."""
 
@@ -100,6 +126,8 @@ class ClinicalSectionizer(Pipe):
         require_start_line: bool = True,
         require_end: bool = True,
         max_section_length: int | None = None,
+        block_titles: bool = True,
+        block_bullets: bool = True,
     ):
         install_context_extensions()
         if max_section_length is not None and max_section_length <= 0:
@@ -112,6 +140,8 @@ class ClinicalSectionizer(Pipe):
             "require_start_line": require_start_line,
             "require_end": require_end,
             "max_section_length": max_section_length,
+            "block_titles": block_titles,
+            "block_bullets": block_bullets,
         }
         self._rules_source = rules
         self._rules: List[Dict[str, Any]] | None = None
@@ -206,7 +236,11 @@ class ClinicalSectionizer(Pipe):
         return sections
 
     def __call__(self, doc: Doc) -> Doc:
-        setattr(doc._, SECTIONS_ATTR, self.find_sections(doc) if len(doc) else [])
+        sections = self.find_sections(doc) if len(doc) else []
+        setattr(doc._, SECTIONS_ATTR, sections)
+        titles = sections if self.cfg.get("block_titles", True) else []
+        if titles or self.cfg.get("block_bullets", True):
+            block_tokens(doc, titles, bullets=self.cfg.get("block_bullets", True))
         return doc
 
     def initialize(
@@ -249,13 +283,15 @@ class ClinicalSectionizer(Pipe):
 
 @Language.factory(
     "clinical_sectionizer",
-    assigns=["doc._.clinical_sections"],
+    assigns=["doc._.clinical_sections", "token.ent_iob"],
     default_config={
         "rules": "default",
         "phrase_matcher_attr": "LOWER",
         "require_start_line": True,
         "require_end": True,
         "max_section_length": None,
+        "block_titles": True,
+        "block_bullets": True,
     },
 )
 def make_clinical_sectionizer(
@@ -266,6 +302,8 @@ def make_clinical_sectionizer(
     require_start_line: bool,
     require_end: bool,
     max_section_length: int | None,
+    block_titles: bool,
+    block_bullets: bool,
 ) -> "ClinicalSectionizer":
     """Section headers (medspaCy's rules plus visit-note headers), saved with the pipeline."""
     return ClinicalSectionizer(
@@ -276,4 +314,6 @@ def make_clinical_sectionizer(
         require_start_line=require_start_line,
         require_end=require_end,
         max_section_length=max_section_length,
+        block_titles=block_titles,
+        block_bullets=block_bullets,
     )

@@ -48,10 +48,18 @@ OPTIONAL_ALIAS_WORDS = frozenset(
 )
 
 
+#: Longest ending a word may add to a shared stem and still be the same word ("-s", "-ive", "-ation").
+MAX_STEM_ENDING = 5
+
+
 def _same_word(alias_word: str, mention_word: str) -> bool:
-    """Equal, the same stem (both at least 4 characters long, sharing their first 4, or 5 when both
-    have 6 or more: "tumor"/"tumors", "hypertension"/"hypertensive"), or a misspelling of it
-    (difflib ratio >= 0.8: "melitus"/"mellitus", "atack"/"attack")."""
+    """Equal, the same stem, or a misspelling of it.
+
+    Same stem: both at least 4 characters long, sharing their first 4 (5 when both have 6 or
+    more), and neither going on for more than :data:`MAX_STEM_ENDING` characters after the
+    shared part: "tumor"/"tumors", "hypertension"/"hypertensive", but not
+    "exhibits"/"exhibitionism" or "cardiac"/"cardiomyopathy". A misspelling: same first letter,
+    lengths within 2, difflib ratio >= 0.8 ("melitus"/"mellitus", "atack"/"attack")."""
     if alias_word == mention_word:
         return True
     shorter = min(len(alias_word), len(mention_word))
@@ -59,7 +67,11 @@ def _same_word(alias_word: str, mention_word: str) -> bool:
         return False
     n = 5 if shorter >= 6 else 4
     if alias_word[:n] == mention_word[:n]:
-        return True
+        shared = n
+        while shared < shorter and alias_word[shared] == mention_word[shared]:
+            shared += 1
+        if max(len(alias_word), len(mention_word)) - shared <= MAX_STEM_ENDING:
+            return True
     if alias_word[0] != mention_word[0] or abs(len(alias_word) - len(mention_word)) > 2:
         return False  # not a misspelling of it (and difflib is slow)
     m = SequenceMatcher(None, alias_word, mention_word, autojunk=False)
@@ -68,8 +80,12 @@ def _same_word(alias_word: str, mention_word: str) -> bool:
 
 def alias_covered(alias: str, mention_words: Sequence[str]) -> bool:
     """Whether every word of the normalised ``alias`` is in the mention (up to stem), except
-    :data:`OPTIONAL_ALIAS_WORDS`. "swelling" does not cover "lip swelling": the alias says more."""
-    return all(w in OPTIONAL_ALIAS_WORDS or any(_same_word(w, m) for m in mention_words) for w in alias.split())
+    :data:`OPTIONAL_ALIAS_WORDS`; two adjacent mention words may stand for one compound alias word.
+    "swelling" does not cover "lip swelling": the alias says more."""
+    words = list(mention_words)
+    # a compound written apart in the mention: "phosphoribosyl transferase" covers "phosphoribosyltransferase"
+    words += [a + b for a, b in zip(words, words[1:])]
+    return all(w in OPTIONAL_ALIAS_WORDS or any(_same_word(w, m) for m in words) for w in alias.split())
 
 
 @dataclass
