@@ -8,6 +8,7 @@ find them without ``--code`` and without importing this package first.
 torch pulled in by spacy-transformers resolves to a multi-GB CUDA build.
 ``scripts/setup.sh`` does this for you.
 """
+
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -87,6 +88,9 @@ ENTRY_POINTS = {
         "spacy-clinical-ner.linker_scorer.v1 = spacy_clinical_ner.linking.scorer:make_linker_scorer",
         "spacy-clinical-ner.context_scorer.v1 = spacy_clinical_ner.context.scorer:make_context_scorer",
         "spacy-clinical-ner.relation_scorer.v1 = spacy_clinical_ner.relations.scorer:make_relation_scorer",
+    ],
+    "spacy_augmenters": [
+        "spacy-clinical-ner.case_variants.v1 = spacy_clinical_ner.readers.augment:create_case_variants_augmenter",
     ],
     "spacy_misc": [
         "spacy-clinical-ner.kb_from_disk.v1 = spacy_clinical_ner.linking.builders:create_kb_from_disk",

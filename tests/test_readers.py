@@ -250,3 +250,27 @@ def test_pubtator_ids_and_errors(tmp_path):
     bad.write_text("1|t|Fever\n1|a|and cough\n1\t0\tx\tFever\tDisease\tD1\n", encoding="utf8")
     with pytest.raises(PubTatorFormatError, match="bad.txt, line 3"):
         list(read_pubtator(bad))
+
+
+def test_case_variants_augmenter(maccrobat_dir):
+    from spacy.training import Example
+    from spacy.util import registry
+
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    nlp = clinical_blank()
+    doc = brat_to_doc(read_brat_document(maccrobat_dir / "15939911.txt"), nlp.make_doc)
+    example = Example(nlp.make_doc(doc.text), doc)
+    gold = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+    make = registry.augmenters.get("spacy-clinical-ner.case_variants.v1")
+    for lower, upper, case in ((1.0, 0.0, str.lower), (0.0, 1.0, str.upper), (0.0, 0.0, str)):
+        (out,) = list(make(lower=lower, upper=upper)(nlp, example))
+        assert out.reference.text == case(doc.text) and out.predicted.text == case(doc.text)
+        assert [(e.start_char, e.end_char, e.label_) for e in out.reference.ents] == gold
+    # a token whose upper case is longer ("ß" -> "SS") keeps the example as it is
+    odd = nlp.make_doc("Morbus Baßler was seen.")
+    odd.ents = [odd.char_span(7, 13, label="Disease_disorder")]
+    (out,) = list(make(lower=0.0, upper=1.0)(nlp, Example(nlp.make_doc(odd.text), odd)))
+    assert out.reference.text == odd.text
+    with pytest.raises(ClinicalNERError, match="case_variants"):
+        make(lower=0.8, upper=0.5)
