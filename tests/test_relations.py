@@ -394,6 +394,39 @@ def test_threshold_controls_output(overfit):
         rel.threshold = old
 
 
+def test_functional_labels_keep_one_tail_per_head(overfit):
+    nlp, examples = overfit
+    rel = nlp.get_pipe("clinical_relation_extractor")
+    # learned at initialize: in TRAIN every MODIFY and BEFORE head has one tail
+    assert rel.functional_labels == ("BEFORE", "MODIFY")
+    doc = nlp.make_doc("aspirin and heparin 100 mg .")
+    doc.ents = [_span(doc, "aspirin", 1, "Medication"), _span(doc, "heparin", 1, "Medication"), _span(doc, "100 mg", 1, "Dosage")]
+    old_threshold, old_functional = rel.threshold, rel.functional_labels
+    try:
+        rel.threshold = 0.0  # every candidate pair scores above it
+        modify = [
+            (h.text, t.text, score) for h, label, t, score in iter_relations(rel(doc.copy())) if label == "MODIFY" and h.text == "100 mg"
+        ]
+        assert len(modify) == 1
+        rel.functional_labels = []
+        modify_all = [
+            (h.text, t.text, score) for h, label, t, score in iter_relations(rel(doc.copy())) if label == "MODIFY" and h.text == "100 mg"
+        ]
+        assert {tail for _, tail, _ in modify_all} == {"aspirin", "heparin"}
+        assert modify[0] == max(modify_all, key=lambda r: r[2])  # the kept tail is the best one
+    finally:
+        rel.threshold, rel.functional_labels = old_threshold, old_functional
+    # a label whose heads often take several tails is not functional; [] turns the constraint off
+    data = [(TRAIN[0][0], TRAIN[0][1], TRAIN[0][2] + [(1, "MODIFY", 4)])] + TRAIN[1:]
+    for functional, expected in ((None, ("BEFORE",)), ([], ())):
+        fresh = small_rel_nlp(functional_labels=functional)
+        examples = make_examples(fresh, data)
+        fresh.initialize(lambda: examples)  # noqa: B023 - called right here
+        assert fresh.get_pipe("clinical_relation_extractor").functional_labels == expected
+    with pytest.raises(RelationError, match="functional_labels"):
+        fresh.get_pipe("clinical_relation_extractor").functional_labels = "MODIFY"
+
+
 def test_empty_doc_and_single_entity(overfit):
     nlp, _ = overfit
     assert nlp.make_doc("")._.relations == []
