@@ -81,7 +81,9 @@ def test_assembled_pipeline_has_every_component(assembled, parts):
     assert nlp.get_pipe("tok2vec").listening_components == ["ner"]
     # the NER's static vectors came along, the same as it was trained with
     ner_vectors = spacy.load(parts["ner"]).vocab.vectors
-    assert nlp.vocab.vectors.mode == "floret" and nlp.vocab.vectors.to_bytes(exclude=["strings"]) == ner_vectors.to_bytes(exclude=["strings"])
+    assert nlp.vocab.vectors.mode == "floret" and nlp.vocab.vectors.to_bytes(exclude=["strings"]) == ner_vectors.to_bytes(
+        exclude=["strings"]
+    )
     doc = nlp("No fever. Hypertension was treated with aspirin 81 mg daily. Mother had asthma.")
     assert len(list(doc.sents)) == 3
     for ent in doc.ents:  # every component wrote its attributes (values depend on the 1-step training)
