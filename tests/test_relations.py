@@ -445,7 +445,7 @@ def test_to_bytes_round_trip(overfit):
     nlp2 = small_rel_nlp()
     nlp2.get_pipe("clinical_relation_extractor").from_bytes(rel_bytes)
     rel2 = nlp2.get_pipe("clinical_relation_extractor")
-    assert rel2.labels == ("BEFORE", "MODIFY")
+    assert rel2.labels == ("BEFORE", "MODIFY") and rel2.functional_labels == ("BEFORE", "MODIFY")
     assert rel2.candidates.get_type_pairs() == nlp.get_pipe("clinical_relation_extractor").cfg["type_pairs"]
     for eg in examples:
         assert annotate(nlp2, eg)._.relations == annotate(nlp, eg)._.relations
@@ -455,6 +455,7 @@ def test_to_disk_and_spacy_load(overfit, tmp_path):
     nlp, examples = overfit
     nlp.to_disk(tmp_path / "rel")
     nlp2 = spacy.load(tmp_path / "rel")
+    assert nlp2.get_pipe("clinical_relation_extractor").functional_labels == ("BEFORE", "MODIFY")
     for eg in examples:
         assert annotate(nlp2, eg)._.relations == annotate(nlp, eg)._.relations
 
