@@ -11,13 +11,14 @@ Output, plain data: ``doc._.clinical_sections`` – one dict per section, in ord
 character offsets (``start`` = header start, ``end`` = start of the next header or the end
 of the text) – and ``span._.clinical_section`` (the category a span starts in).
 
+``clinical_context`` turns sections into attributes (``section_attrs``: a "Family history:"
+section sets ``is_family``) and records the header as the deciding cue.
+
 Placed before ``ner`` (as in the assembled pipelines), ``block_titles`` marks the header tokens
 as outside any entity (spaCy's ``Doc.set_ents(blocked=...)``), so the entity recognizer leaves
 "PHYSICAL EXAMINATION" or "ASSESSMENT AND PLAN" alone, and ``block_bullets`` does the same for
 list bullets at the start of a line ("• Neck: supple" gives "Neck", not "• Neck"); entities
 already on the doc are kept.
-``clinical_context`` turns sections into attributes (``section_attrs``: a "Family history:"
-section sets ``is_family``) and records the header as the deciding cue.
 """
 
 import json
