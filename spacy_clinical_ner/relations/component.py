@@ -112,9 +112,10 @@ def make_clinical_relation_extractor(
     functional_labels: labels for which each head keeps only its best-scoring tail above the
         threshold. ``null`` (default): learned at ``initialize``, the labels whose gold heads have
         more than one tail in at most 5% of cases (MACCROBAT train: MODIFY 4.1%, SUB_PROCEDURE 0.9%,
-        IDENTICAL 1.0%, CAUSE 4.4%, BEFORE 0.1%, AFTER 0.4%; OVERLAP is symmetric and never
-        functional). ``[]`` turns the constraint off. On dev it raised micro F from 73.5 to 74.3
-        (gold entities) and from 36.7 to 37.3 (end to end), precision up, recall slightly down.
+        IDENTICAL 1.0%, CAUSE 4.4%, BEFORE 0.1%, AFTER 0.4%; OVERLAP, made of groups, is not).
+        ``[]`` turns the constraint off. Applied to the earlier CPU model on dev it raised micro F
+        from 73.5 to 74.3 (gold entities) and from 36.7 to 37.3 (end to end): precision up, recall
+        slightly down.
     scorer: defaults to ``spacy-clinical-ner.relation_scorer.v1``.
     """
     return RelationExtractor(
