@@ -166,12 +166,40 @@ def test_section_titles_are_blocked_for_a_following_ner():
     nlp.add_pipe("clinical_sectionizer")
     doc = nlp("• Neck: supple.\n- Lungs clear, 1 - 2 beats.")
     blocked = [t.text for t in doc if t.ent_iob_ and not t.ent_type_]
-    assert blocked == ["•", "-"] and all(t.ent_iob_ == "" for t in doc if t.text not in ("•", "-") or t.i > 8)
+    # (the colon after "Neck" ends a line-opening label: blocked too, see the next test)
+    assert blocked == ["•", ":", "-"] and all(t.ent_iob_ == "" for t in doc if t.text not in ("•", ":", "-") or t.i > 8)
     # placed after the NER, existing entities are kept as they are
     nlp = clinical_blank()
     nlp.add_pipe("ner", source=train)
     nlp.add_pipe("clinical_sectionizer")
     assert [e.start_char for e in nlp(text).ents][:1] == [0]
+
+
+def test_label_colons_and_reporting_verbs_are_blocked(tmp_path):
+    """Visit-note lines ("Respiratory: Denies cough.") keep the label's colon and the reporting
+    verb out of entities; colons and verbs elsewhere are left to the NER unless listed."""
+    text = (
+        "Respiratory: Denies cough.\n• HR: 77 bpm\nShe reports fatigue, titer: 1/40, and denied fever.\nNeurological/Psychological: normal."
+    )
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sectionizer")
+    doc = nlp(text)
+    blocked = [(t.text, t.i) for t in doc if t.ent_iob_ and not t.ent_type_]  # blocked: spaCy's B without a type
+    colons = [t.i for t in doc if t.text == ":"]
+    label_colons = [i for i in colons if doc[i - 1].text in ("Respiratory", "HR", "Psychological")]
+    assert len(label_colons) == 3 and len(colons) == 4  # "titer:" does not open the line
+    assert [t for t, _ in blocked] == [":", "Denies", "•", ":", "reports", ":"]
+    assert {i for t, i in blocked if t == ":"} == set(label_colons)
+    # "denied" is MACCROBAT's own wording (History entities may start with it): not blocked
+    assert all(t.ent_iob_ == "" for t in doc if t.text in ("denied", "fever", "Respiratory", "cough"))
+    # both options can be switched off or changed, and are saved with the pipeline
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sectionizer", config={"block_label_colons": False, "block_words": ["Denied"]})
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert loaded.get_pipe("clinical_sectionizer").cfg["block_words"] == ["denied"]
+    doc = loaded(text)
+    assert [t.text for t in doc if t.ent_iob_ and not t.ent_type_] == ["•", "denied"]
 
 
 def test_family_history_in_running_text_is_not_a_section(ctx_nlp):

@@ -17,8 +17,12 @@ section sets ``is_family``) and records the header as the deciding cue.
 Placed before ``ner`` (as in the assembled pipelines), ``block_titles`` marks the header tokens
 as outside any entity (spaCy's ``Doc.set_ents(blocked=...)``), so the entity recognizer leaves
 "PHYSICAL EXAMINATION" or "ASSESSMENT AND PLAN" alone, and ``block_bullets`` does the same for
-list bullets at the start of a line ("• Neck: supple" gives "Neck", not "• Neck"); entities
-already on the doc are kept.
+list bullets at the start of a line ("• Neck: supple" gives "Neck", not "• Neck"). Visit notes
+write one finding per line behind a short label ("Musculoskeletal: Reports knee pain."):
+``block_label_colons`` blocks the colon of such a label, so no entity runs across it, and
+``block_words`` blocks the reporting verbs of visit notes ("Denies", "Endorses", "Reports"), which
+the case reports the NER learnt from never use: "Denies shortness of breath." then gives the entity
+"shortness of breath", which ``clinical_context`` negates. Entities already on the doc are kept.
 """
 
 import json
@@ -97,11 +101,45 @@ def _line_starts_before(doc: Doc, i: int) -> bool:
 #: List bullets that are never part of an entity when they open a line.
 BULLETS = frozenset("•◦▪▫‣∙·●○■□►▸➢–-*")
 
+#: Present-tense reporting verbs of visit notes ("Denies fever.", "Endorses fatigue."): never part of
+#: an entity. MACCROBAT's case reports write "denied" and "complained of", and its History entities
+#: may start with "denied" ("denied a history of smoking"), so the past tense is left to the NER.
+REPORTING_VERBS = ("denies", "endorses", "reports", "complains", "admits")
 
-def block_tokens(doc: Doc, sections: List[Dict[str, Any]], bullets: bool = True) -> None:
-    """Mark the title tokens of ``sections`` (and, with ``bullets``, list bullets opening a
-    line) as blocked: outside any entity, which a following ``ner`` respects. Only tokens that
-    carry no entity annotation yet are touched."""
+#: The longest line-opening label whose colon is blocked ("Neurological/Psychological:").
+MAX_LABEL_TOKENS = 4
+
+
+def _label_colons(doc: Doc) -> List[int]:
+    """Colons that end a short label opening a line: "Respiratory: Denies cough." or
+    "• HR: 77 bpm" (a bullet may come first)."""
+    found = []
+    for tok in doc:
+        if tok.text != ":":
+            continue
+        start = tok.i
+        while start > 0 and tok.i - start < MAX_LABEL_TOKENS and (doc[start - 1].is_alpha or doc[start - 1].text in "/&"):
+            start -= 1
+            if _line_starts_before(doc, start):
+                break
+        if start == tok.i:
+            continue
+        if _line_starts_before(doc, start) or (doc[start - 1].text in BULLETS and _line_starts_before(doc, start - 1)):
+            found.append(tok.i)
+    return found
+
+
+def block_tokens(
+    doc: Doc,
+    sections: List[Dict[str, Any]],
+    bullets: bool = True,
+    label_colons: bool = False,
+    words: Iterable[str] = (),
+) -> None:
+    """Mark the title tokens of ``sections`` (with ``bullets``, list bullets opening a line; with
+    ``label_colons``, the colon of a short label opening a line; any token whose lower-case form is
+    in ``words``) as blocked: outside any entity, which a following ``ner`` respects. Only tokens
+    that carry no entity annotation yet are touched."""
     token_ids = set()
     for section in sections:
         span = doc.char_span(section["title_start"], section["title_end"], alignment_mode="expand")
@@ -109,6 +147,11 @@ def block_tokens(doc: Doc, sections: List[Dict[str, Any]], bullets: bool = True)
             token_ids.update(range(span.start, span.end))
     if bullets:
         token_ids.update(t.i for t in doc if t.text in BULLETS and _line_starts_before(doc, t.i))
+    if label_colons:
+        token_ids.update(_label_colons(doc))
+    words = frozenset(w.lower() for w in words)
+    if words:
+        token_ids.update(t.i for t in doc if t.lower_ in words)
     blocked = [doc[i : i + 1] for i in sorted(token_ids) if doc[i].ent_iob == 0]
     if blocked:
         doc.set_ents([], blocked=blocked, default="unmodified")
@@ -129,6 +172,8 @@ class ClinicalSectionizer(Pipe):
         max_section_length: int | None = None,
         block_titles: bool = True,
         block_bullets: bool = True,
+        block_label_colons: bool = True,
+        block_words: Iterable[str] = REPORTING_VERBS,
     ):
         install_context_extensions()
         if max_section_length is not None and max_section_length <= 0:
@@ -143,6 +188,8 @@ class ClinicalSectionizer(Pipe):
             "max_section_length": max_section_length,
             "block_titles": block_titles,
             "block_bullets": block_bullets,
+            "block_label_colons": block_label_colons,
+            "block_words": sorted({str(w).lower() for w in block_words}),
         }
         self._rules_source = rules
         self._rules: List[Dict[str, Any]] | None = None
@@ -240,8 +287,13 @@ class ClinicalSectionizer(Pipe):
         sections = self.find_sections(doc) if len(doc) else []
         setattr(doc._, SECTIONS_ATTR, sections)
         titles = sections if self.cfg.get("block_titles", True) else []
-        if titles or self.cfg.get("block_bullets", True):
-            block_tokens(doc, titles, bullets=self.cfg.get("block_bullets", True))
+        block_tokens(
+            doc,
+            titles,
+            bullets=self.cfg.get("block_bullets", True),
+            label_colons=self.cfg.get("block_label_colons", True),
+            words=self.cfg.get("block_words", REPORTING_VERBS),
+        )
         return doc
 
     def initialize(
@@ -293,6 +345,8 @@ class ClinicalSectionizer(Pipe):
         "max_section_length": None,
         "block_titles": True,
         "block_bullets": True,
+        "block_label_colons": True,
+        "block_words": list(REPORTING_VERBS),
     },
 )
 def make_clinical_sectionizer(
@@ -305,6 +359,8 @@ def make_clinical_sectionizer(
     max_section_length: int | None,
     block_titles: bool,
     block_bullets: bool,
+    block_label_colons: bool,
+    block_words: List[str],
 ) -> "ClinicalSectionizer":
     """Section headers (medspaCy's rules plus visit-note headers), saved with the pipeline."""
     return ClinicalSectionizer(
@@ -317,4 +373,6 @@ def make_clinical_sectionizer(
         max_section_length=max_section_length,
         block_titles=block_titles,
         block_bullets=block_bullets,
+        block_label_colons=block_label_colons,
+        block_words=block_words,
     )
