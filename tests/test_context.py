@@ -13,6 +13,7 @@ import spacy_clinical_ner.context  # noqa: F401 - registers the factories
 from spacy_clinical_ner.context import ContextRule, clinical_sentence_starts, default_rules, load_rules, medspacy_rules
 from spacy_clinical_ner.context.corpus import copy_entities
 from spacy_clinical_ner.context.errors import ContextRuleError
+from spacy_clinical_ner.context.scorer import score_context
 from spacy_clinical_ner.errors import ClinicalNERError
 from spacy_clinical_ner.extensions import install_doc_extensions
 from spacy_clinical_ner.tokenizer import clinical_blank
@@ -448,6 +449,31 @@ def test_score_keys_through_nlp_evaluate(ctx_nlp):
         assert {f"context_{attr}_p", f"context_{attr}_r", f"context_{attr}_f"} <= set(scores)
     assert scores["context_negated_f"] == 1.0
     assert ctx_nlp.get_pipe_meta("clinical_context").default_score_weights["context_negated_f"] == 1.0
+
+
+def test_overlap_scores_pair_spans_one_to_one(ctx_nlp):
+    """``context_<attr>_overlap_*`` pair gold and predicted spans that overlap (one to one), so a
+    negation found on a shorter NER span still counts; the exact keys do not pair them."""
+    text = "No high fever, chills or night sweats today."
+    gold_spans = [("high fever", True), ("chills", True), ("night sweats", False)]
+    pred_spans = [("fever", True), ("chills", True), ("night sweats today", True)]
+
+    def doc_with(spans):
+        doc = ctx_nlp.make_doc(text)
+        doc.ents = [doc.char_span(text.index(s), text.index(s) + len(s), label="PROBLEM") for s, _ in spans]
+        for ent, (_, negated) in zip(doc.ents, spans):
+            ent._.is_negated = negated
+        return doc
+
+    scores = score_context([Example(doc_with(pred_spans), doc_with(gold_spans))])
+    assert (scores["context_negated_p"], scores["context_negated_r"]) == (1 / 3, 1 / 2)
+    # "fever" pairs with "high fever"; "night sweats today" overlaps only a gold span that is not negated
+    assert (scores["context_negated_overlap_p"], scores["context_negated_overlap_r"]) == (2 / 3, 1.0)
+    # one predicted span over two gold ones counts once
+    wide = [("high fever, chills", True)]
+    scores = score_context([Example(doc_with(wide), doc_with(gold_spans))])
+    assert (scores["context_negated_overlap_p"], scores["context_negated_overlap_r"]) == (1.0, 0.5)
+    assert all(f"context_{a}_overlap_{m}" in scores for a in ("negated", "uncertain", "family") for m in "prf")
 
 
 @pytest.fixture(scope="module")

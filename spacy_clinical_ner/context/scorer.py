@@ -9,6 +9,11 @@ with a full pipeline the scores include NER misses; place gold entities in the p
 docs (as ``benchmarks/context_eval.py`` does) to score the assertion step alone. A
 predicted span with the attribute counts as a false positive when gold lacks it.
 
+``context_<attr>_overlap_p/r/f`` score the same attribute with spans paired when they overlap
+(one to one, as in the lenient i2b2 measure): behind a predicted NER, a negated "shortness of
+breath" counts for the gold "shortness of breath on exertion". These move less with the NER's
+exact boundaries; the exact keys stay the headline.
+
 Gold comes from, in order: BRAT attributes in ``doc._.brat`` (the MACCROBAT reader keeps
 ``POLARITY`` there; see :data:`POLARITY_GOLD`), else the reference spans' own
 extension values. Attributes the gold source cannot express (MACCROBAT has no
@@ -73,6 +78,20 @@ def gold_values(
     return out, {a for a in BOOL_ATTRS if Span.has_extension(a)}
 
 
+def _overlap_matches(gold: Iterable[Tuple[int, int]], pred: Iterable[Tuple[int, int]]) -> int:
+    """One-to-one pairs of overlapping character spans (each gold span takes the first free
+    predicted span that overlaps it, in text order)."""
+    free = sorted(pred)
+    n = 0
+    for g_start, g_end in sorted(gold):
+        for i, (p_start, p_end) in enumerate(free):
+            if p_start < g_end and g_start < p_end:
+                del free[i]
+                n += 1
+                break
+    return n
+
+
 def score_context(
     examples: Iterable[Example],
     *,
@@ -84,6 +103,7 @@ def score_context(
 ) -> Dict[str, Any]:
     install_doc_extensions()  # doc._.brat must be readable on references loaded by `spacy evaluate`
     scores = {a: PRFScore() for a in attrs}
+    overlap = {a: PRFScore() for a in attrs}
     expressible: Set[str] = set()
     n_pairs = n_agree = 0
     for eg in examples:
@@ -101,6 +121,10 @@ def score_context(
             scores[attr].tp += len(g & p)
             scores[attr].fp += len(p - g)
             scores[attr].fn += len(g - p)
+            n = _overlap_matches(g, p)
+            overlap[attr].tp += n
+            overlap[attr].fp += len(p) - n
+            overlap[attr].fn += len(g) - n
         for key, values in gold.items():
             if key in pred:
                 n_pairs += 1
@@ -108,10 +132,10 @@ def score_context(
     out: Dict[str, Any] = {}
     for attr, prf in scores.items():
         name = SHORT.get(attr, attr)
-        if attr in expressible:
-            out[f"context_{name}_p"], out[f"context_{name}_r"], out[f"context_{name}_f"] = prf.precision, prf.recall, prf.fscore
-        else:
-            out[f"context_{name}_p"] = out[f"context_{name}_r"] = out[f"context_{name}_f"] = None
+        for suffix, score in (("", prf), ("_overlap", overlap[attr])):
+            keys = [f"context_{name}{suffix}_{m}" for m in "prf"]
+            values = (score.precision, score.recall, score.fscore) if attr in expressible else (None, None, None)
+            out.update(zip(keys, values))
     out["context_acc"] = n_agree / n_pairs if n_pairs else None
     return out
 
