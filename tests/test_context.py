@@ -201,6 +201,8 @@ def test_label_colons_and_reporting_verbs_are_blocked(tmp_path):
     assert loaded.get_pipe("clinical_sectionizer").cfg["block_words"] == ["denied"]
     doc = loaded(text)
     assert [t.text for t in doc if t.ent_iob_ and not t.ent_type_] == ["•", "denied"]
+    with pytest.raises(ContextRuleError, match="block_words"):
+        clinical_blank().add_pipe("clinical_sectionizer", config={"block_words": ["denies", ""]})
 
 
 def test_family_history_in_running_text_is_not_a_section(ctx_nlp):

@@ -178,6 +178,8 @@ class ClinicalSectionizer(Pipe):
         install_context_extensions()
         if max_section_length is not None and max_section_length <= 0:
             raise ContextRuleError(ContextErrors.E304.format(name=name, reason="max_section_length must be positive or null"))
+        if isinstance(block_words, str) or not all(isinstance(w, str) and w.strip() for w in block_words):
+            raise ContextRuleError(ContextErrors.E304.format(name=name, reason="block_words must be a list of non-empty words"))
         self.name = name
         self.vocab = nlp.vocab
         self._tokenizer = nlp.tokenizer
