@@ -17,7 +17,7 @@ from pathlib import Path
 import spacy
 from surface_common import RESULTS, aci_notes
 
-from spacy_clinical_ner.context.sections import BULLETS, REPORTING_VERBS, _label_colons
+from spacy_clinical_ner.context.sections import BULLETS, REPORTING_VERBS, label_colon_tokens
 
 SETTINGS = {
     "NER alone (sectionizer after it)": None,
@@ -37,7 +37,7 @@ def count(nlp, notes, setting) -> dict:
         for _, text in notes:
             doc = nlp.make_doc(text)
             titles = [(s["title_start"], s["title_end"]) for s in sectionizer.find_sections(doc)]
-            colons = set(_label_colons(doc))
+            colons = set(label_colon_tokens(doc))
             if setting is not None:
                 doc = sectionizer(doc)
             for proc in ner_pipes + after:

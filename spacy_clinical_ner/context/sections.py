@@ -110,7 +110,7 @@ REPORTING_VERBS = ("denies", "endorses", "reports", "complains", "admits")
 MAX_LABEL_TOKENS = 4
 
 
-def _label_colons(doc: Doc) -> List[int]:
+def label_colon_tokens(doc: Doc) -> List[int]:
     """Colons that end a short label opening a line: "Respiratory: Denies cough." or
     "• HR: 77 bpm" (a bullet may come first)."""
     found = []
@@ -148,7 +148,7 @@ def block_tokens(
     if bullets:
         token_ids.update(t.i for t in doc if t.text in BULLETS and _line_starts_before(doc, t.i))
     if label_colons:
-        token_ids.update(_label_colons(doc))
+        token_ids.update(label_colon_tokens(doc))
     words = frozenset(w.lower() for w in words)
     if words:
         token_ids.update(t.i for t in doc if t.lower_ in words)
