@@ -68,3 +68,19 @@ def test_shipped_pipeline_is_refitted_and_scored_apart(project):
     evaluated = " ".join(commands["evaluate-pipeline"]["script"])
     assert "training/assembled/cnn_dev" in evaluated
     assert "training/release" not in " ".join(commands["assemble-dev"]["script"])
+
+
+@pytest.mark.parametrize("name", ["meta_cnn.json", "meta_trf.json"])
+def test_package_meta_passes_spacy_schema(project, name):
+    """`spacy package --meta-path` merges these into the pipeline's meta and validates the result."""
+    import json
+
+    from spacy.schemas import ModelMetaSchema, validate
+
+    packaged = " ".join(" ".join(cmd["script"]) for cmd in project["commands"] if cmd["name"].startswith("package"))
+    assert f"--meta-path configs/{name}" in packaged
+    meta = json.loads((ROOT / "configs" / name).read_text(encoding="utf8"))
+    merged = {"lang": "en", "name": "clinical_ner", "version": "0.1.0", "spacy_version": ">=3.7.5,<3.8.0", **meta}
+    assert validate(ModelMetaSchema, merged) == []
+    assert meta["description"] and meta["license"]
+    assert all(source.get("name") and source.get("license") for source in meta["sources"])
