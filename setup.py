@@ -83,6 +83,7 @@ ENTRY_POINTS = {
         "spacy-clinical-ner.BratCorpus.v1 = spacy_clinical_ner.readers.convert:create_brat_corpus",
         "spacy-clinical-ner.GoldEntityCorpus.v1 = spacy_clinical_ner.context.corpus:create_gold_entity_corpus",
         "spacy-clinical-ner.RelationCorpus.v1 = spacy_clinical_ner.relations.corpus:create_relation_corpus",
+        "spacy-clinical-ner.GoldSilverCorpus.v1 = spacy_clinical_ner.readers.silver:create_gold_silver_corpus",
     ],
     "spacy_scorers": [
         "spacy-clinical-ner.linker_scorer.v1 = spacy_clinical_ner.linking.scorer:make_linker_scorer",

@@ -13,6 +13,7 @@ class Errors:
     E006 = "Offsets {start}-{end} of annotation {ann_id} in {path} lie outside the text (length {length})"
     E007 = "No documents found in {path} (looked for {pattern})"
     E008 = "Note {note_id!r} in {path} could not be read ({error}): fix the file or leave it out"
+    E009 = "The {what} would be empty: {hint}"
     # components (E1xx)
     E101 = "Component '{name}' is not initialised: {hint}"
     E102 = "Invalid configuration for '{name}': {reason}"

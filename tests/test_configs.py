@@ -43,6 +43,8 @@ def _overrides(cfg: Path, corpus: Path, request=None) -> dict:
         from spacy_clinical_ner.cli.assets import offline_weights_path
 
         overrides["paths.transformer_model"] = str(offline_weights_path())
+    if "silver" in config["paths"]:  # the teacher-annotated abstracts: the tiny train set stands in (fast)
+        overrides["paths.silver"] = str(corpus / "train.spacy")
     if config["paths"].get("vectors"):  # static vectors built by `spacy project run vectors`
         overrides["paths.vectors"] = str(request.getfixturevalue("tiny_vectors"))
     if "init_ner" in config["paths"]:  # a second-stage config continues from a first-stage checkpoint

@@ -274,3 +274,40 @@ def test_case_variants_augmenter(maccrobat_dir):
     assert out.reference.text == odd.text
     with pytest.raises(ClinicalNERError, match="case_variants"):
         make(lower=0.8, upper=0.5)
+
+
+def test_gold_silver_corpus_reads_both_with_full_silver_annotation(tmp_path, corpus_dir):
+    """A teacher's entities become silver examples: tokens outside its entities are O, never missing."""
+    from spacy.util import registry
+
+    from spacy_clinical_ner.readers.silver import annotate_silver, pubtator_texts
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    texts = pubtator_texts([corpus_dir / "ncbi_disease" / "NCBIdevelopset_corpus.txt"], n=3, seed=0)
+    assert len(texts) == 3 and texts != pubtator_texts([corpus_dir / "ncbi_disease" / "NCBIdevelopset_corpus.txt"], n=3, seed=1)
+    teacher = clinical_blank()
+    ruler = teacher.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "Disease_disorder", "pattern": [{"LOWER": {"REGEX": "(cancer|disease|syndrome|deficiency)$"}}]}])
+    stats = annotate_silver(teacher, texts, tmp_path / "silver.spacy")
+    assert stats["documents"] == 3 and stats["entities"] > 0
+    gold = clinical_blank()
+    gold_docs = [gold.make_doc("No rash."), gold.make_doc("Mild edema.")]
+    gold_docs[0].set_ents([], default="outside")
+    gold_docs[1].set_ents([], default="outside")
+    DocBin(docs=gold_docs).to_disk(tmp_path / "gold.spacy")
+
+    make = registry.readers.get("spacy-clinical-ner.GoldSilverCorpus.v1")
+    nlp = clinical_blank()
+    examples = list(make(path=tmp_path / "gold.spacy", silver=tmp_path / "silver.spacy")(nlp))
+    assert len(examples) == 5
+    silver = examples[2:]
+    assert sum(len(eg.reference.ents) for eg in silver) == stats["entities"]
+    assert all(t.ent_iob_ in ("B", "I", "O") for eg in silver for t in eg.reference)
+    assert len(list(make(path=tmp_path / "gold.spacy", silver=tmp_path / "silver.spacy", silver_limit=1)(nlp))) == 3
+    assert len(list(make(path=tmp_path / "gold.spacy", silver=None)(nlp))) == 2
+    with pytest.raises(FileNotFoundError, match="E002|silver DocBin"):
+        make(path=tmp_path / "gold.spacy", silver=tmp_path / "missing.spacy")
+    with pytest.raises(ValueError, match="paths"):
+        make(path=None, silver=tmp_path / "silver.spacy")
+    with pytest.raises(ClinicalNERError, match="empty"):
+        annotate_silver(teacher, [], tmp_path / "empty.spacy")

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "spacy_clinical_ner.cli.context",
     "spacy_clinical_ner.cli.relations",
     "spacy_clinical_ner.cli.vectors",
+    "spacy_clinical_ner.cli.silver",
 ]
 
 
