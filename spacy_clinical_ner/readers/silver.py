@@ -48,27 +48,18 @@ def create_gold_silver_corpus(
     """
     if path is None:
         raise ValueError("The gold training corpus has no path: set [paths] train (e.g. --paths.train corpus/spacy/maccrobat/train.spacy)")
-    gold = Corpus(
-        _checked(path, "Expected the gold training DocBin (.spacy) or a folder of them."),
-        gold_preproc=gold_preproc,
-        max_length=max_length,
-        limit=limit,
-        augmenter=augmenter,
-    )
-    extra = None
+
+    def corpus(where: Path, hint: str, cap: int) -> Corpus:
+        return Corpus(_checked(where, hint), gold_preproc=gold_preproc, max_length=max_length, limit=cap, augmenter=augmenter)
+
+    corpora = [corpus(path, "Expected the gold training DocBin (.spacy) or a folder of them.", limit)]
     if silver is not None and str(silver):
-        extra = Corpus(
-            _checked(silver, "Expected the silver DocBin (.spacy) or a folder of them; set silver = null to train on gold only."),
-            gold_preproc=gold_preproc,
-            max_length=max_length,
-            limit=silver_limit,
-            augmenter=augmenter,
-        )
+        hint = "Expected the silver DocBin (.spacy) or a folder of them; set silver = null to train on gold only."
+        corpora.append(corpus(silver, hint, silver_limit))
 
     def read(nlp: Language) -> Iterator[Example]:
-        yield from gold(nlp)
-        if extra is not None:
-            yield from extra(nlp)
+        for reader in corpora:
+            yield from reader(nlp)
 
     return read
 
