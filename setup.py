@@ -11,7 +11,7 @@ torch pulled in by spacy-transformers resolves to a multi-GB CUDA build.
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 about: dict = {}
@@ -110,9 +110,11 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10,<3.12",
-    packages=find_packages(include=["spacy_clinical_ner", "spacy_clinical_ner.*"]),
+    # namespace packages, so that the data folders (resources/, static/) are packages of their own, as
+    # setuptools expects of every importable folder it ships
+    packages=find_namespace_packages(include=["spacy_clinical_ner", "spacy_clinical_ner.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
-    package_data={"spacy_clinical_ner": ["**/resources/*", "**/resources/**/*", "**/static/*"]},
+    package_data={"": ["*.json", "LICENSE-*", "*.js", "*.html", "*.css"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points=ENTRY_POINTS,
