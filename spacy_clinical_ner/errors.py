@@ -14,6 +14,7 @@ class Errors:
     E007 = "No documents found in {path} (looked for {pattern})"
     E008 = "Note {note_id!r} in {path} could not be read ({error}): fix the file or leave it out"
     E009 = "The {what} would be empty: {hint}"
+    E010 = "{count} of {total} documents in {path} could not be converted (nothing was written):\n{errors}"
     # components (E1xx)
     E101 = "Component '{name}' is not initialised: {hint}"
     E102 = "Invalid configuration for '{name}': {reason}"
@@ -35,6 +36,11 @@ class Errors:
     E607 = "[E607] Too many notes in one request: {count}, the limit is {limit}"
     E608 = "[E608] Code file {path} not found"
     E609 = "[E609] Unknown text encoding {encoding!r}: give a Python codec name such as utf-8, cp1252 or latin-1"
+    E617 = (
+        "[E617] Output {path} holds a run over other input or read options ({old}); this run has {new}. "
+        "Use --overwrite to start again, or another output folder"
+    )
+    E618 = "[E618] Cannot read {path} ({reason}): it is not the run.json of an earlier run. Use --overwrite to start again"
 
 
 #: Error codes of per-note error records (``{"id", "error": {"code", "message"}}``): a bad

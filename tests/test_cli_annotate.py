@@ -320,3 +320,98 @@ def test_resume_after_kill(tmp_path, comp, nlp):
     assert not list((out / "fhir").glob(".*.tmp"))
     manifest = json.loads((out / "run.json").read_text(encoding="utf8"))
     assert manifest["last_run"]["skipped"] >= done_before - 1 and manifest["completed"]
+
+
+def test_resume_refuses_other_input_and_retries_errors(tmp_path, nlp):
+    """A resumed run must be the same input with the same read options; its error records are tried again."""
+    src = tmp_path / "notes"
+    src.mkdir()
+    (src / "a.txt").write_text("No fever.", encoding="utf8")
+    (src / "b.txt").write_text("", encoding="utf8")
+    out = tmp_path / "out"
+    first = run_batch(nlp, src, out, progress=False)
+    assert first["annotated"] == 1 and first["error_codes"] == {"empty_text": 1}
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.txt").write_text("Chest pain.", encoding="utf8")
+    with pytest.raises(ClinicalNERError, match="E617"):  # same id 'a', another note: not 'already done'
+        run_batch(nlp, other, out, progress=False)
+    with pytest.raises(ClinicalNERError, match="E617"):
+        run_batch(nlp, src, out, encoding="cp1252", progress=False)
+    (src / "b.txt").write_text("Severe cough.", encoding="utf8")  # the bad note is fixed
+    again = run_batch(nlp, src, out, progress=False)
+    assert again["skipped"] == 1 and again["annotated"] == 1 and again["errors"] == 0
+    records = read_jsonl(out / JSONL_NAME)
+    assert [(r["id"], r["error"]) for r in records] == [("a", None), ("b", None)]  # the old error record is gone
+    assert json.loads((out / "run.json").read_text(encoding="utf8"))["last_run"]["skipped"] == 1
+
+
+def test_bad_input_leaves_earlier_output_alone(tmp_path, nlp):
+    src = write_jsonl(tmp_path / "in.jsonl", [("a", "fever"), ("b", "cough")])
+    out = tmp_path / "out"
+    run_batch(nlp, src, out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (tmp_path / "notes.json").write_text("{}", encoding="utf8")
+    with pytest.raises(ClinicalNERError, match="E602"):
+        run_batch(nlp, tmp_path / "notes.json", out, overwrite=True, progress=False)
+    (tmp_path / "n.csv").write_text("id,note\n1,fever\n", encoding="utf8")
+    for overwrite in (False, True):
+        with pytest.raises(ClinicalNERError, match="E603"):
+            run_batch(nlp, tmp_path / "n.csv", out, overwrite=overwrite, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ClinicalNERError, match="No documents found"):
+        run_batch(nlp, tmp_path / "empty", out, overwrite=True, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (out / "run.json").write_text("{not json", encoding="utf8")
+    with pytest.raises(ClinicalNERError, match="E618"):
+        run_batch(nlp, src, out, progress=False)
+
+
+def test_cli_output_folder_problems_are_clear(tmp_path, model_dir):
+    src = write_jsonl(tmp_path / "in.jsonl", [("a", "fever")])
+    (tmp_path / "afile").write_text("x", encoding="utf8")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        result = CliRunner().invoke(load_commands(), ["annotate", str(src), str(out), "--model", str(model_dir), "--code", str(CODE)])
+        assert result.exit_code == 2 and result.output.startswith("Error:") and "afile" in result.output
+
+
+def test_folder_listing_leaves_nothing_out(tmp_path, nlp):
+    src = tmp_path / "notes"
+    src.mkdir()
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    (real / "linked.txt").write_text("Severe cough.", encoding="utf8")
+    (src / "UPPER.TXT").write_text("No fever.", encoding="utf8")
+    (src / "shared").symlink_to(real, target_is_directory=True)
+    (src / "loop").symlink_to(src, target_is_directory=True)  # followed once, no endless walk
+    (src / "broken.txt").symlink_to(tmp_path / "gone.txt")
+    run_batch(nlp, src, tmp_path / "out", progress=False)
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "out" / JSONL_NAME)}
+    assert set(records) == {"UPPER", "shared/linked", "broken"}
+    assert records["broken"]["error"]["code"] == "read_error" and "broken symbolic link" in records["broken"]["error"]["message"]
+    assert not records["UPPER"]["error"] and not records["shared/linked"]["error"]
+
+
+def test_invalid_text_is_caught_at_input(tmp_path, nlp):
+    """A lone surrogate escape in JSONL; a UTF-8 byte-order mark under another --encoding; a stray CSV quote."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "s", "text": "fever \\ud800 and pain"}\n{"id": "ok", "text": "No fever."}\n', encoding="utf8")
+    summary = run_batch(nlp, src, tmp_path / "out", progress=False)
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "out" / JSONL_NAME)}
+    assert records["s"]["error"]["code"] == "invalid_utf8" and "U+D800" in records["s"]["error"]["message"]
+    assert summary["annotated"] == 1 and not records["ok"]["error"]
+    notes = tmp_path / "bom"
+    notes.mkdir()
+    (notes / "x.txt").write_bytes(b"\xef\xbb\xbfCaf\xc3\xa9 patient has fever.")
+    run_batch(nlp, notes, tmp_path / "bom_out", encoding="cp1252", progress=False)
+    record = read_jsonl(tmp_path / "bom_out" / JSONL_NAME)[0]
+    assert record["text_length"] == len("Café patient has fever.")
+    assert [e["start"] for e in record["entities"] if e["text"] == "fever"] == [len("Café patient has ")]
+    bad = tmp_path / "bad.csv"
+    bad.write_text('id,text\n1,"Fever."\n2,"unterminated, chest pain\n3,"Headache."\n4,"Nausea."\n', encoding="utf8")
+    run_batch(nlp, bad, tmp_path / "csv_out", progress=False)
+    records = read_jsonl(tmp_path / "csv_out" / JSONL_NAME)
+    assert [r["id"] for r in records if not r["error"]] == ["1", "4"]
+    malformed = [r for r in records if r["error"]]
+    assert len(malformed) == 1 and malformed[0]["error"]["code"] == "malformed_line"
+    assert "Line 3 of bad.csv" in malformed[0]["error"]["message"] and "to line 4" in malformed[0]["error"]["message"]

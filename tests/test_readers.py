@@ -311,3 +311,50 @@ def test_gold_silver_corpus_reads_both_with_full_silver_annotation(tmp_path, cor
         make(path=None, silver=tmp_path / "silver.spacy")
     with pytest.raises(ClinicalNERError, match="empty"):
         annotate_silver(teacher, [], tmp_path / "empty.spacy")
+
+
+def test_ann_text_must_match_its_offsets():
+    """A shifted offset (or an .ann paired with the wrong .txt) names the file and line; brat's own
+    spelling of the text (fragments joined by a space, whitespace collapsed) is accepted."""
+    text = "Patient has fever\nand cough."
+    with pytest.raises(BratFormatError, match=r"x.ann, line 2: its text does not match the text at offsets 0 7, 'Patient'"):
+        parse_ann("T1\tSign_symptom 12 17\tfever\nT2\tSign_symptom 0 7\tfever\n", text, path="x.ann")
+    bdoc = parse_ann("T1\tSign_symptom 12 17;22 27\tfever cough\nT2\tSign_symptom 12 21\tfever  and\nT3\tAge 0 7\n", text)
+    assert len(bdoc.entities) == 3
+
+
+def test_ann_lines_end_at_newlines_only():
+    text = "Fever\u2028and chest pain"
+    bdoc = parse_ann("T1\tSign_symptom 0 15\tFever\u2028and chest\r\n", text)
+    assert bdoc.entities["T1"].text == "Fever\u2028and chest"
+
+
+def test_convert_reports_every_bad_file_and_orphan_ann(tmp_path):
+    brat = tmp_path / "brat"
+    brat.mkdir()
+    (brat / "a.txt").write_text("fever", encoding="utf8")
+    (brat / "a.ann").write_text("T1\tSign_symptom 0 5\tfever\n", encoding="utf8")
+    (brat / "b.txt").write_text("cough", encoding="utf8")
+    (brat / "b.ann").write_text("T1\tSign_symptom 0 x\tcough\n", encoding="utf8")
+    (brat / "c.txt").write_text("pain", encoding="utf8")
+    (brat / "c.ann").write_text("R1\tMODIFY Arg1:T1 Arg2:T2\n", encoding="utf8")
+    with pytest.raises(ClinicalNERError, match=r"2 of 3 documents") as err:
+        convert_brat(brat, tmp_path / "out", progress=False)
+    assert "b.ann, line 1" in str(err.value) and "c.ann, line 1" in str(err.value)
+    assert not (tmp_path / "out" / "train.spacy").exists()
+    for name in ("b", "c"):
+        (brat / f"{name}.ann").write_text("", encoding="utf8")
+    (brat / "lonely.ann").write_text("T1\tSign_symptom 0 5\tfever\n", encoding="utf8")
+    with pytest.raises(FileNotFoundError, match="lonely.ann"):
+        convert_brat(brat, tmp_path / "out", progress=False)
+
+
+def test_pubtator_mention_must_match_its_offsets(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_text("1|t|Fever and cough.\n1|a|Chest\x0cpain.\n1\t17\t27\tChest\x0cpain\tDisease\tD1\n", encoding="utf8")
+    (doc,) = read_pubtator(good)
+    assert doc.mentions[0].text == "Chest\x0cpain"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1|t|Fever and cough.\n1|a|x\n1\t0\t7\tFever\tDisease\tD1\n", encoding="utf8")
+    with pytest.raises(PubTatorFormatError, match=r"bad.txt, line 3: the mention is not the text at offsets 0-7, 'Fever a'"):
+        list(read_pubtator(bad))

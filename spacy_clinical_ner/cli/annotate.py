@@ -62,7 +62,7 @@ def annotate_cli(
             overwrite=overwrite,
             progress=progress,
         )
-    except (ClinicalNERError, FileNotFoundError) as err:
+    except (ClinicalNERError, OSError) as err:  # OSError: a missing input, an output folder that cannot be written
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(code=2) from err
     errors = ", ".join(f"{code} {n}" for code, n in sorted(summary["error_codes"].items())) or "none"

@@ -5,8 +5,11 @@
 are redone one at a time in this process, the note that fails gets a ``pipeline_error``
 record, and streaming goes on. ``run_batch`` adds the output folder: an append-only
 ``annotations.jsonl`` (the record of what is done: an interrupted run resumes by
-skipping the ids it holds), and the optional FHIR / BRAT / HTML files, which are written
-*before* the JSONL line so that a note listed there is complete in every format.
+skipping the ids it holds, and tries the notes that got an error record again), and the
+optional FHIR / BRAT / HTML files, which are written *before* the JSONL line so that a
+note listed there is complete in every format. ``run.json`` names the pipeline, the input
+and its read options: a run into a folder that holds another pipeline's or another input's
+results stops (E605 / E617) instead of mixing them.
 """
 
 from __future__ import annotations
@@ -183,8 +186,10 @@ class JsonlOutput:
         return self
 
     def _repair(self) -> Set[str]:
-        """Ids of complete records; drops a partial or unreadable tail."""
+        """Ids of the annotated notes. A partial or unreadable tail is cut off, and error records
+        are taken out (their notes are tried again: the file may have been fixed since)."""
         done: Set[str] = set()
+        kept: List[bytes] = []
         good_end = 0
         with self.path.open("rb") as fh:
             for raw in fh:
@@ -192,15 +197,21 @@ class JsonlOutput:
                     break
                 try:
                     record = json.loads(raw)
-                    done.add(record["id"])
+                    note_id = record["id"]
                 except (ValueError, KeyError, TypeError):
                     break
                 good_end += len(raw)
+                if isinstance(record, dict) and record.get("error"):
+                    continue
+                done.add(note_id)
+                kept.append(raw)
         size = self.path.stat().st_size
         if good_end < size:
             logger.warning("Cut %d byte(s) of an interrupted record off the end of %s", size - good_end, self.path)
-            with self.path.open("r+b") as fh:
-                fh.truncate(good_end)
+        if sum(map(len, kept)) < size:
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_bytes(b"".join(kept))
+            os.replace(tmp, self.path)
         return done
 
     def write(self, record: Dict[str, Any]) -> None:
@@ -309,10 +320,35 @@ def parse_formats(formats: Union[str, Sequence[str]]) -> List[str]:
     return out
 
 
-def _manifest(nlp: Language, input_path: Path, formats: List[str]) -> Dict[str, Any]:
+def _manifest(nlp: Language, input_path: Path, formats: List[str], read_options: Dict[str, str]) -> Dict[str, Any]:
     from .model import describe_pipeline
 
-    return {"model": describe_pipeline(nlp), "pipeline": list(nlp.pipe_names), "input": str(input_path), "formats": formats}
+    return {
+        "model": describe_pipeline(nlp),
+        "pipeline": list(nlp.pipe_names),
+        "input": str(input_path.resolve()),
+        "read_options": read_options,
+        "formats": formats,
+    }
+
+
+def _check_resumable(manifest_path: Path, manifest: Dict[str, Any], output_dir: Path) -> None:
+    """E605 / E617 when the earlier run in ``output_dir`` used another pipeline or other input."""
+    try:
+        previous = json.loads(manifest_path.read_text(encoding="utf8"))
+        if not isinstance(previous, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ClinicalNERError(Errors.E618.format(path=manifest_path, reason=f"{type(err).__name__}: {err}")) from None
+    if previous.get("model") != manifest["model"] or previous.get("pipeline") != manifest["pipeline"]:
+        raise ClinicalNERError(Errors.E605.format(path=output_dir, old=previous.get("model"), new=manifest["model"]))
+    # run.json files from before read_options was kept name the input only
+    old = {"input": previous.get("input"), **previous.get("read_options", manifest["read_options"])}
+    new = {"input": manifest["input"], **manifest["read_options"]}
+    if old["input"] is not None and Path(old["input"]).resolve() != Path(new["input"]):
+        raise ClinicalNERError(Errors.E617.format(path=output_dir, old=old, new=new))
+    if {k: v for k, v in old.items() if k != "input"} != {k: v for k, v in new.items() if k != "input"}:
+        raise ClinicalNERError(Errors.E617.format(path=output_dir, old=old, new=new))
 
 
 def run_batch(
@@ -333,44 +369,51 @@ def run_batch(
 ) -> Dict[str, Any]:
     """Annotate every note of ``input_path`` into ``output_dir``; returns the run summary.
 
-    Re-running the same command after an interruption resumes it: ids already in
-    ``annotations.jsonl`` are skipped. ``overwrite=True`` starts again.
+    Re-running the same command after an interruption resumes it: notes already annotated in
+    ``annotations.jsonl`` are skipped and those with an error record are tried again (their
+    new records come at the end). ``overwrite=True`` starts again. The input is checked (it
+    exists, its kind, encoding, folder listing, CSV header) before the output folder is touched.
     """
     input_path, output_dir = Path(input_path), Path(output_dir)
     formats = parse_formats(formats)
     encoding = check_encoding(encoding)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    limit = max_chars or nlp.max_length
+    all_notes = read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit, encoding=encoding)
+    read_options = {"id_field": id_field, "text_field": text_field, "glob": glob, "encoding": encoding}
+    manifest = _manifest(nlp, input_path, formats, read_options)
     manifest_path = output_dir / MANIFEST_NAME
-    manifest = _manifest(nlp, input_path, formats)
     jsonl_path = output_dir / JSONL_NAME
     if not overwrite and manifest_path.exists() and jsonl_path.exists():
-        previous = json.loads(manifest_path.read_text(encoding="utf8"))
-        if previous.get("model") != manifest["model"] or previous.get("pipeline") != manifest["pipeline"]:
-            raise ClinicalNERError(Errors.E605.format(path=output_dir, old=previous.get("model"), new=manifest["model"]))
+        _check_resumable(manifest_path, manifest, output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(manifest_path, json.dumps(dict(manifest, completed=False), indent=2))
 
     out = JsonlOutput(jsonl_path).open(resume=not overwrite)
     writers = [WRITERS[f](output_dir) for f in formats if f in WRITERS]
-    limit = max_chars or nlp.max_length
     if limit > nlp.max_length:  # spaCy's guard against running out of memory, raised on request
         logger.info("Raising the pipeline's max_length from %d to %d characters (--max-chars)", nlp.max_length, limit)
         nlp.max_length = limit
-    skipped = len(out.done_ids)
-    if skipped:
-        logger.info("Resuming: %d note(s) already in %s", skipped, jsonl_path)
+    if out.done_ids:
+        logger.info("Resuming: %d note(s) already annotated in %s", len(out.done_ids), jsonl_path)
 
-    counts: Dict[str, int] = {"annotated": 0, "errors": 0, "skipped": skipped, "characters": 0, "words": 0}
+    counts: Dict[str, int] = {"annotated": 0, "errors": 0, "skipped": 0, "characters": 0, "words": 0}
     by_code: Dict[str, int] = {}
-    notes = (
-        n
-        for n in read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit, encoding=encoding)
-        if n.id not in out.done_ids
-    )
+
+    def todo() -> Iterator[Note]:
+        for note in all_notes:
+            if note.id in out.done_ids:
+                counts["skipped"] += 1
+                if bar is not None:
+                    bar.update(1)
+            else:
+                yield note
+
+    notes = todo()
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=count_notes(input_path, glob=glob), initial=skipped, unit="note", desc="annotate", dynamic_ncols=True)
+        bar = tqdm(total=count_notes(input_path, glob=glob), unit="note", desc="annotate", dynamic_ncols=True)
     start = time.perf_counter()
     try:
         for result in annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size):

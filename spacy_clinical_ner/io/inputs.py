@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import fnmatch
 import json
 import logging
+import os
+import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Union
+from typing import Any, Dict, Iterator, List, Tuple, Union
 
 from ..errors import ClinicalNERError, Errors, Warnings
 
@@ -40,11 +44,19 @@ class Note:
 
 
 #: Byte-order marks that name their encoding; UTF-32 first (its little-endian mark starts like UTF-16's).
-BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _decode(data: bytes, encoding: str = "utf-8") -> str:
-    """A file's text: a UTF-16/32 byte-order mark wins over ``encoding``, a UTF-8 one is dropped.
+    """A file's text: a byte-order mark (UTF-8, UTF-16 or UTF-32) wins over ``encoding`` and is
+    not part of the text, so offsets count from the first character after it.
 
     Raises ``UnicodeDecodeError``.
     """
@@ -63,17 +75,21 @@ def check_encoding(encoding: str) -> str:
         raise ClinicalNERError(Errors.E609.format(encoding=encoding)) from None
 
 
-def _first_bad_byte(text: str) -> int:
-    """Index of the first undecodable byte kept by ``surrogateescape`` (or -1)."""
-    for i, ch in enumerate(text):
-        if "\udc80" <= ch <= "\udcff":
-            return i
-    return -1
+def _first_bad_char(text: str) -> Tuple[int, str]:
+    """Index and kind of the first character that is not valid text (or ``(-1, "")``): an
+    undecodable byte kept by ``surrogateescape``, or an unpaired surrogate (a JSON ``\\ud800``
+    escape), which no UTF-8 writer and no tokenizer accepts."""
+    match = _SURROGATE.search(text)
+    if match is None:
+        return -1, ""
+    if "\udc80" <= match.group() <= "\udcff":
+        return match.start(), "undecodable byte"
+    return match.start(), f"unpaired surrogate U+{ord(match.group()):04X} (an escape that is not valid Unicode text)"
 
 
-def _clean_id(raw: Any) -> str:
-    """An id as valid text: undecodable bytes become U+FFFD (the id must be writable as UTF-8)."""
-    return str(raw).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+def clean_text(raw: Any) -> str:
+    """``raw`` as text that can be written as UTF-8: undecodable bytes and unpaired surrogates become U+FFFD."""
+    return _SURROGATE.sub("\ufffd", str(raw))
 
 
 def input_kind(path: Union[str, Path]) -> str:
@@ -91,12 +107,46 @@ def input_kind(path: Union[str, Path]) -> str:
     raise ClinicalNERError(Errors.E602.format(path=path))
 
 
+def _glob_match(parts: Tuple[str, ...], pattern: Tuple[str, ...]) -> bool:
+    """``Path.glob`` semantics on path parts (``**`` = any number of folders), case-insensitive."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_glob_match(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0].lower(), pattern[0].lower()) and _glob_match(parts[1:], pattern[1:])
+
+
+def list_folder(path: Union[str, Path], glob: str = "**/*.txt") -> Tuple[List[Path], List[Tuple[Path, OSError]]]:
+    """The files of ``path`` that ``glob`` matches (case-insensitively, symlinked folders
+    followed once), sorted, and the sub-folders that could not be listed, with their error.
+
+    Broken links and unreadable files are listed (reading them gives a ``read_error`` record):
+    nothing that matches is left out silently.
+    """
+    path = Path(path)
+    pattern = tuple(part for part in glob.replace("\\", "/").split("/") if part not in ("", "."))
+    files: List[Path] = []
+    failed: List[Tuple[Path, OSError]] = []
+    seen_dirs = set()
+    for root, dirs, names in os.walk(path, followlinks=True, onerror=lambda err: failed.append((Path(err.filename), err))):
+        real = os.path.realpath(root)
+        if real in seen_dirs:  # a link back up the tree: do not loop
+            dirs[:] = []
+            continue
+        seen_dirs.add(real)
+        dirs.sort()
+        rel = Path(root).relative_to(path).parts
+        files.extend(Path(root, name) for name in names if _glob_match(rel + (name,), pattern))
+    return sorted(files), sorted(failed, key=lambda item: str(item[0]))
+
+
 def count_notes(path: Union[str, Path], *, glob: str = "**/*.txt") -> int | None:
     """A cheap upper bound for the progress bar (None when counting would mean parsing)."""
     path = Path(path)
     kind = input_kind(path)
     if kind == "folder":
-        return sum(1 for p in path.glob(glob) if p.is_file())
+        files, failed = list_folder(path, glob)
+        return len(files) + len(failed)
     if kind == "txt":
         return 1
     if kind == "jsonl":
@@ -107,9 +157,12 @@ def count_notes(path: Union[str, Path], *, glob: str = "**/*.txt") -> int | None
 
 def _text_note(note_id: str, path: Path, source: str, max_chars: int, encoding: str) -> Note:
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device would block or never end
+            return Note(note_id, error="read_error", details={"reason": "not a regular file"}, source=source)
         data = path.read_bytes()
     except OSError as err:
-        return Note(note_id, error="read_error", details={"reason": type(err).__name__}, source=source)
+        reason = "broken symbolic link" if path.is_symlink() and not path.exists() else f"{type(err).__name__}: {err.strerror or err}"
+        return Note(note_id, error="read_error", details={"reason": reason}, source=source)
     try:
         text = _decode(data, encoding)
     except UnicodeDecodeError as err:
@@ -133,10 +186,15 @@ def check_note(note: Note, max_chars: int) -> Note:
     return note
 
 
-def _read_folder(path: Path, glob: str, max_chars: int, encoding: str) -> Iterator[Note]:
-    for file in sorted(p for p in path.glob(glob) if p.is_file()):
-        note_id = _clean_id(file.relative_to(path).with_suffix("").as_posix())
-        yield _text_note(note_id, file, _clean_id(file), max_chars, encoding)
+def _read_folder(path: Path, listing: Tuple[List[Path], List[Tuple[Path, OSError]]], max_chars: int, encoding: str) -> Iterator[Note]:
+    files, failed = listing
+    for folder, err in failed:  # a folder that could not be listed may hold notes: say so
+        note_id = clean_text(folder.relative_to(path).as_posix() + "/") if folder != path else clean_text(path)
+        reason = f"folder could not be listed ({type(err).__name__}: {err.strerror or err})"
+        yield Note(note_id, error="read_error", details={"reason": reason}, source=clean_text(folder))
+    for file in files:
+        note_id = clean_text(file.relative_to(path).with_suffix("").as_posix())
+        yield _text_note(note_id, file, clean_text(file), max_chars, encoding)
 
 
 def _record_note(
@@ -148,13 +206,13 @@ def _record_note(
             default_id, error="malformed_line", details={"line": line, "source": file_name, "reason": "not a JSON object"}, source=source
         )
     raw_id = obj.get(id_field)
-    note_id = _clean_id(raw_id) if raw_id not in (None, "") else default_id
+    note_id = clean_text(raw_id) if raw_id not in (None, "") else default_id
     text = obj.get(text_field)
     if not isinstance(text, str):
         return Note(note_id, error="missing_text", details={"field": text_field}, source=source)
-    bad = _first_bad_byte(text)
+    bad, why = _first_bad_char(text)
     if bad >= 0:
-        return Note(note_id, error="invalid_utf8", details={"pos": bad, "reason": "undecodable byte", "encoding": encoding}, source=source)
+        return Note(note_id, error="invalid_utf8", details={"pos": bad, "reason": why, "encoding": encoding}, source=source)
     return check_note(Note(note_id, text=text, source=source), max_chars)
 
 
@@ -163,20 +221,21 @@ def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int, enco
         for line_no, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
-            source = _clean_id(f"{path.name}:{line_no}")
+            source = clean_text(f"{path.name}:{line_no}")
             # surrogateescape keeps the line parseable; bad bytes are reported per note.
+            if line_no == 1 and raw.startswith(codecs.BOM_UTF8):  # a UTF-8 mark says the file is UTF-8
+                raw, encoding = raw[len(codecs.BOM_UTF8) :], "utf-8"
             line = raw.decode(encoding, errors="surrogateescape")
-            if line_no == 1 and line.startswith("\ufeff"):
-                line = line[1:]
             try:
                 obj = json.loads(line)
             except ValueError as err:
                 reason = f"invalid JSON ({type(err).__name__} at column {getattr(err, 'colno', '?')})"
-                if _first_bad_byte(line) >= 0:
+                bad, _ = _first_bad_char(line)
+                if bad >= 0:
                     yield Note(
                         source,
                         error="invalid_utf8",
-                        details={"pos": _first_bad_byte(line), "reason": "in a line that is not valid JSON", "encoding": encoding},
+                        details={"pos": bad, "reason": "in a line that is not valid JSON", "encoding": encoding},
                         source=source,
                     )
                 else:
@@ -187,13 +246,37 @@ def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int, enco
             yield _record_note(obj, source, path.name, line_no, id_field, text_field, max_chars, encoding)
 
 
+def _csv_reader(fh, path: Path):
+    # strict: a stray quote is an error (reported as a malformed record), not rows silently merged
+    return csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",", strict=True)
+
+
+def _csv_codec(path: Path, encoding: str) -> str:
+    with path.open("rb") as fh:  # a UTF-8 byte-order mark says the file is UTF-8; it is not part of the header
+        return "utf-8-sig" if fh.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else encoding
+
+
+def csv_header(path: Path, text_field: str, encoding: str) -> List[str]:
+    """The header row of a CSV/TSV file; E603 at once if it lacks ``text_field``."""
+    with path.open("r", encoding=_csv_codec(path, encoding), errors="surrogateescape", newline="") as fh:
+        try:
+            header = next(_csv_reader(fh, path))
+        except StopIteration:
+            return []
+        except csv.Error as err:
+            raise ClinicalNERError(
+                Errors.E603.format(column=text_field, path=path, columns=f"unreadable ({err})", option="--text-field")
+            ) from None
+    if text_field not in header:
+        raise ClinicalNERError(Errors.E603.format(column=text_field, path=path, columns=header, option="--text-field"))
+    return header
+
+
 def _read_csv(path: Path, id_field: str, text_field: str, max_chars: int, encoding: str) -> Iterator[Note]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     # Clinical notes are far longer than the csv module's default field limit (128 kB).
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    codec = "utf-8-sig" if encoding == "utf-8" else encoding  # a UTF-8 byte-order mark is not part of the header
-    with path.open("r", encoding=codec, errors="surrogateescape", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+    with path.open("r", encoding=_csv_codec(path, encoding), errors="surrogateescape", newline="") as fh:
+        reader = _csv_reader(fh, path)
         try:
             header = next(reader)
         except StopIteration:
@@ -207,22 +290,24 @@ def _read_csv(path: Path, id_field: str, text_field: str, max_chars: int, encodi
         row_no = 0
         while True:
             row_no += 1
-            source = _clean_id(f"{path.name}:{row_no}")
+            source = clean_text(f"{path.name}:{row_no}")
+            first_line = reader.line_num + 1
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as err:
+                lines = f" (the record runs from line {first_line} to line {reader.line_num})" if reader.line_num > first_line else ""
                 yield Note(
                     source,
                     error="malformed_line",
-                    details={"line": reader.line_num, "source": path.name, "reason": f"CSV error: {err}"},
+                    details={"line": first_line, "source": path.name, "reason": f"CSV error: {err}{lines}"},
                     source=source,
                 )
                 continue
             if not row:
                 continue
-            note_id = _clean_id(row[id_col]) if id_col is not None and id_col < len(row) and row[id_col] else source
+            note_id = clean_text(row[id_col]) if id_col is not None and id_col < len(row) and row[id_col] else source
             if len(row) != len(header):
                 yield Note(
                     note_id,
@@ -245,7 +330,10 @@ def read_notes(
     max_chars: int = 1_000_000,
     encoding: str = "utf-8",
 ) -> Iterator[Note]:
-    """The notes of ``path`` in input order, with unique ids (a missing path or a wrong encoding raises at once).
+    """The notes of ``path`` in input order, with unique ids.
+
+    A missing path, an unsupported input, an unknown encoding, a folder with no matching file
+    and a CSV without the text column raise at once (before the first note is read).
 
     ``encoding`` is that of the files (``cp1252``, ``latin-1`` ... for older exports); a ``.txt``
     file that starts with a UTF-16 or UTF-32 byte-order mark is read in that encoding whatever
@@ -259,12 +347,16 @@ def read_notes(
     if kind in ("jsonl", "csv") and "\n".encode(encoding) != b"\n":
         raise ClinicalNERError(Errors.E600.format(encoding=encoding, path=path))
     if kind == "folder":
-        notes = _read_folder(path, glob, max_chars, encoding)
+        listing = list_folder(path, glob)
+        if not listing[0] and not listing[1]:
+            raise ClinicalNERError(Errors.E007.format(path=path, pattern=f"files matching {glob!r}, see --glob"))
+        notes = _read_folder(path, listing, max_chars, encoding)
     elif kind == "txt":
-        notes = iter([_text_note(_clean_id(path.stem), path, _clean_id(path), max_chars, encoding)])
+        notes = iter([_text_note(clean_text(path.stem), path, clean_text(path), max_chars, encoding)])
     elif kind == "jsonl":
         notes = _read_jsonl(path, id_field, text_field, max_chars, encoding)
     else:
+        csv_header(path, text_field, encoding)  # a missing text column stops the run before any output is touched
         notes = _read_csv(path, id_field, text_field, max_chars, encoding)
     return unique_ids(notes)
 

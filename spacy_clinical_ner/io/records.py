@@ -30,6 +30,7 @@ from spacy.tokens import Doc, Span
 from ..errors import NOTE_ERRORS
 from ..extensions import RELATIONS_ATTR
 from ..relations.records import typed_label
+from .inputs import clean_text
 
 #: Boolean ConText attributes, medspaCy's names.
 ASSERTION_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
@@ -146,7 +147,7 @@ def error_record(note_id: str, code: str, **details: Any) -> Dict[str, Any]:
     except (KeyError, IndexError):
         message = template.split("{", 1)[0].strip()
     # Undecodable input bytes (kept as surrogates) must not reach a UTF-8 writer.
-    message = message.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+    message = clean_text(message)
     return {"id": note_id, "error": {"code": code, "message": message}}
 
 

@@ -94,7 +94,11 @@ def parse_ann(ann_text: str, text: str, *, path: Union[str, Path] = "<string>", 
     """Parse the content of a ``.ann`` file against its text.
 
     Raises ``BratFormatError`` naming the file and line for anything malformed:
-    bad offsets, offsets outside the text, unknown ids, unknown line types.
+    bad offsets, offsets outside the text, a ``T`` line whose text is not the text at its
+    offsets (compared with whitespace collapsed, fragments joined by a space as brat writes
+    them: a shifted offset or an ``.ann`` paired with the wrong ``.txt``), unknown ids,
+    unknown line types. Lines end at ``\n`` only (``\r\n`` too): other Unicode line
+    separators (U+2028, form feed ...) are text, as in brat.
     """
     bdoc = BratDocument(doc_id=doc_id or Path(str(path)).stem, text=text)
     pending_refs: List[Tuple[int, str, str, str]] = []  # (line, ann_id, ref, raw line)
@@ -102,8 +106,8 @@ def parse_ann(ann_text: str, text: str, *, path: Union[str, Path] = "<string>", 
     def fail(line_no: int, line: str, reason: str) -> BratFormatError:
         return BratFormatError(Errors.E001.format(path=path, line=line_no, reason=reason, text=line))
 
-    for line_no, raw in enumerate(ann_text.splitlines(), start=1):
-        line = raw.rstrip("\r")
+    for line_no, raw in enumerate(ann_text.split("\n"), start=1):
+        line = raw[:-1] if raw.endswith("\r") else raw
         if not line.strip():
             continue
         ann_id, sep, rest = line.partition("\t")
@@ -126,7 +130,11 @@ def parse_ann(ann_text: str, text: str, *, path: Union[str, Path] = "<string>", 
                 fragments.append((s, e))
             if ann_id in bdoc.entities:
                 raise fail(line_no, line, f"duplicate id {ann_id}")
-            bdoc.entities[ann_id] = BratEntity(ann_id, label, fragments, parts[1] if len(parts) > 1 else "", line_no)
+            ann_span_text = parts[1] if len(parts) > 1 else ""
+            covered = " ".join(text[s:e] for s, e in fragments)
+            if ann_span_text.strip() and ann_span_text.split() != covered.split():
+                raise fail(line_no, line, f"its text does not match the text at offsets {offsets}, {covered[:80]!r}")
+            bdoc.entities[ann_id] = BratEntity(ann_id, label, fragments, ann_span_text, line_no)
         elif kind == "E":
             args = rest.split()
             if not args or ":" not in args[0]:
@@ -317,6 +325,11 @@ def iter_brat_files(path: Union[str, Path]) -> List[Path]:
     files = [path] if path.is_file() else sorted(path.glob("*.txt"))
     if not files:
         raise ClinicalNERError(Errors.E007.format(path=path, pattern="*.txt"))
+    if path.is_dir():  # an .ann without its .txt would be left out of the corpus silently
+        orphans = [ann.name for ann in sorted(path.glob("*.ann")) if not ann.with_suffix(".txt").exists()]
+        if orphans:
+            hint = f"Each .ann needs its .txt beside it; {len(orphans)} have none: {', '.join(orphans[:10])}"
+            raise FileNotFoundError(Errors.E002.format(path=path / orphans[0], hint=hint))
     return files
 
 

@@ -18,6 +18,7 @@ from spacy.tokens import DocBin
 from spacy.util import registry
 from tqdm import tqdm
 
+from ..errors import ClinicalNERError, Errors
 from ..extensions import install_doc_extensions
 from .brat import brat_to_doc, iter_brat_files, read_brat_document
 
@@ -39,7 +40,12 @@ def convert_brat(
     dev_offset: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Write ``train.spacy``, ``dev.spacy`` and ``report.json`` into ``output_dir``."""
+    """Write ``train.spacy``, ``dev.spacy`` and ``report.json`` into ``output_dir``.
+
+    Every document is read before anything is written: if any cannot be converted (a
+    malformed ``.ann`` line, a missing ``.ann``, a ``.txt`` that is not UTF-8), one
+    ``ClinicalNERError`` lists them all, each with its file and line, and no output is written.
+    """
     from ..tokenizer import clinical_blank
 
     install_doc_extensions()
@@ -59,8 +65,13 @@ def convert_brat(
         "misaligned": [],
     }
     totals = report["totals"]
+    failed: List[str] = []
     for txt in tqdm(files, desc="convert BRAT", unit="doc", disable=not progress):
-        doc = brat_to_doc(read_brat_document(txt), nlp.make_doc, path=str(txt))
+        try:
+            doc = brat_to_doc(read_brat_document(txt), nlp.make_doc, path=str(txt))
+        except (ClinicalNERError, OSError) as err:
+            failed.append(str(err))
+            continue
         bins[which[txt.stem]].add(doc)
         brat = doc._.brat
         align = brat["alignment"]
@@ -81,6 +92,8 @@ def convert_brat(
             totals[key] = totals.get(key, 0) + value
         for item in align["expanded"] + align["unplaced"]:
             report["misaligned"].append({"doc": brat["doc_id"], **item})
+    if failed:
+        raise ClinicalNERError(Errors.E010.format(count=len(failed), total=len(files), path=input_dir, errors="\n".join(failed)))
     for name, db in bins.items():
         db.to_disk(output_dir / f"{name}.spacy")
     (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf8")

@@ -58,7 +58,11 @@ def normalize_concept_id(raw: str) -> Optional[str]:
 
 
 def read_pubtator(path: Union[str, Path]) -> Iterator[PubTatorDocument]:
-    """Yield documents of a PubTator file; malformed lines raise, naming file and line."""
+    """Yield documents of a PubTator file; malformed lines raise, naming file and line.
+
+    A mention whose text is not the text at its offsets (whitespace collapsed) is malformed.
+    Lines end at ``\n`` only: a form feed or U+2028 inside an abstract is text.
+    """
     path = Path(path)
     text = read_text(path)
     current: Optional[PubTatorDocument] = None
@@ -66,8 +70,8 @@ def read_pubtator(path: Union[str, Path]) -> Iterator[PubTatorDocument]:
     def fail(line_no: int, line: str, reason: str) -> PubTatorFormatError:
         return PubTatorFormatError(Errors.E005.format(path=path, line=line_no, reason=reason, text=line))
 
-    for line_no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r")
+    for line_no, raw in enumerate(text.split("\n"), start=1):
+        line = raw[:-1] if raw.endswith("\r") else raw
         if not line.strip():
             if current is not None:
                 yield current
@@ -97,6 +101,8 @@ def read_pubtator(path: Union[str, Path]) -> Iterator[PubTatorDocument]:
         doc_text = current.text
         if not 0 <= start < end <= len(doc_text):
             raise fail(line_no, line, f"offsets {start}-{end} outside the text (length {len(doc_text)})")
+        if cols[3].split() != doc_text[start:end].split():
+            raise fail(line_no, line, f"the mention is not the text at offsets {start}-{end}, {doc_text[start:end][:80]!r}")
         ids = [i for i in (normalize_concept_id(x) for x in _ID_SPLIT.split(cols[5])) if i] if len(cols) > 5 else []
         current.mentions.append(PubTatorMention(start, end, cols[3], cols[4], ids))
     if current is not None:
