@@ -1,7 +1,18 @@
 """Numbered, explained errors and warnings (in the style of ``spacy.errors``)."""
 
 
-class Errors:
+class ErrorsWithCodes(type):
+    """Prefix each message with its code, as spaCy's ``ErrorsWithCodes`` does: ``[E001] ...``.
+    Shared by every ``*Errors`` / ``*Warnings`` class of the package."""
+
+    def __getattribute__(cls, code: str):
+        msg = super().__getattribute__(code)
+        if code[:1] in ("E", "W") and code[1:].isdigit() and isinstance(msg, str):
+            return f"[{code}] {msg}"
+        return msg
+
+
+class Errors(metaclass=ErrorsWithCodes):
     """Error messages. Never renumber: users search for these codes."""
 
     # readers / corpus (E0xx)
@@ -22,25 +33,25 @@ class Errors:
     # input / batch (E2xx)
     E201 = "Input {input_id!r}: {reason}"
     # product surface: batch CLI, outputs, REST service, Spark (E6xx)
-    E600 = "[E600] {path} is read line by line, which needs an ASCII-compatible encoding, not {encoding}: re-encode it as UTF-8"
+    E600 = "{path} is read line by line, which needs an ASCII-compatible encoding, not {encoding}: re-encode it as UTF-8"
     E601 = (
-        "[E601] No pipeline found for {model!r}: it is neither an installed package nor a pipeline folder. "
+        "No pipeline found for {model!r}: it is neither an installed package nor a pipeline folder. "
         "Pass --model with a package name or a path (a folder with config.cfg and meta.json), "
         "or set the environment variable {env} (default: package {package!r}, else folder {path!r})."
     )
-    E602 = "[E602] Unsupported input {path}: expected a folder of .txt files, a .txt, .jsonl/.ndjson, .csv or .tsv file"
-    E603 = "[E603] Column {column!r} not found in {path}; the columns are {columns}. Use {option} to choose another column."
-    E604 = "[E604] Unknown output format {value!r}; expected one of {options}"
-    E605 = "[E605] Output {path} was written with a different pipeline ({old}) than this run ({new}); use --overwrite to start again"
-    E606 = "[E606] Request too large: {size} bytes, the limit is {limit} bytes"
-    E607 = "[E607] Too many notes in one request: {count}, the limit is {limit}"
-    E608 = "[E608] Code file {path} not found"
-    E609 = "[E609] Unknown text encoding {encoding!r}: give a Python codec name such as utf-8, cp1252 or latin-1"
+    E602 = "Unsupported input {path}: expected a folder of .txt files, a .txt, .jsonl/.ndjson, .csv or .tsv file"
+    E603 = "Column {column!r} not found in {path}; the columns are {columns}. Use {option} to choose another column."
+    E604 = "Unknown output format {value!r}; expected one of {options}"
+    E605 = "Output {path} was written with a different pipeline ({old}) than this run ({new}); use --overwrite to start again"
+    E606 = "Request too large: {size} bytes, the limit is {limit} bytes"
+    E607 = "Too many notes in one request: {count}, the limit is {limit}"
+    E608 = "Code file {path} not found"
+    E609 = "Unknown text encoding {encoding!r}: give a Python codec name such as utf-8, cp1252 or latin-1"
     E617 = (
-        "[E617] Output {path} holds a run over other input or read options ({old}); this run has {new}. "
+        "Output {path} holds a run over other input or read options ({old}); this run has {new}. "
         "Use --overwrite to start again, or another output folder"
     )
-    E618 = "[E618] Cannot read {path} ({reason}): it is not the run.json of an earlier run. Use --overwrite to start again"
+    E618 = "Cannot read {path} ({reason}): it is not the run.json of an earlier run. Use --overwrite to start again"
 
 
 #: Error codes of per-note error records (``{"id", "error": {"code", "message"}}``): a bad
@@ -56,7 +67,7 @@ NOTE_ERRORS = {
 }
 
 
-class Warnings:
+class Warnings(metaclass=ErrorsWithCodes):
     W001 = (
         "{count} BRAT annotation(s) in {path} could not be placed on token boundaries "
         "and were snapped outwards ({expanded}) or left out of doc.ents ({dropped})"

@@ -113,3 +113,46 @@ def test_assembled_pipeline_packages_as_wheel(assembled, tmp_path):
     assert any("umls_linker/" in n for n in names) and any("clinical_relation_extractor/" in n for n in names)
     meta = spacy.util.load_meta(next(tmp_path.glob("*/meta.json")))
     assert any(req.startswith("spacy-clinical-ner") for req in meta["requirements"])
+
+
+def test_config_overrides_win_over_saved_settings(assembled):
+    """spacy.load(path, config=...) sets every component's settings; saved state (rules, KB, labels) stays."""
+    overrides = {
+        "components.umls_linker.threshold": 0.99,
+        "components.clinical_relation_extractor.threshold": 0.95,
+        "components.clinical_sentencizer.newlines": "never",
+        "components.clinical_sectionizer.block_bullets": False,
+        "components.clinical_context.max_scope": 3,
+        "components.clinical_assertion.threshold": 0.9,
+    }
+    base = spacy.load(assembled)
+    nlp = spacy.load(assembled, config=overrides)
+    assert nlp.get_pipe("umls_linker").cfg["threshold"] == 0.99
+    assert nlp.get_pipe("clinical_relation_extractor").threshold == pytest.approx(0.95)
+    assert nlp.get_pipe("clinical_sentencizer").cfg["newlines"] == "never"
+    assert nlp.get_pipe("clinical_sectionizer").cfg["block_bullets"] is False
+    assert nlp.get_pipe("clinical_context").cfg["max_scope"] == 3
+    assert nlp.get_pipe("clinical_assertion").cfg["threshold"] == 0.9
+    rel, base_rel = nlp.get_pipe("clinical_relation_extractor"), base.get_pipe("clinical_relation_extractor")
+    assert rel.labels == base_rel.labels and rel.cfg["type_pairs"] == base_rel.cfg["type_pairs"]
+    assert len(nlp.get_pipe("clinical_context").rules) == len(base.get_pipe("clinical_context").rules)
+    assert nlp.get_pipe("umls_linker").kb is not None
+
+
+def test_pipeline_pickles_and_reruns_the_same(assembled):
+    """Worker processes started with 'spawn' (macOS, Windows) get the pipeline and the extensions
+    pickled; a Doc run through the pipeline twice keeps its entities."""
+    import pickle
+
+    from spacy.tokens.underscore import Underscore
+
+    nlp = spacy.load(assembled)
+    text = "HISTORY OF PRESENT ILLNESS: He denies fever.\n- cough\nAspirin 81 mg daily for hypertension."
+
+    def summary(doc):
+        return [(e.text, e.label_, e.kb_id_, e._.assertion, e._.context_cues) for e in doc.ents], doc._.relations
+
+    expected = summary(nlp(text))
+    assert summary(pickle.loads(pickle.dumps(nlp))(text)) == expected
+    pickle.dumps(Underscore.get_state())  # the extensions' getters and setters
+    assert summary(nlp(nlp(text))) == expected

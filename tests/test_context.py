@@ -645,3 +645,34 @@ def test_discharge_sentences_not_worse_than_medspacy(fixtures_dir):
         total += len(item["entities"])
     assert correct["ours"] >= correct["theirs"]
     assert correct["ours"] / total >= 0.9
+
+
+def test_error_handler_applies_to_context_and_sentencizer(monkeypatch):
+    from spacy.util import ignore_error
+
+    def boom(self, doc):
+        raise ValueError("boom")
+
+    for name in ("clinical_sentencizer", "clinical_context"):
+        nlp = make_nlp()
+        with monkeypatch.context() as patch:
+            patch.setattr(type(nlp.get_pipe(name)), "__call__", boom)
+            with pytest.raises(ValueError, match="boom"):
+                list(nlp.pipe(["He denies fever."]))
+            nlp.set_error_handler(ignore_error)
+            assert list(nlp.pipe(["He denies fever.", "No cough."])) == []
+
+
+@pytest.mark.parametrize(
+    "factory,config,message",
+    [
+        ("clinical_sectionizer", {"rules": "missing_rules.json"}, "E302"),
+        ("clinical_sectionizer", {"phrase_matcher_attr": "FOO"}, "E304"),
+        ("clinical_context", {"phrase_matcher_attr": "FOO"}, "E304"),
+        ("clinical_context", {"span_attrs": "nonsense"}, "E304"),
+    ],
+)
+def test_bad_settings_fail_at_add_pipe(factory, config, message):
+    nlp = clinical_blank()
+    with pytest.raises(ContextRuleError, match=message):
+        nlp.add_pipe(factory, config=config)

@@ -493,3 +493,33 @@ def test_skip_entries_find_positions_in_long_posting_lists(tmp_path):
         assert len(full) > 3 * SKIP
         for value in (-1, 0, 1, SKIP - 1, SKIP, SKIP + 1, 2 * SKIP + 5, int(full[-1]), int(full[-1]) + 1):
             assert idx._lower_bound(f, value) == ptr[f] + int(np.searchsorted(full, value)), value
+
+
+def test_error_handler_and_uninitialised_save(linker_nlp, tmp_path):
+    """nlp.set_error_handler applies to the linker's batches; a linker without a KB saves and loads
+    (uninitialised, E403 when called), as spaCy's entity_linker does."""
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker", config={"spans_key": "sc"})
+    nlp.get_pipe("umls_linker").initialize(kb=linker_nlp.get_pipe("umls_linker").kb)
+    with pytest.raises(KnowledgeBaseError, match=r"\[E404\]"):
+        list(nlp.pipe([nlp.make_doc("no group")]))
+    nlp.set_error_handler(spacy.util.ignore_error)
+    assert list(nlp.pipe([nlp.make_doc("no group")])) == []
+    fresh = clinical_blank()
+    fresh.add_pipe("umls_linker")
+    fresh.to_disk(tmp_path / "uninit")
+    loaded = spacy.load(tmp_path / "uninit")
+    assert not loaded.get_pipe("umls_linker").is_initialized
+    with pytest.raises(KnowledgeBaseError, match=r"\[E403\]"):
+        loaded(loaded.make_doc("fever"))
+    again = clinical_blank()
+    again.add_pipe("umls_linker").from_bytes(fresh.get_pipe("umls_linker").to_bytes())
+    assert not again.get_pipe("umls_linker").is_initialized
+
+
+def test_kb_ents_are_lists_after_docbin(linker_nlp):
+    doc = linker_nlp(make_doc(linker_nlp, "heart attack", [("heart attack", "DISEASE")]))
+    (doc2,) = list(DocBin(store_user_data=True, docs=[doc]).get_docs(linker_nlp.vocab))
+    assert doc2.ents[0]._.kb_ents == doc.ents[0]._.kb_ents and all(isinstance(x, list) for x in doc2.ents[0]._.kb_ents)
+    unlinked = linker_nlp.make_doc("fever")
+    assert unlinked[0:1]._.kb_ents == []  # scispaCy's default

@@ -620,3 +620,15 @@ def test_attach_relation_extractor_behind_an_entity_source(tmp_path):
     combined.to_disk(tmp_path / "combined")
     reloaded = spacy.load(tmp_path / "combined")
     assert [reloaded(eg.reference.text)._.relations for eg in examples] == expected
+
+
+def test_labels_added_before_initialize_stay():
+    fix_random_seed(0)
+    nlp = small_rel_nlp()
+    rel = nlp.get_pipe("clinical_relation_extractor")
+    assert rel.add_label("CUSTOM") == 1
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    gold = {r["label"] for eg in examples for r in eg.reference._.relations}
+    assert rel.labels[0] == "CUSTOM" and set(rel.labels) == gold | {"CUSTOM"}
+    assert nlp(examples[0].predicted.copy())._.relations is not None

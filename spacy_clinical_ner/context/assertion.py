@@ -116,6 +116,18 @@ class ClinicalAssertion(TrainablePipe):
             "veto_threshold": veto_threshold,
             "decide": list(decide),
         }
+        # What the config sets: a saved cfg does not override it (spacy.load(..., config=...) works).
+        self._settings = {k: v for k, v in self.cfg.items() if k != "labels"}
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "ClinicalAssertion":
+        super().from_bytes(bytes_data, exclude=exclude)
+        self.cfg.update(self._settings)
+        return self
+
+    def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "ClinicalAssertion":
+        super().from_disk(path, exclude=exclude)
+        self.cfg.update(self._settings)
+        return self
 
     # ------------------------------------------------------------------ helpers
     @property

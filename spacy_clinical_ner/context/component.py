@@ -51,7 +51,7 @@ from .attributes import (
 )
 from .engine import ContextEngine, Modifier
 from .errors import ContextErrors, ContextRuleError
-from .rules import ContextRule, RuleLike, coerce_rule, load_rules
+from .rules import ContextRule, RuleLike, check_matcher_attr, coerce_rule, load_rules
 from .scorer import score_context
 from .sentencizer import DEFAULT_ABBREVIATIONS, clinical_sentence_starts
 
@@ -153,6 +153,17 @@ class ClinicalContext(Pipe):
             span_attrs = DEFAULT_SPAN_ATTRS
         if section_attrs == "default":
             section_attrs = DEFAULT_SECTION_ATTRS
+        for key, mapping in (("span_attrs", span_attrs), ("section_attrs", section_attrs)):
+            if mapping is not None and (
+                not isinstance(mapping, dict)
+                or not all(isinstance(v, dict) and all(isinstance(a, str) for a in v) for v in mapping.values())
+            ):
+                raise ContextRuleError(
+                    ContextErrors.E304.format(
+                        name=name, reason=f"{key} must be 'default', null or {{category: {{attribute: bool}}}}, not {mapping!r}"
+                    )
+                )
+        check_matcher_attr(name, phrase_matcher_attr)
         for mapping in (span_attrs or {}, section_attrs or {}):
             for attrs in mapping.values():
                 for attr in attrs:
@@ -385,10 +396,6 @@ class ClinicalContext(Pipe):
             "side": "S",
         }
 
-    def pipe(self, stream: Iterable[Doc], batch_size: int = 128):
-        for doc in stream:
-            yield self(doc)
-
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]] | None = None,
@@ -421,8 +428,7 @@ class ClinicalContext(Pipe):
         unknown = set(cfg) - set(self.cfg)
         if unknown:
             raise ContextRuleError(ContextErrors.E307.format(name=self.name, reason=f"unknown settings {sorted(unknown)}"))
-        self.cfg.update(cfg)
-        self._ignored = frozenset(self.cfg["ignored_labels"])
+        # The saved settings are a record only: the pipeline's config (overrides included) sets them.
         self.set_rules(ContextRule.from_dict(r) for r in state.get("rules", []))
 
     def to_bytes(self, *, exclude: Sequence[str] = tuple()) -> bytes:

@@ -1,19 +1,9 @@
 """Numbered errors of the ConText components (range E3xx, see ``spacy_clinical_ner.errors``)."""
 
-from ..errors import ClinicalNERError
+from ..errors import ClinicalNERError, ErrorsWithCodes
 
 
-class _WithCodes(type):
-    """Prefix each message with its code, as spaCy does ("[E301] Invalid ConText rule ...")."""
-
-    def __getattribute__(cls, code: str) -> str:
-        msg = super().__getattribute__(code)
-        if code[:1] in ("E", "W") and code[1:].isdigit():
-            return f"[{code}] {msg}"
-        return msg
-
-
-class ContextErrors(metaclass=_WithCodes):
+class ContextErrors(metaclass=ErrorsWithCodes):
     """Never renumber: users search for these codes (E3xx errors, W3xx warnings)."""
 
     E301 = "Invalid ConText rule {rule!r}: {reason}"

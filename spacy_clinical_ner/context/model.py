@@ -64,61 +64,72 @@ def build_assertion_classifier(
     return model
 
 
+# The forward and init functions live at module level (as in thinc's own layers), so that the
+# model pickles: nlp.pipe(n_process=2) under the "spawn" start method (macOS, Windows) needs it.
+
+
 def sparse_instance_features() -> Model[AssertionBatch, Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]]:
     """(keys, values, lengths) for thinc's SparseLinear, one group of keys per instance."""
+    return Model("sparse_instance_features", _sparse_forward)
 
-    def forward(model: Model, batch: AssertionBatch, is_train: bool):
-        all_keys: List[numpy.ndarray] = []
-        lengths: List[int] = []
-        for instances in batch.instances:
-            for inst in instances:
-                all_keys.append(inst.keys)
-                lengths.append(len(inst.keys))
-        keys = numpy.concatenate(all_keys) if all_keys else numpy.zeros((0,), dtype="uint64")
-        xp = model.ops.xp
-        out = (
-            xp.asarray(keys, dtype="uint64"),
-            xp.asarray(numpy.ones(len(keys), dtype="float32")),
-            xp.asarray(numpy.asarray(lengths, dtype="int32")),
-        )
-        return out, lambda d: batch
 
-    return Model("sparse_instance_features", forward)
+def _return_batch(batch: AssertionBatch):
+    return lambda d_output: batch
+
+
+def _sparse_forward(model: Model, batch: AssertionBatch, is_train: bool):
+    all_keys: List[numpy.ndarray] = []
+    lengths: List[int] = []
+    for instances in batch.instances:
+        for inst in instances:
+            all_keys.append(inst.keys)
+            lengths.append(len(inst.keys))
+    keys = numpy.concatenate(all_keys) if all_keys else numpy.zeros((0,), dtype="uint64")
+    xp = model.ops.xp
+    out = (
+        xp.asarray(keys, dtype="uint64"),
+        xp.asarray(numpy.ones(len(keys), dtype="float32")),
+        xp.asarray(numpy.asarray(lengths, dtype="int32")),
+    )
+    return out, _return_batch(batch)
 
 
 def pool_instances(tok2vec: Model[List[Doc], List[Floats2d]], window: int) -> Model[AssertionBatch, Floats2d]:
     """For each instance: mean of its tokens, of ``window`` tokens before and after it."""
+    return Model("pool_instances", _pool_forward, init=_pool_init, layers=[tok2vec], dims={"nO": None}, attrs={"window": window})
 
-    def forward(model: Model, batch: AssertionBatch, is_train: bool):
-        tokvecs, bp_tokvecs = tok2vec(batch.docs, is_train)
-        ops = model.ops
-        width = tokvecs[0].shape[1] if tokvecs else tok2vec.get_dim("nO")
-        rows: List[Floats2d] = []
-        spans: List[Tuple[int, List[Tuple[int, int]]]] = []  # (doc index, [(start, end) x 3])
-        for d, instances in enumerate(batch.instances):
-            vecs = tokvecs[d]
-            n = vecs.shape[0]
-            for inst in instances:
-                parts = [(inst.start, inst.end), (max(0, inst.start - window), inst.start), (inst.end, min(n, inst.end + window))]
-                pooled = []
-                for s, e in parts:
-                    pooled.append(vecs[s:e].mean(axis=0) if e > s else ops.alloc1f(width))
-                rows.append(ops.xp.concatenate(pooled))
-                spans.append((d, parts))
-        output = ops.xp.vstack(rows) if rows else ops.alloc2f(0, width * 3)
 
-        def backprop(d_output: Floats2d) -> AssertionBatch:
-            d_tokvecs = [ops.alloc2f(*v.shape) for v in tokvecs]
-            for row, (d, parts) in enumerate(spans):
-                for k, (s, e) in enumerate(parts):
-                    if e > s:
-                        d_tokvecs[d][s:e] += d_output[row, k * width : (k + 1) * width] / (e - s)
-            bp_tokvecs(d_tokvecs)
-            return batch
+def _pool_forward(model: Model, batch: AssertionBatch, is_train: bool):
+    tok2vec = model.layers[0]
+    window = model.attrs["window"]
+    tokvecs, bp_tokvecs = tok2vec(batch.docs, is_train)
+    ops = model.ops
+    width = tokvecs[0].shape[1] if tokvecs else tok2vec.get_dim("nO")
+    rows: List[Floats2d] = []
+    spans: List[Tuple[int, List[Tuple[int, int]]]] = []  # (doc index, [(start, end) x 3])
+    for d, instances in enumerate(batch.instances):
+        vecs = tokvecs[d]
+        n = vecs.shape[0]
+        for inst in instances:
+            parts = [(inst.start, inst.end), (max(0, inst.start - window), inst.start), (inst.end, min(n, inst.end + window))]
+            pooled = []
+            for s, e in parts:
+                pooled.append(vecs[s:e].mean(axis=0) if e > s else ops.alloc1f(width))
+            rows.append(ops.xp.concatenate(pooled))
+            spans.append((d, parts))
+    output = ops.xp.vstack(rows) if rows else ops.alloc2f(0, width * 3)
 
-        return output, backprop
+    def backprop(d_output: Floats2d) -> AssertionBatch:
+        d_tokvecs = [ops.alloc2f(*v.shape) for v in tokvecs]
+        for row, (d, parts) in enumerate(spans):
+            for k, (s, e) in enumerate(parts):
+                if e > s:
+                    d_tokvecs[d][s:e] += d_output[row, k * width : (k + 1) * width] / (e - s)
+        bp_tokvecs(d_tokvecs)
+        return batch
 
-    def init(model: Model, X: AssertionBatch | None = None, Y=None) -> None:
-        tok2vec.initialize(X.docs if X is not None else None)
+    return output, backprop
 
-    return Model("pool_instances", forward, init=init, layers=[tok2vec], dims={"nO": None})
+
+def _pool_init(model: Model, X: AssertionBatch | None = None, Y=None) -> None:
+    model.layers[0].initialize(X.docs if X is not None else None)

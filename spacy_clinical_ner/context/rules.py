@@ -253,3 +253,14 @@ def load_rules(source: Union[str, Path, None]) -> List[ContextRule]:
     if str(source) == "medspacy":
         return medspacy_rules()
     return read_rules(source)
+
+
+def check_matcher_attr(name: str, attr: str) -> None:
+    """E304 at construction for a ``phrase_matcher_attr`` that spaCy's PhraseMatcher cannot use
+    (instead of spaCy's E152 on the first document)."""
+    from spacy.attrs import IDS
+
+    if not isinstance(attr, str) or attr.upper() not in IDS or attr.upper() == "NULL_ATTR":
+        raise ContextRuleError(
+            ContextErrors.E304.format(name=name, reason=f"phrase_matcher_attr {attr!r} is not a token attribute (e.g. LOWER, ORTH, NORM)")
+        )

@@ -39,6 +39,7 @@ from spacy.util import ensure_path
 
 from .attributes import SECTIONS_ATTR, install_context_extensions
 from .errors import ContextErrors, ContextRuleError
+from .rules import check_matcher_attr
 
 SECTION_RULE_KEYS = ("literal", "category", "pattern", "parents", "parent_required", "max_scope", "metadata")
 DEFAULT_SECTION_RESOURCE = "section_rules.json"
@@ -138,8 +139,9 @@ def block_tokens(
 ) -> None:
     """Mark the title tokens of ``sections`` (with ``bullets``, list bullets opening a line; with
     ``label_colons``, the colon of a short label opening a line; any token whose lower-case form is
-    in ``words``) as blocked: outside any entity, which a following ``ner`` respects. Only tokens
-    that carry no entity annotation yet are touched."""
+    in ``words``) as blocked: outside any entity, which a following ``ner`` respects. Tokens inside
+    an entity are not touched; tokens already outside one (a Doc that went through the pipeline
+    before) are blocked the same way."""
     token_ids = set()
     for section in sections:
         span = doc.char_span(section["title_start"], section["title_end"], alignment_mode="expand")
@@ -152,7 +154,7 @@ def block_tokens(
     words = frozenset(w.lower() for w in words)
     if words:
         token_ids.update(t.i for t in doc if t.lower_ in words)
-    blocked = [doc[i : i + 1] for i in sorted(token_ids) if doc[i].ent_iob == 0]
+    blocked = [doc[i : i + 1] for i in sorted(token_ids) if doc[i].ent_type == 0]
     if blocked:
         doc.set_ents([], blocked=blocked, default="unmodified")
 
@@ -180,6 +182,11 @@ class ClinicalSectionizer(Pipe):
             raise ContextRuleError(ContextErrors.E304.format(name=name, reason="max_section_length must be positive or null"))
         if isinstance(block_words, str) or not all(isinstance(w, str) and w.strip() for w in block_words):
             raise ContextRuleError(ContextErrors.E304.format(name=name, reason="block_words must be a list of non-empty words"))
+        check_matcher_attr(name, phrase_matcher_attr)
+        if rules is not None and str(rules).lower() not in ("default", "medspacy", "none", "") and not Path(rules).is_file():
+            raise ContextRuleError(
+                ContextErrors.E302.format(path=rules, reason="no such file (rules = 'default', 'medspacy', 'none' or a path)")
+            )
         self.name = name
         self.vocab = nlp.vocab
         self._tokenizer = nlp.tokenizer
@@ -311,7 +318,7 @@ class ClinicalSectionizer(Pipe):
         return {"cfg": self.cfg, "rules": self.rules}
 
     def _load_state(self, state: Dict[str, Any]) -> None:
-        self.cfg.update(state.get("cfg", {}))
+        # The saved settings are a record only: the pipeline's config (overrides included) sets them.
         self._rules = [_check_section_rule(r) for r in state.get("rules", [])]
         self._matchers = None
 

@@ -186,10 +186,6 @@ class ClinicalSentencizer(Pipe):
         doc.from_array([SENT_START], values.astype("uint64"))
         return doc
 
-    def pipe(self, stream, batch_size: int = 128):
-        for doc in stream:
-            yield self(doc)
-
     def initialize(self, get_examples=None, *, nlp=None) -> None:
         pass
 
@@ -205,8 +201,7 @@ class ClinicalSentencizer(Pipe):
         unknown = set(cfg) - set(self.cfg)
         if unknown:
             raise ContextRuleError(ContextErrors.E307.format(name=self.name, reason=f"unknown settings {sorted(unknown)}"))
-        self.cfg.update(cfg)
-        self._abbrevs = frozenset(self.cfg["abbreviations"])
+        # The saved settings are a record only: the pipeline's config (overrides included) sets them.
 
     def to_bytes(self, *, exclude=tuple()) -> bytes:
         return srsly.msgpack_dumps({"cfg": self.cfg})

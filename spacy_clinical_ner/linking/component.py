@@ -27,9 +27,10 @@ import numpy as np
 import srsly
 from spacy.attrs import ORTH
 from spacy.language import Language
+from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
-from spacy.util import ensure_path
+from spacy.util import ensure_path, minibatch
 
 from . import builders as _builders  # noqa: F401  (registers the KB builders in @misc)
 from . import scorer as _scorer  # noqa: F401  (registers the scorer)
@@ -44,11 +45,31 @@ KB_ENTS_ATTR = "kb_ents"
 KB_NAME_ATTR = "kb_name"
 
 
+def _kb_ents_getter(span: Span) -> List[list]:
+    """``[[concept_id, score], ...]`` (``[]`` when not linked, as in scispaCy), always lists: DocBin
+    and ``Doc.from_bytes`` give msgpack arrays back as tuples."""
+    key = ("._.", KB_ENTS_ATTR, span.start_char, span.end_char)
+    value = span.doc.user_data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or any(not isinstance(pair, list) for pair in value):
+        value = span.doc.user_data[key] = [list(pair) for pair in value]
+    return value
+
+
+def _kb_ents_setter(span: Span, value: Iterable[Sequence[Any]] | None) -> None:
+    key = ("._.", KB_ENTS_ATTR, span.start_char, span.end_char)
+    if value is None:
+        span.doc.user_data.pop(key, None)
+    else:
+        span.doc.user_data[key] = [list(pair) for pair in value]
+
+
 def install_span_extensions() -> None:
     """``span._.kb_ents`` and ``span._.kb_name``. Values live in ``doc.user_data`` keyed by the
     span's character offsets, so they survive ``DocBin`` and re-created spans."""
     if not Span.has_extension(KB_ENTS_ATTR):
-        Span.set_extension(KB_ENTS_ATTR, default=None)
+        Span.set_extension(KB_ENTS_ATTR, getter=_kb_ents_getter, setter=_kb_ents_setter)
     if not Span.has_extension(KB_NAME_ATTR):
         Span.set_extension(KB_NAME_ATTR, default=None)
 
@@ -73,7 +94,7 @@ DEFAULT_CONFIG = {
 @Language.factory(
     "umls_linker",
     default_config=DEFAULT_CONFIG,
-    assigns=["token.ent_kb_id"],
+    assigns=["token.ent_kb_id", f"span._.{KB_ENTS_ATTR}", f"span._.{KB_NAME_ATTR}"],
     default_score_weights={"nel_micro_f": 1.0, "nel_micro_p": 0.0, "nel_micro_r": 0.0},
 )
 def make_umls_linker(
@@ -112,7 +133,7 @@ def make_umls_linker(
     )
 
 
-class UMLSLinker:
+class UMLSLinker(Pipe):
     """Offline concept linker (see the module docstring)."""
 
     def __init__(
@@ -213,14 +234,12 @@ class UMLSLinker:
     def pipe(self, stream: Iterable[Doc], batch_size: int = 128) -> Iterator[Doc]:
         """Link a stream of documents, searching the mentions of a whole batch at once."""
         self._require()
-        batch: List[Doc] = []
-        for doc in stream:
-            batch.append(doc)
-            if len(batch) >= batch_size:
+        error_handler = self.get_error_handler()  # nlp.set_error_handler(...) applies, as in spaCy's pipes
+        for batch in minibatch(stream, size=batch_size):
+            try:
                 yield from self._link_docs(batch)
-                batch = []
-        if batch:
-            yield from self._link_docs(batch)
+            except Exception as err:
+                error_handler(self.name, self, batch, err)
 
     def _link_docs(self, docs: List[Doc]) -> List[Doc]:
         """Collect the target spans of all ``docs`` (abbreviations resolved once per doc), link all
@@ -486,33 +505,40 @@ class UMLSLinker:
         return self.scorer(examples, spans_key=self.cfg["spans_key"], **kwargs)
 
     # ------------------------------------------------------------------ serialisation
+    # A linker without a knowledge base saves its settings only (as spaCy's entity_linker saves an
+    # empty KB), so a pipeline can be saved before it is initialised; loading it gives the same
+    # uninitialised linker (E403 when called). The saved cfg is a record only: the settings come
+    # from the pipeline's config, so spacy.load(path, config={"components.umls_linker.threshold": 0.8}) works.
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        self._require()
         path = ensure_path(path)
         path.mkdir(parents=True, exist_ok=True)
         srsly.write_json(path / "cfg", self.cfg)
-        assert self.kb is not None and self.index is not None
-        self.kb.to_disk(path / "kb")
-        self.index.to_disk(path / "index")
+        srsly.write_json(path / "state.json", {"initialized": self.is_initialized})
+        if self.is_initialized:
+            assert self.kb is not None and self.index is not None
+            self.kb.to_disk(path / "kb")
+            self.index.to_disk(path / "index")
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "UMLSLinker":
         path = ensure_path(path)
-        if (path / "cfg").exists():
-            self.cfg.update(srsly.read_json(path / "cfg"))
+        state = srsly.read_json(path / "state.json") if (path / "state.json").exists() else {"initialized": True}
+        if not state.get("initialized", True):
+            return self
         if not (path / "kb").exists():
             raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what="kb/"))
         self.set_kb(KnowledgeBase.from_disk(path / "kb"), TfidfIndex.from_disk(path / "index"))
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        self._require()
+        if not self.is_initialized:
+            return srsly.msgpack_dumps({"cfg": self.cfg, "kb": None, "index": None})
         assert self.kb is not None and self.index is not None
         return srsly.msgpack_dumps({"cfg": self.cfg, "kb": self.kb.to_bytes(), "index": self.index.to_bytes()})
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "UMLSLinker":
         msg = srsly.msgpack_loads(data)
-        self.cfg.update(msg["cfg"])
-        self.set_kb(KnowledgeBase.from_bytes(msg["kb"]), TfidfIndex.from_bytes(msg["index"]))
+        if msg.get("kb") is not None:
+            self.set_kb(KnowledgeBase.from_bytes(msg["kb"]), TfidfIndex.from_bytes(msg["index"]))
         return self
 
 

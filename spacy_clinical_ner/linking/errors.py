@@ -1,9 +1,9 @@
 """Numbered errors of the linker (range E4xx, see ``spacy_clinical_ner.errors``)."""
 
-from ..errors import ClinicalNERError
+from ..errors import ClinicalNERError, ErrorsWithCodes
 
 
-class LinkingErrors:
+class LinkingErrors(metaclass=ErrorsWithCodes):
     """Error messages of the UMLS linker. Never renumber: users search for these codes."""
 
     E401 = (

@@ -171,6 +171,10 @@ class RelationExtractor(TrainablePipe):
             "type_pairs": self.candidates.get_type_pairs(),
             "functional_labels": _check_labels(functional_labels),
         }
+        # What the config sets; saved state (labels, type pairs, learned functional labels) does not override it.
+        self._settings = {k: self.cfg[k] for k in ("threshold", "negative_rate", "constrain_types", "min_type_count")}
+        if functional_labels is not None:
+            self._settings["functional_labels"] = self.cfg["functional_labels"]
         self._warned_no_ents = False
 
     # -- state -------------------------------------------------------------------------
@@ -235,7 +239,8 @@ class RelationExtractor(TrainablePipe):
         """Collect labels, the type-pair whitelist and the functional labels from the gold data
         and initialise the model.
 
-        labels: relation labels; default: every label on the reference docs' ``doc._.relations``.
+        labels: relation labels; default: the labels added with ``add_label`` and every label on
+            the reference docs' ``doc._.relations``.
         type_pairs: ``[[head label, tail label], ...]`` whitelist; default: learned when
             ``constrain_types`` (and the generator's config gives none).
         """
@@ -249,8 +254,8 @@ class RelationExtractor(TrainablePipe):
                 pair_counts[(record["head"].get("label", ""), record["tail"].get("label", ""))] += 1
                 head = (n, record["label"], record["head"]["start"], record["head"]["end"])
                 tails_per_head.setdefault(head, set()).add((record["tail"]["start"], record["tail"]["end"]))
-        if labels is None:
-            labels = sorted(label_counts)
+        if labels is None:  # labels added with add_label() stay, as in spaCy's own components
+            labels = list(self.labels) + sorted(set(label_counts) - set(self.labels))
         if not labels:
             raise RelationError(RelationErrors.E501.format(name=self.name))
         self.cfg["labels"] = list(dict.fromkeys(str(label) for label in labels))
@@ -402,14 +407,17 @@ class RelationExtractor(TrainablePipe):
             records.sort(key=lambda r: (pair_key(r), r["label"]))
             setattr(doc._, RELATIONS_ATTR, records)
 
-    # -- serialization: the type-pair whitelist travels in cfg ----------------------------
+    # -- serialization: labels and the type-pair whitelist travel in cfg; the settings come from
+    # the config (spacy.load(path, config={"components.<name>.threshold": 0.7}) works) ----------
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "RelationExtractor":
         super().from_bytes(bytes_data, exclude=exclude)
+        self.cfg.update(self._settings)
         self._sync_candidates()
         return self
 
     def from_disk(self, path, *, exclude: Iterable[str] = tuple()) -> "RelationExtractor":
         super().from_disk(path, exclude=exclude)
+        self.cfg.update(self._settings)
         self._sync_candidates()
         return self
 

@@ -1,19 +1,9 @@
 """Numbered errors and warnings of the relation extractor (range E5xx / W5xx)."""
 
-from ..errors import ClinicalNERError
+from ..errors import ClinicalNERError, ErrorsWithCodes
 
 
-class _WithCodes(type):
-    """Prefix each message with its code, like spaCy's ``ErrorsWithCodes``: ``[E501] ...``."""
-
-    def __getattribute__(cls, code: str):
-        msg = super().__getattribute__(code)
-        if code.startswith("_") or not isinstance(msg, str):
-            return msg
-        return f"[{code}] {msg}"
-
-
-class RelationErrors(metaclass=_WithCodes):
+class RelationErrors(metaclass=ErrorsWithCodes):
     """Never renumber: users search for these codes."""
 
     E501 = (
@@ -38,7 +28,7 @@ class RelationErrors(metaclass=_WithCodes):
     E509 = "Malformed MODIFY typing rules in {path}: {reason}"
 
 
-class RelationWarnings(metaclass=_WithCodes):
+class RelationWarnings(metaclass=ErrorsWithCodes):
     W501 = (
         "'{name}' got a training batch whose predicted docs hold no entities while the reference "
         "docs do: no candidate pairs, nothing is learned. Read the corpus with "
