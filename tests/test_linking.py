@@ -523,3 +523,79 @@ def test_kb_ents_are_lists_after_docbin(linker_nlp):
     assert doc2.ents[0]._.kb_ents == doc.ents[0]._.kb_ents and all(isinstance(x, list) for x in doc2.ents[0]._.kb_ents)
     unlinked = linker_nlp.make_doc("fever")
     assert unlinked[0:1]._.kb_ents == []  # scispaCy's default
+
+
+def test_kb_readers_are_strict_and_keep_everything(tmp_path, fx, umls_kb):
+    """RRF with a byte-order mark; JSONL with U+2028 in a string, strings for lists, TUIs -> groups;
+    a JSONL export scispaCy's own loader reads."""
+    meta = tmp_path / "meta"
+    meta.mkdir()
+    for name in ("MRCONSO.RRF", "MRSTY.RRF", "MRDEF.RRF"):
+        (meta / name).write_bytes(b"\xef\xbb\xbf" + (fx / name).read_bytes())
+    kb = read_umls(meta).build()
+    assert not [c.concept_id for c in kb if not c.concept_id.startswith("C")]
+    assert kb.get("C0011849").types  # the first row's concept kept its semantic types
+    jsonl = tmp_path / "kb.jsonl"
+    record = {"concept_id": "C1", "canonical_name": "Foo\u2028bar", "aliases": ["foo"], "types": ["T047"]}
+    jsonl.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf8")
+    kb = read_scispacy_jsonl(jsonl).build()
+    assert kb.get("C1").canonical_name == "Foo\u2028bar" and "DISO" in kb.get("C1").types
+    jsonl.write_text(json.dumps({"concept_id": "C8", "canonical_name": "x", "aliases": "heart attack"}) + "\n", encoding="utf8")
+    with pytest.raises(KnowledgeBaseError, match=r"line 1: aliases must be a list of strings"):
+        read_scispacy_jsonl(jsonl)
+    from scispacy.linking_utils import KnowledgeBase as ScispacyKB
+
+    umls_kb.to_jsonl(tmp_path / "for_scispacy.jsonl", xrefs=False)
+    assert "C0011849" in ScispacyKB(str(tmp_path / "for_scispacy.jsonl")).cui_to_entity
+
+
+def test_stale_index_is_not_used(tmp_path):
+    """build-kb into a folder that holds another KB's index must not link with it."""
+    from typer.testing import CliRunner
+
+    from spacy_clinical_ner.cli import load_commands
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"concept_id":"C1","canonical_name":"diabetes mellitus"}\n{"concept_id":"C2","canonical_name":"heart attack"}\n')
+    b.write_text('{"concept_id":"C2","canonical_name":"heart attack"}\n{"concept_id":"C3","canonical_name":"asthma"}\n')
+    out = tmp_path / "kb"
+    app = load_commands()
+    assert CliRunner().invoke(app, ["build-kb", str(out), "--source", "scispacy", "--path", str(a)]).exit_code == 0
+    assert CliRunner().invoke(app, ["build-kb", str(out), "--source", "scispacy", "--path", str(b), "--no-index"]).exit_code == 0
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker").initialize(kb=out)
+    doc = nlp(make_doc(nlp, "asthma and heart attack", [("asthma", "X"), ("heart attack", "X")]))
+    assert [e.kb_id_ for e in doc.ents] == ["C3", "C2"]
+    # an index whose fingerprint is another KB's is rebuilt too
+    assert CliRunner().invoke(app, ["build-kb", str(out), "--source", "scispacy", "--path", str(a)]).exit_code == 0
+    from spacy_clinical_ner.linking.builders import create_scispacy_kb
+
+    create_scispacy_kb(b).to_disk(out)
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker").initialize(kb=out)
+    doc = nlp(make_doc(nlp, "asthma and heart attack", [("asthma", "X"), ("heart attack", "X")]))
+    assert [e.kb_id_ for e in doc.ents] == ["C3", "C2"]
+
+
+def test_exact_match_passes_threshold_one_and_unknown_types_warn(umls_kb):
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker", config={"threshold": 1.0})
+    nlp.get_pipe("umls_linker").initialize(kb=umls_kb)
+    doc = nlp(make_doc(nlp, "myocardial infarction", [("myocardial infarction", "DISEASE")]))
+    assert doc.ents[0].kb_id_ == "C0027051"
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker", config={"type_filter": {"DISEASE": ["T0047"]}})
+    with pytest.warns(UserWarning, match=r"\[W401\].*T0047"):
+        nlp.get_pipe("umls_linker").initialize(kb=umls_kb)
+
+
+def test_spans_with_the_same_offsets_keep_the_best_link(umls_kb):
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker", config={"spans_key": "sc", "type_filter": {"DRUG": ["CHEM"], "PROBLEM": ["DISO"]}})
+    nlp.get_pipe("umls_linker").initialize(kb=umls_kb)
+    doc = nlp.make_doc("aspirin")
+    doc.spans["sc"] = [Span(doc, 0, 1, label="DRUG"), Span(doc, 0, 1, label="PROBLEM")]
+    doc = nlp(doc)
+    drug, problem = doc.spans["sc"]
+    assert drug.kb_id_ == "C0004057" and problem.kb_id_ == "NIL"
+    assert drug._.kb_ents[0][0] == "C0004057" and drug._.kb_name  # not overwritten by the NIL span

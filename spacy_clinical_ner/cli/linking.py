@@ -2,6 +2,7 @@
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import List
@@ -24,8 +25,7 @@ def build_kb_cli(
     index: bool = typer.Option(True, help="Also build the search index"),
 ) -> None:
     """Build a knowledge base (+ index) folder for the umls_linker."""
-    from ..linking.builders import build_open_kb, create_scispacy_kb, create_umls_kb, kb_sources_summary
-    from ..linking.candidates import TfidfIndex
+    from ..linking.builders import build_open_kb, create_scispacy_kb, create_umls_kb, kb_sources_summary, write_index
     from ..linking.errors import KnowledgeBaseError, LinkingErrors
 
     logging.basicConfig(level=logging.INFO)
@@ -45,8 +45,11 @@ def build_kb_cli(
     t1 = time.perf_counter()
     msg = f"{kb.summary()} {kb_sources_summary(kb)} in {t1 - t0:.1f}s"
     if index:
-        TfidfIndex.build(kb.iter_strings()).to_disk(output_dir / "index")
+        write_index(kb, output_dir / "index")
         msg += f"; index in {time.perf_counter() - t1:.1f}s"
+    elif (output_dir / "index").exists():  # an index of an earlier build would link to the wrong concepts
+        shutil.rmtree(output_dir / "index")
+        msg += "; removed the index of an earlier build"
     typer.echo(f"KB -> {output_dir}: {msg}")
 
 

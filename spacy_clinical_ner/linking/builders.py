@@ -19,6 +19,7 @@ keep a prefixed source id (``HP:0001250``, ``DOID:1234``, ``DRUGBANK:DB00945``).
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import importlib.util
 import json
@@ -79,9 +80,19 @@ _SUPPRESSED = {"O", "E", "Y"}
 
 # ---------------------------------------------------------------------------- UMLS RRF
 def _rrf_rows(path: Path, n_fields: int, fmt: str) -> Iterator[List[str]]:
-    with path.open(encoding="utf8") as f:
-        for line_no, line in enumerate(f, start=1):
-            line = line.rstrip("\n\r")
+    """The ``|``-separated rows of an RRF file (UTF-8; a byte-order mark is not part of the first CUI)."""
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                line = raw.decode("utf8").rstrip("\n\r")
+            except UnicodeDecodeError as err:
+                raise KnowledgeBaseError(
+                    LinkingErrors.E402.format(
+                        fmt=fmt, path=path, line=line_no, reason=f"not valid UTF-8 (byte {err.start} of the line)", text=raw[:200]
+                    )
+                ) from None
             if not line:
                 continue
             cols = line.split("|")
@@ -187,42 +198,55 @@ def read_umls(
 def read_scispacy_jsonl(path: PathLike, builder: KBBuilder | None = None) -> KBBuilder:
     """Read scispaCy's KB format: one JSON object per line with ``concept_id``,
     ``canonical_name``, ``aliases``, ``types`` and ``definition`` (our optional ``xrefs`` too).
-    A ``.json`` file holding a list of such objects is read as well."""
+    A ``.json`` file holding a list of such objects is read as well. UMLS semantic types (TUIs)
+    also give their semantic group (``T047`` -> ``DISO``), as in :func:`read_umls`."""
     path = Path(path)
     if not path.exists():
         raise KnowledgeBaseError(LinkingErrors.E401.format(path=path.parent, what=path.name))
     builder = KBBuilder() if builder is None else builder
 
+    if path.is_dir():
+        raise KnowledgeBaseError(LinkingErrors.E402.format(fmt="JSONL", path=path, line=0, reason="a folder, not a JSONL file", text=""))
+
+    def fail(i: int, line: str, reason: str) -> KnowledgeBaseError:
+        return KnowledgeBaseError(LinkingErrors.E402.format(fmt="JSONL", path=path, line=i, reason=reason, text=line[:200]))
+
     def records() -> Iterator[Tuple[int, str, dict]]:
-        text = path.read_text(encoding="utf8")
         if path.suffix == ".json":
-            for i, rec in enumerate(json.loads(text), start=1):
+            for i, rec in enumerate(json.loads(path.read_text(encoding="utf-8-sig")), start=1):
                 yield i, "", rec
             return
-        for i, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
+        # line by line (a UMLS-sized file need not fit in memory as text), split at \n only:
+        # U+2028 and friends are legal inside JSON strings
+        with path.open("rb") as f:
+            for i, raw in enumerate(f, start=1):
+                if i == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8) :]
                 try:
-                    yield i, line, json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise KnowledgeBaseError(
-                        LinkingErrors.E402.format(fmt="JSONL", path=path, line=i, reason=str(err), text=line[:200])
-                    ) from None
+                    line = raw.decode("utf8")
+                except UnicodeDecodeError as err:
+                    raise fail(i, repr(raw[:200]), f"not valid UTF-8 (byte {err.start} of the line)") from None
+                if line.strip():
+                    try:
+                        yield i, line, json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise fail(i, line, str(err)) from None
 
     for i, line, rec in records():
         if not isinstance(rec, dict) or not rec.get("concept_id") or "canonical_name" not in rec:
-            raise KnowledgeBaseError(
-                LinkingErrors.E402.format(
-                    fmt="JSONL", path=path, line=i, reason="each record needs concept_id and canonical_name", text=line[:200]
-                )
-            )
-        builder.add(
-            str(rec["concept_id"]),
-            rec.get("canonical_name"),
-            rec.get("aliases") or [],
-            rec.get("types") or [],
-            rec.get("definition"),
-            rec.get("xrefs") or [],
-        )
+            raise fail(i, line, "each record needs concept_id and canonical_name")
+        lists = {}
+        for key in ("aliases", "types", "xrefs"):
+            value = rec.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise fail(i, line, f"{key} must be a list of strings, not {type(value).__name__}")
+            lists[key] = value
+        types = list(lists["types"])
+        for tui in lists["types"]:  # semantic groups too, as read_umls adds them ("DISO" in a type_filter)
+            group = SEMANTIC_GROUPS.get(tui)
+            if group and group not in types:
+                types.append(group)
+        builder.add(str(rec["concept_id"]), rec.get("canonical_name"), lists["aliases"], types, rec.get("definition"), lists["xrefs"])
     if not len(builder):
         raise KnowledgeBaseError(LinkingErrors.E408.format(source=path, hint="the file holds no records"))
     return builder
@@ -507,9 +531,26 @@ def load_kb_folder(path: PathLike) -> KnowledgeBase:
     from .candidates import TfidfIndex
 
     kb = KnowledgeBase.from_disk(path)
-    if (Path(path) / "index" / "index.json").exists():
-        kb.prebuilt_index = TfidfIndex.from_disk(Path(path) / "index")  # type: ignore[attr-defined]
+    index_dir = Path(path) / "index"
+    if (index_dir / "index.json").exists():
+        fingerprint = index_dir / KB_FINGERPRINT_FILE
+        if fingerprint.exists() and fingerprint.read_text(encoding="utf8").strip() != kb.strings_fingerprint():
+            logger.warning("The index in %s was built for another knowledge base: it is rebuilt (run build-kb to save one)", index_dir)
+        else:
+            kb.prebuilt_index = TfidfIndex.from_disk(index_dir)  # type: ignore[attr-defined]
     return kb
+
+
+#: File in a KB folder's ``index/``: the fingerprint of the KB strings the index was built over.
+KB_FINGERPRINT_FILE = "kb_strings.sha1"
+
+
+def write_index(kb: KnowledgeBase, path: PathLike) -> None:
+    """Build the search index of ``kb`` into ``path`` (a KB folder's ``index/``), with the KB's fingerprint."""
+    from .candidates import TfidfIndex
+
+    TfidfIndex.build(kb.iter_strings()).to_disk(path)
+    (Path(path) / KB_FINGERPRINT_FILE).write_text(kb.strings_fingerprint() + "\n", encoding="utf8")
 
 
 @registry.misc("spacy-clinical-ner.umls_kb.v1")

@@ -19,6 +19,7 @@ The KB and its index are written by ``to_disk``/``to_bytes`` and memory-mapped b
 
 import gc
 import logging
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Sequence, Tuple, Union
@@ -41,6 +42,9 @@ from .kb import KnowledgeBase, alias_covered, normalize_alias
 logger = logging.getLogger(__name__)
 
 NIL = "NIL"
+#: Cosine similarities are float32: an exact alias match may score 0.9999998, which still passes
+#: threshold = 1.0.
+SCORE_EPS = 1e-5
 KB_ENTS_ATTR = "kb_ents"
 KB_NAME_ATTR = "kb_name"
 
@@ -221,6 +225,11 @@ class UMLSLinker(Pipe):
         self._alias_words.clear()
         self._coverage.clear()
         self._type_ids = {label: set(kb.type_ids(types)) for label, types in self.cfg["type_filter"].items()}
+        known = set(kb.type_names)
+        for label, types in self.cfg["type_filter"].items():
+            unknown = [t for t in types if t not in known]
+            if unknown:  # a typo (T0047) or a group the KB does not carry would make every typed concept NIL
+                warnings.warn(LinkingErrors.W401.format(label=label, types=unknown, known=sorted(known)[:20]), stacklevel=2)
 
     def _require(self) -> None:
         if not self.is_initialized:
@@ -281,13 +290,20 @@ class UMLSLinker(Pipe):
                 continue
             new_spans = list(spans)
             user_data = doc.user_data
+            best: Dict[Tuple[int, int], float] = {}
             for i in todo:
                 span, cands = spans[i], linked[at]
                 at += 1
                 ids = [self._concept_id(ci) for ci, _ in cands]
                 new_spans[i] = Span(doc, span.start, span.end, label=span.label, kb_id=ids[0] if ids else NIL, span_id=span.id)
-                # what ``span._.set`` writes (Underscore's key), without building Underscore objects
+                # what ``span._.set`` writes (Underscore's key), without building Underscore objects.
+                # spaCy keys span extensions by character offsets, so spans of a group with the same
+                # offsets (and other labels) share them: the best-linked one's candidates are kept.
                 key_start, key_end = span.start_char, span.end_char
+                top = cands[0][1] if cands else -1.0
+                if best.get((key_start, key_end), -2.0) >= top:
+                    continue
+                best[(key_start, key_end)] = top
                 user_data[("._.", KB_ENTS_ATTR, key_start, key_end)] = [[cid, round(score, 4)] for cid, (_, score) in zip(ids, cands)]
                 user_data[("._.", KB_NAME_ATTR, key_start, key_end)] = kb.name(cands[0][0]) if cands else None
             self._write_spans(doc, new_spans)
@@ -385,13 +401,13 @@ class UMLSLinker(Pipe):
             allowed = type_ids.get(label)
             picked = []
             for ci, score in cands:
-                if score < threshold:
+                if score < threshold - SCORE_EPS:
                     break
                 if allowed is not None:
                     types = kb.concept_type_ids(ci)
                     if (len(types) and not allowed.intersection(types.tolist())) or (not len(types) and not keep_untyped):
                         continue
-                if require_coverage and score < 1.0 and not self._covered(ci, norm):
+                if require_coverage and score < 1.0 - SCORE_EPS and not self._covered(ci, norm):
                     continue
                 picked.append((ci, score))
                 if len(picked) >= n:

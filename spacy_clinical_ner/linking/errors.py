@@ -25,6 +25,10 @@ class LinkingErrors(metaclass=ErrorsWithCodes):
     )
     E407 = "Invalid linker setting {name}={value!r}: {reason}"
     E408 = "No concepts were read from {source}: {hint}"
+    W401 = (
+        "type_filter for label {label!r} names types the knowledge base does not have: {types}. Mentions with that label "
+        "can only link to untyped concepts (keep_untyped). Types in the KB include: {known}"
+    )
 
 
 class KnowledgeBaseError(ClinicalNERError):

@@ -303,7 +303,7 @@ class KnowledgeBase:
             {
                 "format_version": KB_FORMAT_VERSION,
                 "n_concepts": n,
-                "n_aliases": int(sum(1 + len(c.aliases) for c in concepts)),
+                "n_aliases": int(sum(len(dict.fromkeys([c.canonical_name, *c.aliases])) for c in concepts)),
                 "n_strings": len(strings),
                 "type_names": list(type_names),
             }
@@ -351,6 +351,15 @@ class KnowledgeBase:
         data = bytes(blob)
         for i in range(self.n_strings):
             yield data[off[i] : off[i + 1]].decode("utf8")
+
+    def strings_fingerprint(self) -> str:
+        """SHA-1 of the normalised alias strings (what a search index is built over): an index
+        written beside a KB carries it, so that an index left over from another KB is not used."""
+        import hashlib
+
+        digest = hashlib.sha1(np.asarray(self.arrays["str_off"], dtype=np.int64).tobytes())
+        digest.update(bytes(self.arrays["str_blob"]))
+        return digest.hexdigest()
 
     def string_concepts(self, string_index: int) -> np.ndarray:
         ptr = self.arrays["str_cptr"]
@@ -422,13 +431,18 @@ class KnowledgeBase:
         return cls({k: _array_from_msg(v) for k, v in msg["arrays"].items()}, msg["info"])
 
     # ------------------------------------------------------------------ scispaCy interop
-    def to_jsonl(self, path: Union[str, Path]) -> None:
-        """Write scispaCy's KB JSONL (``concept_id, canonical_name, aliases, types, definition``),
-        with our ``xrefs`` as an extra key (scispaCy ignores it only if removed: see
-        :func:`scispacy_entities`)."""
+    def to_jsonl(self, path: Union[str, Path], *, xrefs: bool = True) -> None:
+        """Write scispaCy's KB JSONL (``concept_id, canonical_name, aliases, types, definition``).
+        ``xrefs=True`` adds our cross-references as an extra key (read back by
+        :func:`read_scispacy_jsonl`); scispaCy's own ``KnowledgeBase`` loader rejects unknown keys,
+        so write files for scispaCy with ``xrefs=False``. Semantic-group codes (``DISO`` ...) that
+        the readers add are written as types too."""
         with Path(path).open("w", encoding="utf8") as f:
             for c in self:
-                f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+                record = c.to_dict()
+                if not xrefs:
+                    record.pop("xrefs", None)
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def summary(self) -> dict:
         return {k: self.info[k] for k in ("n_concepts", "n_aliases", "n_strings") if k in self.info} | {
