@@ -163,3 +163,30 @@ def test_concurrent_requests_are_answered_correctly(client, nlp, comp):
             assert response.status_code == 500 and response.json()["error"]["code"] == "pipeline_error"
         else:
             assert response.status_code == 200 and response.json() == doc_to_record(nlp(texts[i]), f"c{i}")
+
+
+def test_bodies_that_are_not_json_text_and_lone_surrogates(client):
+    """Invalid UTF-8 and JSON nested too deep get the documented 422; an unpaired \\ud800 escape is the
+    note's invalid_utf8 error (not a 500); nothing loads from the internet (no CDN /docs page)."""
+    for body in (b'{"text": "caf\xff fever"}', b"[" * 10_000):
+        response = client.post("/annotate", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422 and response.json()["detail"]["code"] == "invalid_request"
+    response = client.post(
+        "/annotate", content=b'{"id": "s", "text": "fever \\ud800 and cough"}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_utf8"
+    batch = json.dumps({"notes": [{"id": "ok", "text": "fever"}, {"id": "s", "text": "fever \ud800"}]})  # ASCII, escaped
+    response = client.post("/annotate", content=batch.encode(), headers={"Content-Type": "application/json"})
+    assert [r["error"]["code"] if r.get("error") else None for r in response.json()["results"]] == [None, "invalid_utf8"]
+    assert client.get("/docs").status_code == 404
+
+
+def test_batches_are_split_by_characters(nlp):
+    """The pipeline sees at most max_chars characters per nlp.pipe call, whatever the batch."""
+    from spacy_clinical_ner.serve.app import Annotator, _chunks
+
+    todo = [("a" * 400, 0), ("b" * 400, 1), ("c" * 400, 2), ("d" * 1_500, 3), ("e" * 10, 4)]
+    assert [[k for _, k in chunk] for chunk in _chunks(todo, 1_000)] == [[0, 1], [2], [3], [4]]
+    annotator = Annotator(nlp, max_chars=1_000)
+    records = annotator.annotate([("n1", "fever " * 100), ("n2", "No cough. " * 90), ("n3", "fever")])
+    assert [r["id"] for r in records] == ["n1", "n2", "n3"] and not any(r.get("error") for r in records)

@@ -38,7 +38,7 @@ def annotate_cli(
     code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level"),
 ) -> None:
-    """Annotate notes into JSONL (+ FHIR R4 Bundles, BRAT, displaCy HTML). Re-running resumes."""
+    """Annotate notes into JSONL (+ FHIR R4B Bundles, BRAT, displaCy HTML). Re-running resumes."""
     from ..errors import ClinicalNERError
     from ..io.batch import parse_formats, run_batch
     from ..io.model import load_pipeline

@@ -23,7 +23,7 @@ def serve_cli(
     code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
-    """Serve POST /annotate, GET /health, the OpenAPI schema (/docs, /openapi.json) and a page at /."""
+    """Serve POST /annotate, GET /health, the OpenAPI schema (/openapi.json) and a page at /."""
     import uvicorn
 
     from ..errors import ClinicalNERError

@@ -75,7 +75,7 @@ def check_encoding(encoding: str) -> str:
         raise ClinicalNERError(Errors.E609.format(encoding=encoding)) from None
 
 
-def _first_bad_char(text: str) -> Tuple[int, str]:
+def first_bad_char(text: str) -> Tuple[int, str]:
     """Index and kind of the first character that is not valid text (or ``(-1, "")``): an
     undecodable byte kept by ``surrogateescape``, or an unpaired surrogate (a JSON ``\\ud800``
     escape), which no UTF-8 writer and no tokenizer accepts."""
@@ -210,7 +210,7 @@ def _record_note(
     text = obj.get(text_field)
     if not isinstance(text, str):
         return Note(note_id, error="missing_text", details={"field": text_field}, source=source)
-    bad, why = _first_bad_char(text)
+    bad, why = first_bad_char(text)
     if bad >= 0:
         return Note(note_id, error="invalid_utf8", details={"pos": bad, "reason": why, "encoding": encoding}, source=source)
     return check_note(Note(note_id, text=text, source=source), max_chars)
@@ -230,7 +230,7 @@ def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int, enco
                 obj = json.loads(line)
             except ValueError as err:
                 reason = f"invalid JSON ({type(err).__name__} at column {getattr(err, 'colno', '?')})"
-                bad, _ = _first_bad_char(line)
+                bad, _ = first_bad_char(line)
                 if bad >= 0:
                     yield Note(
                         source,

@@ -9,7 +9,12 @@
   failed on it).
 * Limits, all answered with a JSON ``{"detail": {"code", "message"}}``: request body
   bytes (413 ``request_too_large``), notes per request (413 ``too_many_notes``),
-  characters per note (``too_long``), malformed bodies (422 ``invalid_request``).
+  characters per note (``too_long``), malformed bodies, invalid JSON or UTF-8 included
+  (422 ``invalid_request``), a full request queue (503 ``busy``). The pipeline runs on at
+  most ``max_chars`` characters at a time, so memory stays bounded by one note's worth
+  whatever the batch.
+* No page needs the internet: the OpenAPI schema is at ``/openapi.json`` (FastAPI's
+  ``/docs`` page loads its scripts from a CDN, so it is off).
 * Logs never contain note text: method, path, status, sizes and timings only.
 """
 
@@ -27,15 +32,18 @@ from importlib import resources
 from typing import Any, Dict, List, Tuple, Union
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..about import __version__
 from ..errors import Errors
+from ..io.inputs import first_bad_char
 from ..io.records import doc_to_record, error_record
 
 logger = logging.getLogger(__name__)
@@ -218,7 +226,7 @@ class Annotator:
     ``--workers`` (processes) to use more cores.
     """
 
-    def __init__(self, nlp, max_chars: int, batch_size: int = 16):
+    def __init__(self, nlp, max_chars: int, batch_size: int = 16, max_queue: int = 1024):
         from ..io.model import describe_pipeline
 
         self.nlp = nlp
@@ -226,7 +234,7 @@ class Annotator:
         self.batch_size = batch_size
         self.name = describe_pipeline(nlp)
         self._lock = threading.Lock()
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -245,7 +253,7 @@ class Annotator:
             return await run_in_threadpool(self.annotate, notes)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((notes, future, loop))
+        self._queue.put_nowait((notes, future, loop))  # queue.Full: answered 503 by the app
         return await future
 
     def _work(self) -> None:
@@ -281,19 +289,23 @@ class Annotator:
             return error_record(note_id, "empty_text")
         if len(text) > self.max_chars:
             return error_record(note_id, "too_long", length=len(text), limit=self.max_chars)
+        bad, why = first_bad_char(text)  # an unpaired \ud800 escape: no tokenizer takes it
+        if bad >= 0:
+            return error_record(note_id, "invalid_utf8", pos=bad, reason=why, encoding="utf-8")
         return None
 
     def annotate(self, notes: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
         records: List[Dict[str, Any] | None] = [self.check(i, t) for i, t in notes]
         todo = [(t, k) for k, ((_, t), r) in enumerate(zip(notes, records, strict=True)) if r is None]
         with self._lock:
-            try:
-                for doc, k in self.nlp.pipe(todo, as_tuples=True):
-                    records[k] = doc_to_record(doc, notes[k][0])
-            except Exception:
-                # Redo the rest one at a time: only the note that fails gets an error record.
-                for k in (k for _, k in todo if records[k] is None):
-                    records[k] = self._one(*notes[k])
+            for chunk in _chunks(todo, self.max_chars):
+                try:
+                    for doc, k in self.nlp.pipe(chunk, as_tuples=True):
+                        records[k] = doc_to_record(doc, notes[k][0])
+                except Exception:
+                    # Redo the rest one at a time: only the note that fails gets an error record.
+                    for k in (k for _, k in chunk if records[k] is None):
+                        records[k] = self._one(*notes[k])
         return records  # type: ignore[return-value]
 
     def _one(self, note_id: str, text: str) -> Dict[str, Any]:
@@ -302,6 +314,20 @@ class Annotator:
         except Exception as err:
             logger.warning("Pipeline failed on note %r (%s)", note_id, type(err).__name__)
             return error_record(note_id, "pipeline_error", reason=f"{type(err).__name__}: {err}"[:1000])
+
+
+def _chunks(todo: List[Tuple[str, int]], max_chars: int) -> List[List[Tuple[str, int]]]:
+    """Consecutive notes grouped so that each ``nlp.pipe`` call gets at most ``max_chars``
+    characters (a longer note alone): the pipeline's memory grows with the text of a batch."""
+    chunks: List[List[Tuple[str, int]]] = []
+    size = 0
+    for item in todo:
+        if not chunks or size + len(item[0]) > max_chars:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += len(item[0])
+    return chunks
 
 
 def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
@@ -359,6 +385,8 @@ def create_app(
         description="Clinical named entities with assertions (ConText), UMLS concepts and relations. "
         "Records follow the schema of `clinical-ner annotate` (annotation.schema.json).",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI loads from a CDN: the service must work offline (schema: /openapi.json)
+        redoc_url=None,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     limits = {"max_body_bytes": max_body_bytes, "max_notes": max_notes, "max_chars": max_chars}
@@ -370,6 +398,12 @@ def create_app(
         return problem(
             422, "invalid_request", f'Invalid request body ({where}). Send {{"text": ...}} or {{"notes": [{{"id": ..., "text": ...}}]}}.'
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": not JSON, not UTF-8, nested too deep
+            return problem(422, "invalid_request", 'The body is not valid JSON in UTF-8. Send {"text": ...} or {"notes": [...]}.')
+        return await http_exception_handler(request, exc)
 
     @app.middleware("http")
     async def log_requests(request: Request, call_next):
@@ -409,7 +443,10 @@ def create_app(
             return problem(413, "too_many_notes", Errors.E607.format(count=len(notes), limit=max_notes))
         pairs = [(n.id or str(i), n.text) for i, n in enumerate(notes, start=1)]
         started = time.perf_counter()
-        records = await annotator.submit(pairs)
+        try:
+            records = await annotator.submit(pairs)
+        except queue.Full:
+            return problem(503, "busy", "Too many requests are waiting for the pipeline; retry later.")
         logger.info(
             "annotated %d note(s), %d characters, %d error(s) in %.1f ms",
             len(pairs),
