@@ -599,3 +599,45 @@ def test_spans_with_the_same_offsets_keep_the_best_link(umls_kb):
     drug, problem = doc.spans["sc"]
     assert drug.kb_id_ == "C0004057" and problem.kb_id_ == "NIL"
     assert drug._.kb_ents[0][0] == "C0004057" and drug._.kb_name  # not overwritten by the NIL span
+
+
+def test_damaged_kb_and_meta_folders_name_the_file(tmp_path, umls_kb, fx):
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "MRCONSO.RRF.gz").write_bytes(b"")
+    with pytest.raises(KnowledgeBaseError, match=r"\[E409\].*MRCONSO.RRF.*found MRCONSO.RRF.gz"):
+        read_umls(tmp_path / "meta")
+    kb_dir = tmp_path / "kb"
+    umls_kb.to_disk(kb_dir)
+    (kb_dir / "ids.npy").write_bytes(b"garbage")
+    with pytest.raises(KnowledgeBaseError, match=r"\[E410\].*ids.npy"):
+        KnowledgeBase.from_disk(kb_dir)
+    umls_kb.to_disk(kb_dir)
+    (kb_dir / "kb.json").write_text("{not json", encoding="utf8")
+    with pytest.raises(KnowledgeBaseError, match=r"\[E410\].*kb.json"):
+        KnowledgeBase.from_disk(kb_dir)
+    index_dir = tmp_path / "index"
+    TfidfIndex.build(umls_kb.iter_strings()).to_disk(index_dir)
+    post = next(p for p in sorted(index_dir.glob("*.npy")) if p.stat().st_size > 200)
+    post.write_bytes(post.read_bytes()[:-64])  # truncated: found when the index opens, not at the first query
+    with pytest.raises(KnowledgeBaseError, match=r"\[E410\]"):
+        TfidfIndex.from_disk(index_dir)
+
+
+def test_build_kb_cli_umls_options(tmp_path, fx):
+    from typer.testing import CliRunner
+
+    from spacy_clinical_ner.cli import load_commands
+
+    app = load_commands()
+    out = tmp_path / "kb"
+    result = CliRunner().invoke(
+        app, ["build-kb", str(out), "--source", "umls", "--path", str(fx), "--languages", "ALL", "--include-suppressed"]
+    )
+    assert result.exit_code == 0, result.output
+    every = KnowledgeBase.from_disk(out)
+    english = create_umls_kb(fx)
+    assert len(every) >= len(english)
+    result = CliRunner().invoke(app, ["build-kb", str(out), "--source", "scispacy", "--path", str(fx / "kb.jsonl"), "--languages", "FRE"])
+    assert result.exit_code != 0 and "cannot be used with --source scispacy" in result.output
+    result = CliRunner().invoke(app, ["build-kb", str(out), "--vocab-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0 and "--vocab-dir" in result.output

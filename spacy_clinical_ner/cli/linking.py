@@ -18,10 +18,11 @@ def build_kb_cli(
     source: str = typer.Option("open", help="open | umls | scispacy"),
     path: Path | None = typer.Option(None, help="UMLS META folder (umls) or KB JSONL file (scispacy)"),
     vocab_dir: Path = typer.Option(Path("corpus/vocab"), help="Vendored vocabularies (open KB)"),
-    languages: List[str] = typer.Option(["ENG"], help="UMLS LAT values to keep"),
+    languages: List[str] = typer.Option(["ENG"], help="UMLS LAT values to keep (ALL: every language)"),
     sources: List[str] = typer.Option([], help="UMLS SAB values to keep (default: all)"),
     semantic_types: List[str] = typer.Option([], help="Keep concepts with one of these TUIs / semantic groups"),
     pubtator_aliases: List[Path] = typer.Option([], help="Add mention texts of these (training!) PubTator files as aliases"),
+    include_suppressed: bool = typer.Option(False, help="UMLS: keep suppressible strings (SUPPRESS O/E/Y)"),
     index: bool = typer.Option(True, help="Also build the search index"),
 ) -> None:
     """Build a knowledge base (+ index) folder for the umls_linker."""
@@ -30,13 +31,26 @@ def build_kb_cli(
 
     logging.basicConfig(level=logging.INFO)
     t0 = time.perf_counter()
+    ignored = {
+        "--languages/--sources/--semantic-types/--include-suppressed": source != "umls"
+        and (languages != ["ENG"] or sources or semantic_types or include_suppressed),
+        "--pubtator-aliases": source != "open" and bool(pubtator_aliases),
+    }
+    for option, unused in ignored.items():
+        if unused:
+            raise typer.BadParameter(f"{option} cannot be used with --source {source}")
     if source == "open":
+        if not vocab_dir.is_dir():
+            raise typer.BadParameter(
+                f"{vocab_dir} is not a folder: --vocab-dir names the vendored vocabularies (corpus/vocab of the repository)"
+            )
         kb = build_open_kb(vocab_dir, pubtator_aliases=pubtator_aliases)
     elif source in ("umls", "scispacy"):
         if path is None:
             raise typer.BadParameter(f"--path is required for --source {source}")
         if source == "umls":
-            kb = create_umls_kb(path, languages or None, sources or None, semantic_types or None)
+            langs = None if not languages or any(lang.upper() == "ALL" for lang in languages) else languages
+            kb = create_umls_kb(path, langs, sources or None, semantic_types or None, include_suppressed)
         else:
             kb = create_scispacy_kb(path)
     else:

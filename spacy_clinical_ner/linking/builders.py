@@ -54,6 +54,7 @@ SEMANTIC_GROUPS: Dict[str, str] = {
             "T116",
             "T120",
             "T121",
+            "T122",
             "T123",
             "T125",
             "T126",
@@ -108,6 +109,8 @@ def _rrf_rows(path: Path, n_fields: int, fmt: str) -> Iterator[List[str]]:
 def _xref(sab: str, code: str, sdui: str) -> str | None:
     if sab == "HPO":
         return code if code.startswith("HP:") else None
+    if sab.startswith("MSH") and sab != "MSH":
+        return None  # MeSH translations (MSHGER, MSHFRE ...) repeat the English descriptor ids
     if sab == "MSH":
         code = sdui or code
     if not code or code == "NOCODE":
@@ -139,7 +142,9 @@ def read_umls(
     conso, sty, mrdef = path / "MRCONSO.RRF", path / "MRSTY.RRF", path / "MRDEF.RRF"
     for f in (conso, sty):
         if not f.exists():
-            raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what=f.name))
+            packed = sorted(p.name for p in path.glob(f.name + ".*")) if path.is_dir() else []
+            found = f" (found {', '.join(packed)})" if packed else ""
+            raise KnowledgeBaseError(LinkingErrors.E409.format(path=path, what=f.name, found=found))
     langs = set(languages) if languages else None
     sabs = set(sources) if sources else None
     wanted = set(semantic_types) if semantic_types else None

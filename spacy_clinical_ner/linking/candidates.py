@@ -625,12 +625,20 @@ class TfidfIndex:
         for f in ("index.json", "vocab.msg", *(f"{n}.npy" for n in cls.ARRAYS)):
             if not (path / f).exists():
                 raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what=f))
-        info = srsly.read_json(path / "index.json")
+        try:
+            info = srsly.read_json(path / "index.json")
+        except ValueError as err:
+            raise KnowledgeBaseError(LinkingErrors.E410.format(path=path / "index.json", reason=err)) from None
+        if not isinstance(info, dict):
+            raise KnowledgeBaseError(LinkingErrors.E410.format(path=path / "index.json", reason="not a JSON object"))
         if info.get("format_version") != INDEX_FORMAT_VERSION:
             raise KnowledgeBaseError(LinkingErrors.E406.format(found=info.get("format_version"), path=path, expected=INDEX_FORMAT_VERSION))
-        grams = srsly.read_msgpack(path / "vocab.msg")
+        try:
+            grams = srsly.read_msgpack(path / "vocab.msg")
+            words = srsly.read_msgpack(path / "words.msg") if (path / "words.msg").exists() else []
+        except ValueError as err:
+            raise KnowledgeBaseError(LinkingErrors.E410.format(path=path, reason=f"vocab.msg / words.msg: {err}")) from None
         vocab = dict(zip(grams, range(len(grams)), strict=False))
-        words = srsly.read_msgpack(path / "words.msg") if (path / "words.msg").exists() else []
         # posting lists are only read as runs: by pread, so that they stay out of the resident set
         arrays = {
             n: RunArray(path / f"{n}.npy") if mmap and HAS_PREAD and n in cls.RUN_ARRAYS else load_npy(path / f"{n}.npy", mmap)

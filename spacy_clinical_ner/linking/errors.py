@@ -25,6 +25,11 @@ class LinkingErrors(metaclass=ErrorsWithCodes):
     )
     E407 = "Invalid linker setting {name}={value!r}: {reason}"
     E408 = "No concepts were read from {source}: {hint}"
+    E409 = (
+        "The UMLS folder {path} has no {what}. Point --path at a Metathesaurus META folder that holds "
+        "MRCONSO.RRF and MRSTY.RRF (MRDEF.RRF is optional); unpack .gz/.zip files first{found}."
+    )
+    E410 = "Cannot read {path} ({reason}): the knowledge base or index folder is damaged. Rebuild it with build-kb."
     W401 = (
         "type_filter for label {label!r} names types the knowledge base does not have: {types}. Mentions with that label "
         "can only link to untyped concepts (keep_untyped). Types in the KB include: {known}"

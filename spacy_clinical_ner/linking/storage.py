@@ -26,7 +26,12 @@ def load_npy(path: Path, mmap: bool) -> np.ndarray:
     """Load a ``.npy`` file; memory-mapped as a plain ndarray view (``np.memmap.__getitem__`` is a
     Python-level method and costs microseconds per indexing call), advised ``MADV_RANDOM`` so that
     the kernel does not read ahead around each page fault (a cold lookup reads one page, not 128 KB)."""
-    arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:  # truncated, not .npy, pickled objects
+        from .errors import KnowledgeBaseError, LinkingErrors
+
+        raise KnowledgeBaseError(LinkingErrors.E410.format(path=path, reason=err)) from None
     if not isinstance(arr, np.memmap):
         return arr
     mm = getattr(arr, "_mmap", None)
@@ -45,18 +50,32 @@ class RunArray:
     ``np.asarray(a)`` (reads the whole array). Pickles as its path."""
 
     def __init__(self, path: Union[str, Path]) -> None:
+        from .errors import KnowledgeBaseError, LinkingErrors
+
         self.path = Path(path)
-        with self.path.open("rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            self.offset = f.tell()
+        try:
+            with self.path.open("rb") as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                self.offset = f.tell()
+        except (ValueError, OSError, EOFError) as err:
+            raise KnowledgeBaseError(LinkingErrors.E410.format(path=self.path, reason=err)) from None
         if len(shape) != 1 or dtype.hasobject:
-            raise ValueError(f"{self.path}: a 1-d array of numbers is expected, found shape {shape} and dtype {dtype}")
+            raise KnowledgeBaseError(
+                LinkingErrors.E410.format(
+                    path=self.path, reason=f"a 1-d array of numbers is expected, found shape {shape} and dtype {dtype}"
+                )
+            )
         self.dtype = np.dtype(dtype)
         self.shape = tuple(shape)
+        expected = self.offset + int(np.prod(shape)) * self.dtype.itemsize
+        if self.path.stat().st_size < expected:  # truncated: found now, not at the first query
+            raise KnowledgeBaseError(
+                LinkingErrors.E410.format(path=self.path, reason=f"{self.path.stat().st_size} bytes, the header says {expected}")
+            )
         self._fd = os.open(self.path, os.O_RDONLY)
 
     def __len__(self) -> int:
