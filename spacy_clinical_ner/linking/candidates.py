@@ -37,7 +37,7 @@ import numpy as np
 import srsly
 
 from .errors import KnowledgeBaseError, LinkingErrors
-from .storage import HAS_PREAD, RunArray, load_npy, save_npy, take_runs
+from .storage import HAS_PREAD, RunArray, load_npy, read_info, save_npy, take_runs
 
 logger = logging.getLogger(__name__)
 
@@ -625,14 +625,7 @@ class TfidfIndex:
         for f in ("index.json", "vocab.msg", *(f"{n}.npy" for n in cls.ARRAYS)):
             if not (path / f).exists():
                 raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what=f))
-        try:
-            info = srsly.read_json(path / "index.json")
-        except ValueError as err:
-            raise KnowledgeBaseError(LinkingErrors.E410.format(path=path / "index.json", reason=err)) from None
-        if not isinstance(info, dict):
-            raise KnowledgeBaseError(LinkingErrors.E410.format(path=path / "index.json", reason="not a JSON object"))
-        if info.get("format_version") != INDEX_FORMAT_VERSION:
-            raise KnowledgeBaseError(LinkingErrors.E406.format(found=info.get("format_version"), path=path, expected=INDEX_FORMAT_VERSION))
+        info = read_info(path, "index.json", INDEX_FORMAT_VERSION)
         try:
             grams = srsly.read_msgpack(path / "vocab.msg")
             words = srsly.read_msgpack(path / "words.msg") if (path / "words.msg").exists() else []

@@ -24,7 +24,7 @@ import numpy as np
 import srsly
 
 from .errors import KnowledgeBaseError, LinkingErrors
-from .storage import load_npy, save_npy
+from .storage import load_npy, read_info, save_npy
 
 KB_FORMAT_VERSION = 1
 
@@ -411,14 +411,7 @@ class KnowledgeBase:
         path = Path(path)
         if not (path / "kb.json").exists():
             raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what="kb.json"))
-        try:
-            info = srsly.read_json(path / "kb.json")
-        except ValueError as err:
-            raise KnowledgeBaseError(LinkingErrors.E410.format(path=path / "kb.json", reason=err)) from None
-        if not isinstance(info, dict):
-            raise KnowledgeBaseError(LinkingErrors.E410.format(path=path / "kb.json", reason="not a JSON object"))
-        if info.get("format_version") != KB_FORMAT_VERSION:
-            raise KnowledgeBaseError(LinkingErrors.E406.format(found=info.get("format_version"), path=path, expected=KB_FORMAT_VERSION))
+        info = read_info(path, "kb.json", KB_FORMAT_VERSION)
         arrays = {}
         for name in cls.ARRAYS:
             f = path / f"{name}.npy"

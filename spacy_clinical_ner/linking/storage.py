@@ -22,6 +22,24 @@ import numpy as np
 HAS_PREAD = hasattr(os, "preadv")
 
 
+def read_info(folder: Path, name: str, version: int) -> dict:
+    """The JSON header ``folder/name`` of a KB or index folder: E410 if it is not a JSON object,
+    E406 if it was written in another format version."""
+    import srsly
+
+    from .errors import KnowledgeBaseError, LinkingErrors
+
+    try:
+        info = srsly.read_json(folder / name)
+    except ValueError as err:
+        raise KnowledgeBaseError(LinkingErrors.E410.format(path=folder / name, reason=err)) from None
+    if not isinstance(info, dict):
+        raise KnowledgeBaseError(LinkingErrors.E410.format(path=folder / name, reason="not a JSON object"))
+    if info.get("format_version") != version:
+        raise KnowledgeBaseError(LinkingErrors.E406.format(found=info.get("format_version"), path=folder, expected=version))
+    return info
+
+
 def load_npy(path: Path, mmap: bool) -> np.ndarray:
     """Load a ``.npy`` file; memory-mapped as a plain ndarray view (``np.memmap.__getitem__`` is a
     Python-level method and costs microseconds per indexing call), advised ``MADV_RANDOM`` so that
