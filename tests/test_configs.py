@@ -4,6 +4,7 @@ The transformer config runs on the offline all-MiniLM-L6-v2 weights from the PyP
 (no hub): a few steps only, marked slow.
 """
 
+import math
 from pathlib import Path
 
 import pytest
@@ -76,9 +77,12 @@ def test_config_initialises_and_updates(cfg, tiny_corpus, request):
     examples = [Example(nlp.make_doc(d.text), d) for d in train]
     losses: dict = {}
     nlp.update(examples[:1], losses=losses)
-    assert losses and all(v == v for v in losses.values())  # finite, not NaN
+    frozen = set(config["training"]["frozen_components"])
+    trainable = {name for name, proc in nlp.pipeline if hasattr(proc, "update") and getattr(proc, "is_trainable", True)} - frozen
+    assert trainable <= set(losses) and all(math.isfinite(v) for v in losses.values())
     scores = nlp.evaluate(examples[:1])
-    assert any(k.endswith("_f") for k in scores)
+    weighted = [k for k, w in nlp.config["training"]["score_weights"].items() if w]
+    assert weighted and all(k in scores for k in weighted)  # every score the training loop weighs is there
 
 
 def test_cpu_ner_overfits_and_round_trips(tmp_path, tiny_vectors):

@@ -1,10 +1,10 @@
 """ConText assertions, clinical sentences and sections, the assertion classifier."""
 
 import json
-import time
 
 import pytest
 import spacy
+import srsly
 from confection import ConfigValidationError
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -212,9 +212,11 @@ def test_family_history_in_running_text_is_not_a_section(ctx_nlp):
 
 
 def test_empty_and_entity_less_docs(ctx_nlp):
-    assert len(ctx_nlp("")) == 0
+    empty = ctx_nlp("")
+    assert len(empty) == 0 and empty._.clinical_sections == [] and not empty.ents
     doc = ctx_nlp("No fever. No chills.\n")
-    assert len(doc.ents) == 0
+    assert [s.text.strip() for s in doc.sents] == ["No fever.", "No chills."]  # the sentencizer ran
+    assert len(doc.ents) == 0 and doc._.clinical_sections == []
     assert not any(k for k in doc.user_data if isinstance(k, tuple) and k[1] in ATTRS)
 
 
@@ -250,13 +252,10 @@ def test_very_long_note(ctx_nlp):
             i = base + para.index(surface)
             ents.append(doc.char_span(i, i + len(surface), label="PROBLEM"))
     doc.ents = ents
-    start = time.perf_counter()
-    for _, proc in ctx_nlp.pipeline:
+    for _, proc in ctx_nlp.pipeline:  # speed: benchmarks (README "Long notes"), not a timed test
         doc = proc(doc)
-    elapsed = time.perf_counter() - start
     got = [tuple(sorted(values(e))) for e in doc.ents]
     assert got == [("is_negated",), ("is_historical",), (), ("is_negated",)] * 400
-    assert elapsed < 20  # linear in the note length (about 1 s here)
 
 
 # ---------------------------------------------------------------------------- serialization
@@ -305,9 +304,17 @@ def test_to_bytes_round_trip():
     assert other.rules == []
     other.from_bytes(ctx.to_bytes())
     assert other.rules == ctx.rules and other.cfg == ctx.cfg
-    sent = nlp.get_pipe("clinical_sentencizer")
-    sent2 = make_nlp().get_pipe("clinical_sentencizer").from_bytes(sent.to_bytes())
-    assert sent2.cfg == sent.cfg
+    # the sentencizer's settings come from the config (spacy.load(..., config=...) overrides them):
+    # its bytes only record them, and a saved setting it does not know is an error
+    config = {"newlines": "always", "abbreviations": ["approx"]}
+    sent = clinical_blank().add_pipe("clinical_sentencizer", config=config)
+    sent2 = clinical_blank().add_pipe("clinical_sentencizer", config=config).from_bytes(sent.to_bytes())
+    doc = sent2(clinical_blank().make_doc("The pain radiates\nto the arm approx. twice a day."))
+    assert sent2.cfg == sent.cfg and len(list(doc.sents)) == 2
+    default = clinical_blank().add_pipe("clinical_sentencizer").from_bytes(sent.to_bytes())
+    assert default.cfg["newlines"] == "smart"
+    with pytest.raises(ContextRuleError, match="E307"):
+        default.from_bytes(srsly.msgpack_dumps({"cfg": {"no_such_setting": 1}}))
 
 
 def test_from_config():
@@ -567,6 +574,12 @@ def test_assertion_overfits_and_round_trips(maccrobat_docs, tmp_path):
     nlp.to_disk(tmp_path / "assert")
     loaded = spacy.load(tmp_path / "assert")
     assert predictions(loaded) == pred
+    from_bytes = spacy.util.load_model_from_config(ASSERTION_CONFIG, auto_fill=True)
+    from_bytes.from_bytes(nlp.to_bytes())
+    assert predictions(from_bytes) == pred
+    with pytest.warns(UserWarning, match="W301"):  # no 'entities' group on a plain text: said, not an error
+        for text in ("", "   \n"):  # empty and whitespace-only notes go through the trained component
+            assert not nlp(text).ents
 
 
 def test_classifier_cue_explains_a_negation_without_rule(maccrobat_docs):
@@ -601,8 +614,14 @@ def test_assertion_config_initialises(repo_dir, maccrobat_docs, tmp_path):
     )
     nlp = init_nlp(config)
     assert nlp.pipe_names == ["clinical_sentencizer", "clinical_context", "clinical_assertion"]
-    doc = nlp(copy_entities(maccrobat_docs[0], nlp.make_doc(maccrobat_docs[0].text), "entities"))
+    source = maccrobat_docs[0]
+    doc = nlp(copy_entities(source, nlp.make_doc(source.text), "entities"))
+    assert [(s.start_char, s.end_char, s.label_) for s in doc.spans["entities"]] == [
+        (s.start_char, s.end_char, s.label_) for s in source.spans["entities"]
+    ]  # the gold spans, copied without their polarity
     assert all(s._.assertion in spacy_clinical_ner.context.ASSERTION_CLASSES for s in doc.spans["entities"])
+    scores = nlp.evaluate([Example(nlp.make_doc(d.text), d) for d in maccrobat_docs])
+    assert 0.0 <= scores["context_negated_f"] <= 1.0 and "context_uncertain_f" in scores
 
 
 def test_extensions_coexist_with_medspacy():
@@ -676,3 +695,13 @@ def test_bad_settings_fail_at_add_pipe(factory, config, message):
     nlp = clinical_blank()
     with pytest.raises(ContextRuleError, match=message):
         nlp.add_pipe(factory, config=config)
+
+
+def test_sectionizer_to_bytes_keeps_added_rules():
+    nlp = make_nlp()
+    sectionizer = nlp.get_pipe("clinical_sectionizer")
+    sectionizer.add({"literal": "Hospital course:", "category": "hospital_course"})
+    other = make_nlp().get_pipe("clinical_sectionizer").from_bytes(sectionizer.to_bytes())
+    assert other.rules == sectionizer.rules
+    doc = other(clinical_blank().make_doc("Hospital course:\nUneventful."))
+    assert [(s["title"], s["category"]) for s in doc._.clinical_sections] == [("Hospital course:", "hospital_course")]

@@ -2,6 +2,7 @@
 (validated by fhir.resources), BRAT standoff (re-read by our own parse_ann), displaCy HTML."""
 
 import json
+import os
 
 import pytest
 from spacy.tokens import Span
@@ -176,8 +177,20 @@ def test_fhir_bundles(records, comp):
     assert [c["code"]["text"] for c in resources_of(n3, "Condition")] == ["asthma"]
     assert resources_of(n3, "Condition")[0]["verificationStatus"]["coding"][0]["code"] == "provisional"
     assert [(p["code"]["text"], p["status"]) for p in resources_of(n3, "Procedure")] == [("Appendectomy", "completed")]
-    # deterministic: the same record gives the same Bundle
-    assert bundle_json(records["n1"][0], records["n1"][1].text) == bundle_json(records["n1"][0], records["n1"][1].text)
+    # deterministic: the same record gives the same Bundle, also in another process with other hash seeds
+    import subprocess
+    import sys
+
+    script = "import json, sys; from spacy_clinical_ner.io.fhir import bundle_json; r, t = json.load(sys.stdin); print(bundle_json(r, t))"
+    again = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps([records["n1"][0], records["n1"][1].text]),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        check=True,
+    ).stdout.strip()
+    assert again == bundle_json(records["n1"][0], records["n1"][1].text)
 
 
 def test_fhir_error_bundle():
@@ -215,3 +228,38 @@ def test_html(pipe):
     assert "<title>h&lt;1&gt;</title>" in page
     index = index_html([rec, error_record("e", "empty_text")], lambda i: "f")
     assert "empty_text" in index and "href='f.html'" in index
+
+
+def test_records_and_bundles_from_the_real_components(comp, validator, fixtures_dir):
+    """The rule annotator of the surface tests stands in for speed; here the real sentencizer, sectionizer,
+    ConText and linker (fixture KB) write the attributes: records pass the schema and FHIR, and a
+    conditional or hypothetical finding gets no resource."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from spacy_clinical_ner.linking.builders import create_umls_kb
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sectionizer")
+    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
+    ruler.add_patterns(comp.patterns())
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_context")
+    nlp.add_pipe("umls_linker").initialize(kb=create_umls_kb(fixtures_dir / "linking"))
+    text = "Patient denies fever. Chest pain on exertion. Return if headache. History of hypertension.\nFamily history: diabetes."
+    record = doc_to_record(nlp(text), "real")
+    validator.validate(record)
+    got = {e["text"]: e for e in record["entities"]}
+    assert got["fever"]["is_negated"] and got["fever"]["cue"]["text"] == "denies"
+    assert got["fever"]["cue"]["category"] == "NEGATED_EXISTENCE"
+    assert got["headache"]["is_hypothetical"] and got["hypertension"]["is_historical"] and got["diabetes"]["is_family"]
+    assert got["hypertension"]["cui"] == "C0020538"
+    assert got["Chest pain"]["assertion"] == "conditional"  # "on exertion"
+    bundle = json.loads(bundle_json(record, text))
+    Bundle.parse_obj(bundle)
+    check_codes(bundle)
+    conditions = {c["code"]["text"]: c["verificationStatus"]["coding"][0]["code"] for c in resources_of(bundle, "Condition")}
+    assert conditions["fever"] == "refuted" and conditions["hypertension"] == "confirmed"
+    assert "headache" not in conditions and "Chest pain" not in conditions  # hypothetical, conditional: no resource
+    (family,) = resources_of(bundle, "FamilyMemberHistory")
+    assert family["condition"][0]["code"]["text"] == "diabetes"

@@ -154,7 +154,7 @@ def test_relations_are_per_doc(nlp):
     assert b._.relations == []
 
 
-def test_convert_split_is_deterministic(maccrobat_dir, tmp_path):
+def test_convert_split_is_deterministic(maccrobat_dir, tmp_path, nlp):
     ids = [p.stem for p in sorted(maccrobat_dir.glob("*.txt"))]
     s1, s2 = split_ids(ids), split_ids(list(reversed(ids)))
     assert s1 == s2
@@ -167,8 +167,11 @@ def test_convert_split_is_deterministic(maccrobat_dir, tmp_path):
         for ext in (".txt", ".ann"):
             (sub / f"{doc_id}{ext}").write_bytes((maccrobat_dir / f"{doc_id}{ext}").read_bytes())
     report = convert_brat(sub, tmp_path / "out", progress=False)
-    assert (tmp_path / "out" / "train.spacy").exists() and (tmp_path / "out" / "dev.spacy").exists()
     assert report["totals"]["documents"] == 5
+    expected = split_ids(ids[:5])
+    for split in ("train", "dev"):
+        docs = list(DocBin().from_disk(tmp_path / "out" / f"{split}.spacy").get_docs(nlp.vocab))
+        assert [d._.brat["doc_id"] for d in docs] == expected[split] and all(len(d.ents) and d._.relations for d in docs)
 
 
 @pytest.mark.parametrize(
@@ -225,7 +228,11 @@ def test_doc_to_ann_round_trip(maccrobat_docs):
     assert {(e.start, e.end, e.label) for e in reparsed.entities.values()} == {
         (s.start_char, s.end_char, s.label_) for s in doc.spans["entities"]
     }
-    assert len(reparsed.relations) == len(doc._.relations)
+    spans = {e.id: (e.start, e.end) for e in reparsed.entities.values()}
+    written = {(r["label"], spans[r["head"]], spans[r["tail"]]) for r in reparsed.relations}
+    assert written == {
+        (r["label"], (r["head"]["start"], r["head"]["end"]), (r["tail"]["start"], r["tail"]["end"])) for r in doc._.relations
+    }  # Arg1 is the head, Arg2 the tail
 
 
 def test_pubtator_counts(corpus_dir, nlp):
@@ -236,7 +243,10 @@ def test_pubtator_counts(corpus_dir, nlp):
     ncbi = list(read_pubtator(corpus_dir / "ncbi_disease" / "NCBIdevelopset_corpus.txt"))
     assert len(ncbi) == 100 and sum(len(d.mentions) for d in ncbi) == 787
     doc = pubtator_to_doc(dev[0], nlp.make_doc)
-    assert doc.spans["entities"][0].kb_id_.startswith("MESH:")
+    assert len(doc.spans["entities"]) == len(dev[0].mentions) and doc.spans["entities"][0].kb_id_.startswith("MESH:")
+    assert [(s.start_char, s.end_char) for s in doc.spans["entities"]] == [(m.start, m.end) for m in dev[0].mentions]
+    assert doc.user_data["pubtator_expanded"] == 0 and doc.user_data["pmid"] == dev[0].pmid
+    assert all(a.end <= b.start for a, b in zip(doc.ents, doc.ents[1:], strict=False))  # non-overlapping
     for d in dev[:20]:
         for m in d.mentions:
             assert d.text[m.start : m.end] == m.text
@@ -358,3 +368,21 @@ def test_pubtator_mention_must_match_its_offsets(tmp_path):
     bad.write_text("1|t|Fever and cough.\n1|a|x\n1\t0\t7\tFever\tDisease\tD1\n", encoding="utf8")
     with pytest.raises(PubTatorFormatError, match=r"bad.txt, line 3: the mention is not the text at offsets 0-7, 'Fever a'"):
         list(read_pubtator(bad))
+
+
+def test_brat_corpus_reader_splits_like_the_converter(maccrobat_dir, tmp_path, nlp):
+    from spacy.util import registry
+
+    sub = tmp_path / "brat"
+    sub.mkdir()
+    ids = [p.stem for p in sorted(maccrobat_dir.glob("*.txt"))][:5]
+    for doc_id in ids:
+        for ext in (".txt", ".ann"):
+            (sub / f"{doc_id}{ext}").write_bytes((maccrobat_dir / f"{doc_id}{ext}").read_bytes())
+    reader = registry.readers.get("spacy-clinical-ner.BratCorpus.v1")
+    for split, expected in split_ids(ids).items():
+        examples = list(reader(sub, split=split)(nlp))
+        assert [eg.reference._.brat["doc_id"] for eg in examples] == expected
+        for eg in examples:  # predicted: the same text, no annotation; reference: the gold
+            assert eg.predicted.text == eg.reference.text and not eg.predicted.ents and eg.reference.ents
+    assert len(list(reader(sub)(nlp))) == 5
