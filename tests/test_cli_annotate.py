@@ -417,3 +417,22 @@ def test_invalid_text_is_caught_at_input(tmp_path, nlp):
     malformed = [r for r in records if r["error"]]
     assert len(malformed) == 1 and malformed[0]["error"]["code"] == "malformed_line"
     assert "Line 3 of bad.csv" in malformed[0]["error"]["message"] and "to line 4" in malformed[0]["error"]["message"]
+
+
+def test_cli_user_errors_are_one_line(tmp_path):
+    """python -m spacy_clinical_ner: a user error anywhere is one Error: line and exit code 2, no traceback."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('not json\n{"id": "ok", "text_length": 3, "entities": [], "relations": []}\n', encoding="utf8")
+    commands = {
+        "show": ["show", str(bad)],
+        "init-linker": ["init-linker", str(tmp_path), str(tmp_path / "out")],
+        "build-kb": ["build-kb", str(tmp_path / "kb"), "--source", "bogus"],
+    }
+    for name, args in commands.items():
+        proc = subprocess.run(
+            [sys.executable, "-m", "spacy_clinical_ner", *args], capture_output=True, text=True, env=subprocess_env(), timeout=120
+        )
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (name, proc.stderr)
+        assert [line for line in proc.stderr.splitlines() if line.startswith("Error:")], (name, proc.stderr)
+        if name == "show":  # the good line is still shown, the bad one named
+            assert "== ok: 0 entities" in proc.stdout and "line 1 of" in proc.stderr

@@ -90,10 +90,10 @@ def init_linker_cli(
 
 @app.command("evaluate-linker")
 def evaluate_linker_cli(
-    model: Path = typer.Argument(..., exists=True, help="Pipeline with a umls_linker, or a KB folder"),
+    model: str = typer.Argument(..., help="Pipeline (package name or folder) with a umls_linker, or a KB folder"),
     data: List[Path] = typer.Argument(..., help="PubTator file(s) with gold mentions and MeSH/OMIM ids"),
     labels: List[str] = typer.Option([], help="Mention types to evaluate (default: all)"),
-    k: int = typer.Option(10, help="Recall@k"),
+    k: int = typer.Option(10, min=1, help="Recall@k"),
     output: Path | None = typer.Option(None, help="Write the scores as JSON"),
 ) -> None:
     """Accuracy@1, recall@k, in-KB share and P/R/F of the linker on gold mentions."""
@@ -102,13 +102,15 @@ def evaluate_linker_cli(
     from ..linking.evaluate import evaluate_linking
     from ..tokenizer import clinical_blank
 
-    if (model / "kb.json").exists():
+    if (Path(model) / "kb.json").exists():
         nlp = clinical_blank()
         nlp.add_pipe("umls_linker", config={"spans_key": "entities"}).initialize(kb=model)
     else:
         nlp = spacy.load(model)
     t0 = time.perf_counter()
     scores = evaluate_linking(nlp, data, labels=labels or None, k=k)
+    if not scores.get("mentions"):
+        raise typer.BadParameter(f"no gold mentions in {', '.join(map(str, data))}" + (f" with labels {labels}" if labels else ""))
     scores["seconds"] = round(time.perf_counter() - t0, 2)
     typer.echo(json.dumps(scores, indent=2))
     if output:

@@ -24,9 +24,14 @@ def serve_cli(
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Serve POST /annotate, GET /health, the OpenAPI schema (/openapi.json) and a page at /."""
-    import uvicorn
+    from ..errors import ClinicalNERError, Errors
 
-    from ..errors import ClinicalNERError
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ModuleNotFoundError as err:
+        raise ClinicalNERError(Errors.E619.format(what="serve", module=err.name, extra="serve")) from None
+
     from ..io.model import resolve_model
     from ..serve.app import ENV
 

@@ -48,11 +48,23 @@ def format_record(record: dict, max_rows: int = 0) -> str:
 
 @app.command("show")
 def show_cli(
-    annotations: Path = typer.Argument(..., exists=True, help="annotations.jsonl written by `annotate`"),
-    max_rows: int = typer.Option(0, help="At most this many entities and relations per note (0: all)"),
+    annotations: Path = typer.Argument(..., exists=True, dir_okay=False, help="annotations.jsonl written by `annotate`"),
+    max_rows: int = typer.Option(0, min=0, help="At most this many entities and relations per note (0: all)"),
 ) -> None:
     """Print each annotated note as a table of entities (label, assertion and cue, concept) and relations."""
-    with annotations.open(encoding="utf8") as f:
-        for line in f:
-            if line.strip():
-                typer.echo(format_record(json.loads(line), max_rows=max_rows) + "\n")
+    bad = 0
+    with annotations.open(encoding="utf8", errors="replace") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                text = format_record(record, max_rows=max_rows)
+            except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+                # one bad line does not hide the others; the summary says how many
+                typer.echo(f"Error: line {line_no} of {annotations} is not an annotation record ({type(err).__name__}: {err})", err=True)
+                bad += 1
+                continue
+            typer.echo(text + "\n")
+    if bad:
+        raise typer.Exit(code=2)

@@ -19,6 +19,7 @@ in Python but drops when it writes JSON. Files written by medspaCy load unchange
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence, Union
@@ -76,8 +77,16 @@ class ContextRule:
             if isinstance(pattern, str):
                 if not pattern:
                     raise fail("a regular-expression 'pattern' must not be empty")
+                try:
+                    re.compile(pattern)
+                except re.error as err:
+                    raise fail(f"'pattern' is not a valid regular expression ({err})") from None
             elif not (isinstance(pattern, list) and pattern and all(isinstance(p, dict) for p in pattern)):
                 raise fail("'pattern' must be a list of token dicts or a regular-expression string")
+            else:
+                problems = token_pattern_problems(pattern)
+                if problems:
+                    raise fail(f"'pattern' is not a valid spaCy token pattern: {problems}")
         if allowed_types is not None and excluded_types is not None:
             raise fail("only one of 'allowed_types' and 'excluded_types' may be given")
         for key, value in (("max_scope", max_scope), ("max_targets", max_targets)):
@@ -264,3 +273,10 @@ def check_matcher_attr(name: str, attr: str) -> None:
         raise ContextRuleError(
             ContextErrors.E304.format(name=name, reason=f"phrase_matcher_attr {attr!r} is not a token attribute (e.g. LOWER, ORTH, NORM)")
         )
+
+
+def token_pattern_problems(pattern: List[Dict[str, Any]]) -> List[str]:
+    """What spaCy's Matcher would reject in ``pattern`` (checked when the rule is read, not at the first document)."""
+    from spacy.schemas import validate_token_pattern
+
+    return validate_token_pattern(pattern)

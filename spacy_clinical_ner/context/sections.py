@@ -39,7 +39,7 @@ from spacy.util import ensure_path
 
 from .attributes import SECTIONS_ATTR, install_context_extensions
 from .errors import ContextErrors, ContextRuleError
-from .rules import check_matcher_attr
+from .rules import check_matcher_attr, token_pattern_problems
 
 SECTION_RULE_KEYS = ("literal", "category", "pattern", "parents", "parent_required", "max_scope", "metadata")
 DEFAULT_SECTION_RESOURCE = "section_rules.json"
@@ -58,6 +58,9 @@ def _check_section_rule(rule: Any) -> Dict[str, Any]:
     pattern = rule.get("pattern")
     if pattern is not None and not (isinstance(pattern, list) and pattern and all(isinstance(p, dict) for p in pattern)):
         raise ContextRuleError(ContextErrors.E306.format(rule=rule["literal"], reason="'pattern' must be a list of token dicts"))
+    if pattern is not None and token_pattern_problems(pattern):
+        reason = f"'pattern' is not a valid spaCy token pattern: {token_pattern_problems(pattern)}"
+        raise ContextRuleError(ContextErrors.E306.format(rule=rule["literal"], reason=reason))
     if rule.get("parent_required") and not rule.get("parents"):
         raise ContextRuleError(ContextErrors.E306.format(rule=rule["literal"], reason="'parent_required' needs 'parents'"))
     max_scope = rule.get("max_scope")

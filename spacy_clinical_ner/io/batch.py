@@ -14,6 +14,7 @@ results stops (E605 / E617) instead of mixing them.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -317,6 +318,8 @@ def parse_formats(formats: Union[str, Sequence[str]]) -> List[str]:
             raise ClinicalNERError(Errors.E604.format(value=item, options=", ".join(FORMATS)))
         if item not in out:
             out.append(item)
+    if "fhir" in out and importlib.util.find_spec("fhir") is None:  # found before a pipeline is loaded or a file written
+        raise ClinicalNERError(Errors.E619.format(what="--format fhir", module="fhir.resources", extra="fhir"))
     return out
 
 
