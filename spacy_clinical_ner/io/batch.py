@@ -346,12 +346,10 @@ def _check_resumable(manifest_path: Path, manifest: Dict[str, Any], output_dir: 
     if previous.get("model") != manifest["model"] or previous.get("pipeline") != manifest["pipeline"]:
         raise ClinicalNERError(Errors.E605.format(path=output_dir, old=previous.get("model"), new=manifest["model"]))
     # run.json files from before read_options was kept name the input only
-    old = {"input": previous.get("input"), **previous.get("read_options", manifest["read_options"])}
-    new = {"input": manifest["input"], **manifest["read_options"]}
-    if old["input"] is not None and Path(old["input"]).resolve() != Path(new["input"]):
-        raise ClinicalNERError(Errors.E617.format(path=output_dir, old=old, new=new))
-    if {k: v for k, v in old.items() if k != "input"} != {k: v for k, v in new.items() if k != "input"}:
-        raise ClinicalNERError(Errors.E617.format(path=output_dir, old=old, new=new))
+    old_input, old_options = previous.get("input"), previous.get("read_options", manifest["read_options"])
+    if (old_input is not None and Path(old_input).resolve() != Path(manifest["input"])) or old_options != manifest["read_options"]:
+        old = {"input": old_input, **old_options}
+        raise ClinicalNERError(Errors.E617.format(path=output_dir, old=old, new={"input": manifest["input"], **manifest["read_options"]}))
 
 
 def run_batch(
