@@ -58,8 +58,9 @@ def _check_section_rule(rule: Any) -> Dict[str, Any]:
     pattern = rule.get("pattern")
     if pattern is not None and not (isinstance(pattern, list) and pattern and all(isinstance(p, dict) for p in pattern)):
         raise ContextRuleError(ContextErrors.E306.format(rule=rule["literal"], reason="'pattern' must be a list of token dicts"))
-    if pattern is not None and token_pattern_problems(pattern):
-        reason = f"'pattern' is not a valid spaCy token pattern: {token_pattern_problems(pattern)}"
+    problems = token_pattern_problems(pattern) if pattern is not None else []
+    if problems:
+        reason = f"'pattern' is not a valid spaCy token pattern: {problems}"
         raise ContextRuleError(ContextErrors.E306.format(rule=rule["literal"], reason=reason))
     if rule.get("parent_required") and not rule.get("parents"):
         raise ContextRuleError(ContextErrors.E306.format(rule=rule["literal"], reason="'parent_required' needs 'parents'"))
