@@ -705,3 +705,19 @@ def test_sectionizer_to_bytes_keeps_added_rules():
     assert other.rules == sectionizer.rules
     doc = other(clinical_blank().make_doc("Hospital course:\nUneventful."))
     assert [(s["title"], s["category"]) for s in doc._.clinical_sections] == [("Hospital course:", "hospital_course")]
+
+
+@pytest.mark.parametrize(
+    "text,negated",
+    [
+        ("No fever however cough.", {"fever": True, "cough": False}),
+        ("Without fever except cough.", {"fever": True, "cough": False}),
+        ("No fever or chills but cough and rash.", {"fever": True, "chills": True, "cough": False, "rash": False}),
+        ("Negative for fever; reports cough.", {"fever": True, "cough": False}),
+    ],
+)
+def test_terminating_cues_cut_typed_negation_cues(ctx_nlp, text, negated):
+    """A TERMINATE cue ("however", "except", "but", ";") ends the scope of negation cues that carry
+    excluded_types too (medspaCy's type check let them run on)."""
+    doc = annotate(ctx_nlp, text, [(word, "Sign_symptom") for word in negated])
+    assert {e.text: e._.is_negated for e in doc.ents} == negated

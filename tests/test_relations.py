@@ -637,3 +637,21 @@ def test_labels_added_before_initialize_stay():
     gold = {r["label"] for eg in examples for r in eg.reference._.relations}
     assert rel.labels[0] == "CUSTOM" and set(rel.labels) == gold | {"CUSTOM"}
     assert rel.model.get_ref("output_layer").get_dim("nO") == len(rel.labels)
+
+
+def test_scorer_labels_filter_typed_scores_too(nlp):
+    record = _rec(8, 13, 0, 7, "MODIFY")
+    pred, gold = nlp("Aspirin 81 mg daily."), nlp("Aspirin 81 mg daily.")
+    pred._.relations, gold._.relations = [record], [record]
+    scores = score_relations([Example(pred, gold)], labels=["BEFORE"])
+    assert scores["rel_per_type"] == {} and scores["rel_typed_per_type"] == {}
+    scores = score_relations([Example(pred, gold)], labels=["MODIFY"])
+    assert scores["rel_typed_per_type"]["dosage_of"]["f"] == 1.0
+
+
+def test_same_offsets_are_not_a_pair(nlp):
+    doc = nlp.make_doc("He had chest pain and fever.")
+    doc.spans["e"] = [Span(doc, 2, 4, "Sign_symptom"), Span(doc, 2, 4, "Disease_disorder"), Span(doc, 5, 6, "Sign_symptom")]
+    pairs = RelationCandidates(entity_source="spans:e")(doc)
+    assert pairs and all((h.start, h.end) != (t.start, t.end) for h, t in pairs)
+    assert len(pairs) == 4  # each chest pain span with fever, both directions

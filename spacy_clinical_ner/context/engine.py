@@ -309,8 +309,14 @@ class ContextEngine:
             return  # a clause boundary inside the cue itself ("was" in "was not seen")
         if orule.direction != "TERMINATE" and orule.category not in self._terminated_by[mod.rule_id] and orule.category != rule.category:
             return
-        if rule.category == orule.category and (
-            self._allowed[mod.rule_id] != self._allowed[other.rule_id] or self._excluded[mod.rule_id] != self._excluded[other.rule_id]
+        # Two cues of one category for different target types do not cut each other (medspaCy);
+        # a TERMINATE cue ("but", ";") cuts every scope whatever its types. medspaCy applies the type
+        # check to TERMINATE cues too, so "but" never cut a negation cue that has excluded_types
+        # ("No fever however cough": cough came out negated).
+        if (
+            orule.direction != "TERMINATE"
+            and rule.category == orule.category
+            and (self._allowed[mod.rule_id] != self._allowed[other.rule_id] or self._excluded[mod.rule_id] != self._excluded[other.rule_id])
         ):
             return
         if rule.direction in ("FORWARD", "BIDIRECTIONAL") and other.start > mod.start:

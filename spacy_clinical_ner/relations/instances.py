@@ -153,6 +153,9 @@ class RelationCandidates:
         if sents is not None:
             same = sents[starts[first]] == sents[starts[second]]
             first, second = first[same], second[same]
+        # two spans of a group with the same offsets (other labels) are one mention: no pair with itself
+        distinct = (starts[first] != starts[second]) | (ends[first] != ends[second])
+        first, second = first[distinct], second[distinct]
         # both directions, i -> j before j -> i, each kept if its type pair is allowed
         heads = numpy.stack([first, second], axis=1).reshape(-1)
         tails = numpy.stack([second, first], axis=1).reshape(-1)

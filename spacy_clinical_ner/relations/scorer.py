@@ -27,11 +27,12 @@ from .records import Record, pair_key, record_typed_label, validate_record
 Key = Tuple[Tuple[int, int, int, int], str]
 
 
-def _keys(records: Iterable[Record], doc_id: str, typed: bool, min_score: float) -> Set[Key]:
+def _keys(records: Iterable[Record], doc_id: str, typed: bool, min_score: float, wanted: Optional[Set[str]] = None) -> Set[Key]:
+    """(pair, label) keys of the records scoring at least ``min_score`` whose (base) label is in ``wanted``."""
     keys = set()
     for i, record in enumerate(records or []):
         validate_record(record, i, doc_id)
-        if float(record.get("score", 1.0)) < min_score:
+        if float(record.get("score", 1.0)) < min_score or (wanted is not None and str(record["label"]) not in wanted):
             continue
         label = record_typed_label(record) if typed else str(record["label"])
         keys.add((pair_key(record), label))
@@ -84,11 +85,8 @@ def score_relations(
         variants = [(by_label, False)] + ([(by_typed, True)] if typed else [])
         gold_records = gold_relations(eg.reference, overlap=overlap)
         for table, use_typed in variants:
-            gold = _keys(gold_records, doc_id, use_typed, 0.0)
-            pred = _keys(getattr(eg.predicted._, RELATIONS_ATTR), doc_id, use_typed, min_score)
-            if wanted is not None and not use_typed:
-                gold = {k for k in gold if k[1] in wanted}
-                pred = {k for k in pred if k[1] in wanted}
+            gold = _keys(gold_records, doc_id, use_typed, 0.0, wanted)  # typed keys filtered by their base label too
+            pred = _keys(getattr(eg.predicted._, RELATIONS_ATTR), doc_id, use_typed, min_score, wanted)
             for key in pred & gold:
                 table[key[1]].tp += 1
             for key in pred - gold:
