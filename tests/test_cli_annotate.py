@@ -427,6 +427,7 @@ def test_cli_user_errors_are_one_line(tmp_path):
         "show": ["show", str(bad)],
         "init-linker": ["init-linker", str(tmp_path), str(tmp_path / "out")],
         "build-kb": ["build-kb", str(tmp_path / "kb"), "--source", "bogus"],
+        "convert-pubtator": ["convert-pubtator", str(bad), str(tmp_path / "out.spacy")],
     }
     for name, args in commands.items():
         proc = subprocess.run(
