@@ -80,6 +80,7 @@ ENTRY_POINTS = {
     ],
     "spacy_tokenizers": [
         "spacy-clinical-ner.ClinicalTokenizer.v1 = spacy_clinical_ner.tokenizer:create_clinical_tokenizer",
+        "spacy-clinical-ner.ClinicalTokenizer.v2 = spacy_clinical_ner.tokenizer:create_clinical_tokenizer_v2",
     ],
     "spacy_readers": [
         "spacy-clinical-ner.BratCorpus.v1 = spacy_clinical_ner.readers.convert:create_brat_corpus",

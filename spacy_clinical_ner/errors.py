@@ -53,6 +53,11 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E619 = "{what} needs {module}, which is not installed: pip install 'spacy-clinical-ner[{extra}]'"
     E618 = "Cannot read {path} ({reason}): it is not the run.json of an earlier run. Use --overwrite to start again"
+    E620 = (
+        "Output {path} holds a run in the formats {old}; this run asks for {new}. A resumed run writes the same "
+        "formats (so every note listed in annotations.jsonl is complete in each): give the same --format, "
+        "use --overwrite to start again, or another output folder"
+    )
 
 
 #: Error codes of per-note error records (``{"id", "error": {"code", "message"}}``): a bad

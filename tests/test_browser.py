@@ -124,6 +124,21 @@ def test_page_highlights_entities(server, browser):
     page.close()
 
 
+def test_page_offsets_after_emoji(server, browser):
+    """The service counts code points, JavaScript's String.slice UTF-16 units: after an emoji the
+    marks must still cover the entity's own text."""
+    page = browser.new_page()
+    page.goto(server["url"] + "/")
+    page.wait_for_selector("#model-name:has-text('surface_test')")
+    page.fill("#note", "😀😀 Patient denies fever 🤒 and severe chest pain.")
+    page.click("#annotate")
+    page.wait_for_selector("#result:not([hidden])")
+    marks = page.locator("#text mark.ent")
+    texts = [marks.nth(i).evaluate("e => e.firstChild.textContent") for i in range(marks.count())]
+    assert texts == ["fever", "severe", "chest pain"]
+    page.close()
+
+
 def test_page_shows_errors(server, browser):
     page = browser.new_page()
     page.goto(server["url"] + "/")

@@ -340,6 +340,9 @@ def test_resume_refuses_other_input_and_retries_errors(tmp_path, nlp):
         run_batch(nlp, other, out, progress=False)
     with pytest.raises(ClinicalNERError, match="E617"):
         run_batch(nlp, src, out, encoding="cp1252", progress=False)
+    with pytest.raises(ClinicalNERError, match="E620"):  # done notes would lack the new formats
+        run_batch(nlp, src, out, formats="jsonl,html,brat", progress=False)
+    assert not (out / "html").exists() and not (out / "brat").exists()
     (src / "b.txt").write_text("Severe cough.", encoding="utf8")  # the bad note is fixed
     again = run_batch(nlp, src, out, progress=False)
     assert again["skipped"] == 1 and again["annotated"] == 1 and again["errors"] == 0

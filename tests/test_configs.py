@@ -113,7 +113,7 @@ def test_cpu_ner_overfits_and_round_trips(tmp_path, tiny_vectors):
     nlp.to_disk(tmp_path / "ner")
     reloaded = spacy.load(tmp_path / "ner")
     assert reloaded.vocab.vectors.mode == "floret" and reloaded.vocab.vectors.shape == nlp.vocab.vectors.shape
-    assert reloaded.config["nlp"]["tokenizer"]["@tokenizers"] == "spacy-clinical-ner.ClinicalTokenizer.v1"
+    assert reloaded.config["nlp"]["tokenizer"]["@tokenizers"] == "spacy-clinical-ner.ClinicalTokenizer.v2"
     for text, _ in train:
         assert [(e.start_char, e.end_char, e.label_) for e in reloaded(text).ents] == [
             (e.start_char, e.end_char, e.label_) for e in nlp(text).ents

@@ -322,7 +322,7 @@ def test_from_config():
         "nlp": {
             "lang": "en",
             "pipeline": ["clinical_sentencizer", "clinical_context"],
-            "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v1"},
+            "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v2"},
         },
         "components": {
             "clinical_sentencizer": {"factory": "clinical_sentencizer"},
@@ -510,7 +510,7 @@ ASSERTION_CONFIG = {
     "nlp": {
         "lang": "en",
         "pipeline": ["clinical_sentencizer", "clinical_context", "clinical_assertion"],
-        "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v1"},
+        "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v2"},
     },
     "components": {
         "clinical_sentencizer": {"factory": "clinical_sentencizer"},

@@ -111,6 +111,13 @@ def test_builder_merges_sources():
 
 def test_normalize_and_ngrams():
     assert normalize_alias("Sjögren's  Syndrome") == "sjogren s syndrome"
+    assert normalize_alias("Ménière-Krankheit") == "meniere krankheit"
+    assert normalize_alias("Ψυχωσία") == "ψυχωσια"  # Greek accents are decoration
+    # in other scripts a combining mark makes another letter: kept, and the text recomposed
+    assert normalize_alias("Гипертонический криз") == "гипертонический криз"
+    assert normalize_alias("Гипертонический") != normalize_alias("Гипертоническии")
+    assert normalize_alias("がん") == "がん" and normalize_alias("がん") != normalize_alias("かん")
+    assert normalize_alias("당뇨병") == "당뇨병"
     assert char_ngrams("ab cde") == [" ab", "ab ", " cd", "cde", "de "]
 
 
@@ -268,7 +275,7 @@ def test_to_bytes_roundtrip(linker_nlp):
 
 def test_from_config_with_registered_kb(fx):
     config = {
-        "nlp": {"lang": "en", "pipeline": ["umls_linker"], "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v1"}},
+        "nlp": {"lang": "en", "pipeline": ["umls_linker"], "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v2"}},
         "components": {"umls_linker": {"factory": "umls_linker", "threshold": 0.8}},
         "initialize": {"components": {"umls_linker": {"kb": {"@misc": "spacy-clinical-ner.scispacy_kb.v1", "path": str(fx / "kb.jsonl")}}}},
     }

@@ -136,7 +136,7 @@ def check_codes(bundle_dict):
         res = entry["resource"]
         if res["resourceType"] in STATUS_CODES:
             assert res["status"] in STATUS_CODES[res["resourceType"]]
-        if res["resourceType"] == "Condition":
+        if res["resourceType"] == "Condition" and "verificationStatus" in res:  # 0..1
             assert res["verificationStatus"]["coding"][0]["code"] in VER_STATUS
         for key in ("subject", "patient"):
             if key in res:
@@ -193,6 +193,39 @@ def test_fhir_bundles(records, comp):
     assert again == bundle_json(records["n1"][0], records["n1"][1].text)
 
 
+def test_fhir_claims_no_more_than_the_assertions(records):
+    """Someone else's medication is not the patient's; an uncertain or never-assessed finding is not a
+    fact; two notes with one id get different URLs; control characters never reach a FHIR string."""
+    import copy
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    rec, doc = copy.deepcopy(records["n1"][0]), records["n1"][1]
+    med = by_text(rec, "lisinopril")
+    med.update(is_family=True, is_historical=False, assertion="associated_with_someone_else")
+    bundle = json.loads(bundle_json(rec, doc.text))
+    assert resources_of(bundle, "MedicationStatement") == []
+    med.update(is_family=False, is_uncertain=True, assertion="possible")
+    (statement,) = resources_of(json.loads(bundle_json(rec, doc.text)), "MedicationStatement")
+    assert statement["status"] == "unknown"
+    # a pipeline without ConText: nothing was assessed, so nothing is confirmed or active
+    for ent in rec["entities"]:
+        for key in ("assertion", "is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family"):
+            ent[key] = None
+    ent = rec["entities"][0]
+    ent["text"] = "chest\x0cpain"
+    bundle = json.loads(bundle_json(rec, doc.text))
+    Bundle.model_validate(bundle)
+    check_codes(bundle)
+    assert resources_of(bundle, "Condition") and all("verificationStatus" not in c for c in resources_of(bundle, "Condition"))
+    assert [m["status"] for m in resources_of(bundle, "MedicationStatement")] == ["unknown"]
+    assert "\x0c" not in json.dumps(bundle, ensure_ascii=False)
+    # the same id, another text: other URLs; the same text: the same URLs
+    urls = [e["fullUrl"] for e in bundle["entry"]]
+    assert [e["fullUrl"] for e in json.loads(bundle_json(rec, doc.text))["entry"]] == urls
+    assert not set(urls) & {e["fullUrl"] for e in json.loads(bundle_json(rec, doc.text + " "))["entry"]}
+
+
 def test_fhir_error_bundle():
     bundle = record_to_bundle(error_record("bad", "empty_text"))
     (entry,) = bundle.entry
@@ -218,6 +251,32 @@ def test_brat_round_trip(records):
         assert rels == {tuple(t) for t in rec["triples"]}
 
 
+def test_brat_ann_lines_survive_any_line_reader():
+    """A span over CRLF (or another line separator) stays on one .ann line for readers that split
+    on every line end (brat's server, universal newlines); conditional findings keep their
+    assertion; the N line names the concept."""
+    from spacy_clinical_ner.context.attributes import install_context_extensions
+    from spacy_clinical_ner.linking.component import install_span_extensions
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    install_context_extensions()
+    install_span_extensions()
+    text = "Rash if exposed.\r\nChest\r\npain and leg\u2028swelling."
+    doc = clinical_blank()(text)
+    rash = doc.char_span(0, 4, label="Sign_symptom")
+    chest = doc.char_span(text.index("Chest"), text.index(" and"), label="Sign_symptom", kb_id="C0008031")
+    leg = doc.char_span(text.index("leg"), text.rindex("."), label="Sign_symptom")
+    doc.ents = [rash, chest, leg]
+    rash._.assertion = "conditional"
+    chest._.kb_name = "Chest Pain"
+    _, ann = doc_to_brat(doc)
+    assert len(ann.splitlines()) == len(ann.split("\n")) - 1  # no line end inside a line
+    bdoc = parse_ann(ann, text, doc_id="x")
+    assert sorted((e.start, e.end) for e in bdoc.entities.values()) == sorted((s.start_char, s.end_char) for s in doc.ents)
+    assert [(a["name"], bdoc.entities[a["target"]].text) for a in bdoc.attributes] == [("CONDITIONAL", "Rash")]
+    assert "UMLS:C0008031\tChest Pain" in ann
+
+
 def test_html(pipe):
     text = "No fever <script>alert(1)</script> & severe cough."
     doc = pipe(text)
@@ -228,6 +287,21 @@ def test_html(pipe):
     assert "<title>h&lt;1&gt;</title>" in page
     index = index_html([rec, error_record("e", "empty_text")], lambda i: "f")
     assert "empty_text" in index and "href='f.html'" in index
+
+
+def test_html_escapes_labels_and_marks_assertions(pipe):
+    """displaCy inserts labels unescaped: a label or a CUI from a user's KB must not become markup;
+    possible / family findings are labelled as such, not drawn like present ones."""
+    text = "No fever & severe cough."
+    rec = doc_to_record(pipe(text), "x")
+    fever, cough = by_text(rec, "fever"), by_text(rec, "cough")
+    fever["cui"] = "C0015967<img src=x onerror=alert(1)>"
+    cough["label"], cough["assertion"], cough["is_negated"] = "Sign<i>x</i>", "possible", False
+    page = record_to_html(rec, text)
+    assert "<img" not in page and "<i>x" not in page
+    assert "C0015967&lt;img src=x onerror=alert(1)&gt;" in page and "POSSIBLE Sign&lt;i&gt;x&lt;/i&gt;" in page
+    cough["assertion"] = "associated_with_someone_else"
+    assert "FAMILY Sign&lt;i&gt;x" in record_to_html(rec, text)
 
 
 def test_records_and_bundles_from_the_real_components(comp, validator, fixtures_dir):

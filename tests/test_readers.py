@@ -100,7 +100,7 @@ def test_maccrobat_alignment_reported(maccrobat_docs):
     assert exact + expanded + unplaced == SOURCE_COUNTS["entities"]
     assert in_group == SOURCE_COUNTS["entities"] - unplaced
     # the clinical tokenizer places all but a handful (mostly truncated annotations such as "examinatio")
-    assert expanded <= 60 and unplaced == 0
+    assert expanded <= 30 and unplaced == 0  # 29 with ClinicalTokenizer.v2 (45 with v1, 151 with spaCy's English rules)
     assert in_ents > 0.97 * SOURCE_COUNTS["entities"]
 
 

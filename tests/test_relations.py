@@ -186,6 +186,26 @@ def test_long_doc_through_component(overfit):
     assert 0 < len(doc._.relations) <= n_pairs * len(rel.labels)
 
 
+def test_scores_do_not_depend_on_a_sentencizer(overfit):
+    """The model is trained on documents without sentence boundaries: a sentencizer in front of it
+    (as in the assembled pipeline, which also splits at headers and colons) must not change its
+    features, so the "breaks between" feature counts punctuation and line breaks, not sentences."""
+    from spacy_clinical_ner.relations.instances import break_prefix
+
+    nlp, _ = overfit
+    text = "Medications: aspirin 100 mg\nfor chest pain; morphine 5 mg. Abdominal pain"
+    plain = nlp.make_doc(text)
+    split = nlp.make_doc(text)
+    for token in split:  # a sentence at every token: as different from the punctuation as can be
+        token.is_sent_start = True
+    for doc in (plain, split):
+        doc.ents = [_span(doc, "aspirin", 1, "Medication"), _span(doc, "100 mg", 1, "Dosage"), _span(doc, "pain", 1, "Sign_symptom")]
+    assert break_prefix(plain).tolist() == break_prefix(split).tolist()
+    assert break_prefix(plain)[-1] == 3  # "\n", ";", "."
+    model = nlp.get_pipe("clinical_relation_extractor").model
+    numpy.testing.assert_allclose(model.predict([plain]), model.predict([split]), rtol=1e-6)
+
+
 def test_prediction_in_blocks_is_the_same(overfit):
     """Scoring a long note's pairs block by block (bounded memory) gives the scores of one pass."""
     from spacy_clinical_ner.relations.model import predict_in_blocks

@@ -135,7 +135,7 @@ def train_vectors_cli(
     bucket: int = typer.Option(20000, help="Rows of the hashed vector table"),
     min_count: int = typer.Option(2, help="Words seen fewer times get only subword vectors"),
 ) -> None:
-    """Train floret vectors on unlabelled text and convert them into a spaCy pipeline for [initialize] vectors."""
+    """Train floret vectors on unlabelled text and convert them into a spaCy pipeline for the configs' initialize.vectors."""
     if not (docbin or pubtator or notes):
         raise typer.BadParameter("give at least one --docbin, --pubtator or --notes source")
     n_lines, n_tokens = write_training_text(iter_unlabelled_texts(docbin, pubtator, notes, text_field, id_field), output_dir / "text.txt")

@@ -7,9 +7,9 @@ record, and streaming goes on. ``run_batch`` adds the output folder: an append-o
 ``annotations.jsonl`` (the record of what is done: an interrupted run resumes by
 skipping the ids it holds, and tries the notes that got an error record again), and the
 optional FHIR / BRAT / HTML files, which are written *before* the JSONL line so that a
-note listed there is complete in every format. ``run.json`` names the pipeline, the input
-and its read options: a run into a folder that holds another pipeline's or another input's
-results stops (E605 / E617) instead of mixing them.
+note listed there is complete in every format. ``run.json`` names the pipeline, the input,
+its read options and the formats: a run into a folder that holds another pipeline's, another
+input's or other formats' results stops (E605 / E617 / E620) instead of mixing them.
 """
 
 from __future__ import annotations
@@ -336,7 +336,7 @@ def _manifest(nlp: Language, input_path: Path, formats: List[str], read_options:
 
 
 def _check_resumable(manifest_path: Path, manifest: Dict[str, Any], output_dir: Path) -> None:
-    """E605 / E617 when the earlier run in ``output_dir`` used another pipeline or other input."""
+    """E605 / E617 / E620 when the earlier run in ``output_dir`` used another pipeline, other input or other formats."""
     try:
         previous = json.loads(manifest_path.read_text(encoding="utf8"))
         if not isinstance(previous, dict):
@@ -350,6 +350,9 @@ def _check_resumable(manifest_path: Path, manifest: Dict[str, Any], output_dir: 
     if (old_input is not None and Path(old_input).resolve() != Path(manifest["input"])) or old_options != manifest["read_options"]:
         old = {"input": old_input, **old_options}
         raise ClinicalNERError(Errors.E617.format(path=output_dir, old=old, new={"input": manifest["input"], **manifest["read_options"]}))
+    old_formats = previous.get("formats")
+    if old_formats is not None and sorted(old_formats) != sorted(manifest["formats"]):
+        raise ClinicalNERError(Errors.E620.format(path=output_dir, old=",".join(old_formats), new=",".join(manifest["formats"])))
 
 
 def run_batch(

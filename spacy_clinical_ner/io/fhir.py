@@ -12,21 +12,29 @@ writes identical files):
   text, never the text itself); resources point back at it where FHIR allows
   (``Condition.evidence``, ``MedicationStatement.derivedFrom``, ``Observation.derivedFrom``).
 * ``Condition`` – ``Disease_disorder`` and ``Sign_symptom`` entities. ``verificationStatus``:
-  negated → ``refuted``, uncertain → ``provisional``, otherwise ``confirmed``. Related
+  negated → ``refuted``, uncertain → ``provisional``, otherwise ``confirmed``; left out when
+  the pipeline made no assertion (no ConText: nothing was checked). Related
   ``Severity`` → ``severity``, related ``Biological_structure`` → ``bodySite``.
 * ``FamilyMemberHistory`` – a disease or symptom asserted of someone else (``is_family``).
 * ``MedicationStatement`` – ``Medication`` entities; status ``not-taken`` when negated,
-  ``completed`` when historical, else ``active``; related ``Dosage`` / ``Frequency`` /
+  ``unknown`` when uncertain or not assessed, ``completed`` when historical, else ``active``;
+  related ``Dosage`` / ``Frequency`` /
   ``Administration`` entities become ``dosage[].text``.
 * ``Observation`` – a ``Diagnostic_procedure`` with a related ``Lab_value``
-  (``valueString`` = the value as written), status ``final``.
+  (``valueString`` = the value as written), status ``final`` (``unknown`` when uncertain or
+  not assessed).
 * ``Procedure`` – other ``Diagnostic_procedure`` and ``Therapeutic_procedure`` entities;
-  status ``not-done`` when negated, else ``completed``.
+  status ``not-done`` when negated, ``unknown`` when uncertain or not assessed, else ``completed``.
 * ``OperationOutcome`` – the only entry of the Bundle of a note that failed.
 
 Hypothetical findings ("return if fever develops") are not facts about the patient and
-get no resource (they stay in the JSONL). Codes: ``code.text`` is the entity text; a
-linked entity also gets a UMLS coding (``http://www.nlm.nih.gov/research/umls``).
+get no resource, nor do medications, observations and procedures of someone else (they
+all stay in the JSONL). Codes: ``code.text`` is the entity text; a linked entity also gets
+a UMLS coding (``http://www.nlm.nih.gov/research/umls``). Control characters that FHIR's
+``string`` type forbids (form feed, vertical tab ...) are written as spaces.
+
+Full URLs are UUIDs derived from the note id and, when the note's text is given, its SHA-1:
+the same note gives the same Bundle on every run, two notes that share an id do not.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import uuid
 from typing import Any, Dict, List
 
@@ -55,16 +64,30 @@ SEVERITY_LABELS = {"Severity"}
 SITE_LABELS = {"Biological_structure"}
 
 
-def _urn(note_id: str, *parts: Any) -> str:
-    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, '/'.join([note_id, *map(str, parts)]))}"
+#: C0 controls outside FHIR's ``string`` pattern ``[ \r\n\t\S]+``.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Flags that say ConText (or the assertion classifier) looked at an entity.
+_ASSERTION_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
+
+
+def _string(text: str) -> str:
+    return _CONTROL.sub(" ", text)
+
+
+def _urn(note_key: str, *parts: Any) -> str:
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, '/'.join([note_key, *map(str, parts)]))}"
+
+
+def _assessed(entity: Dict[str, Any]) -> bool:
+    return entity.get("assertion") is not None or any(entity.get(flag) is not None for flag in _ASSERTION_FLAGS)
 
 
 def _concept(entity: Dict[str, Any]) -> Dict[str, Any]:
-    concept: Dict[str, Any] = {"text": entity["text"]}
+    concept: Dict[str, Any] = {"text": _string(entity["text"])}
     if entity.get("cui"):
         coding = {"system": UMLS_SYSTEM, "code": entity["cui"]}
         if entity.get("concept_name"):
-            coding["display"] = entity["concept_name"]
+            coding["display"] = _string(entity["concept_name"])
         concept["coding"] = [coding]
     return concept
 
@@ -73,8 +96,10 @@ def _note(record_id: str, entity: Dict[str, Any]) -> List[Dict[str, str]]:
     cue = f"; cue {entity['cue']['text']!r} ({entity['cue'].get('category')})" if entity.get("cue") else ""
     return [
         {
-            "text": f"spacy-clinical-ner: {entity['label']} at characters {entity['start']}-{entity['end']} of note {record_id}; "
-            f"assertion {entity.get('assertion') or 'not assessed'}{cue}"
+            "text": _string(
+                f"spacy-clinical-ner: {entity['label']} at characters {entity['start']}-{entity['end']} of note {record_id}; "
+                f"assertion {entity.get('assertion') or 'not assessed'}{cue}"
+            )
         }
     ]
 
@@ -97,6 +122,8 @@ def _is(entity: Dict[str, Any], flag: str, assertion: str) -> bool:
 def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Dict[str, Any]:
     """The Bundle of one output record, as FHIR JSON (validate with ``record_to_bundle``)."""
     note_id = record["id"]
+    # the URLs' seed: the id, and the text's hash when there is a text (ids repeat across corpora)
+    key = note_id if text is None else f"{note_id}/{hashlib.sha1(text.encode('utf8', 'surrogatepass')).hexdigest()}"
     bundle: Dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "collection",
@@ -116,10 +143,10 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
                 }
             ],
         }
-        entries.append({"fullUrl": _urn(note_id, "outcome"), "resource": outcome})
+        entries.append({"fullUrl": _urn(key, "outcome"), "resource": outcome})
         return bundle
 
-    patient_url, doc_url = _urn(note_id, "patient"), _urn(note_id, "document")
+    patient_url, doc_url = _urn(key, "patient"), _urn(key, "document")
     subject = {"reference": patient_url}
     entries.append({"fullUrl": patient_url, "resource": {"resourceType": "Patient"}})
     attachment: Dict[str, Any] = {"contentType": "text/plain; charset=utf-8", "title": f"note {note_id}"}
@@ -145,8 +172,13 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
         if _is(ent, "is_hypothetical", "hypothetical") or ent.get("assertion") == "conditional":
             continue
         negated = _is(ent, "is_negated", "absent")
+        # not established as a fact: uncertain, or never looked at by ConText
+        unsure = _is(ent, "is_uncertain", "possible") or not _assessed(ent)
+        family = _is(ent, "is_family", "associated_with_someone_else")
         resource: Dict[str, Any] | None = None
-        if label in CONDITION_LABELS and _is(ent, "is_family", "associated_with_someone_else"):
+        if family and label not in CONDITION_LABELS:
+            continue  # someone else's medication or procedure is not the patient's
+        if label in CONDITION_LABELS and family:
             if negated:
                 continue  # "no family history of X": FHIR has no refuted family condition
             resource = {
@@ -172,6 +204,8 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
                 "evidence": [{"detail": [evidence]}],
                 "note": _note(note_id, ent),
             }
+            if not _assessed(ent):
+                del resource["verificationStatus"]  # 0..1: nothing was checked, so claim nothing
             severity = _related(record, i, SEVERITY_LABELS)
             if severity:
                 resource["severity"] = {"text": severity[0]["text"]}
@@ -179,7 +213,9 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
             if sites:
                 resource["bodySite"] = [_concept(s) for s in sites]
         elif label in MEDICATION_LABELS:
-            status = "not-taken" if negated else "completed" if _is(ent, "is_historical", "historical") else "active"
+            status = (
+                "not-taken" if negated else "unknown" if unsure else "completed" if _is(ent, "is_historical", "historical") else "active"
+            )
             resource = {
                 "resourceType": "MedicationStatement",
                 "status": status,
@@ -190,15 +226,15 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
             }
             dosage = _related(record, i, DOSAGE_LABELS)
             if dosage:
-                resource["dosage"] = [{"text": " ".join(d["text"] for d in dosage)}]
+                resource["dosage"] = [{"text": _string(" ".join(d["text"] for d in dosage))}]
         elif label in DIAGNOSTIC_LABELS and not negated and _related(record, i, VALUE_LABELS):
             value = _related(record, i, VALUE_LABELS)[0]
             resource = {
                 "resourceType": "Observation",
-                "status": "final",
+                "status": "unknown" if unsure else "final",
                 "code": _concept(ent),
                 "subject": subject,
-                "valueString": value["text"],
+                "valueString": _string(value["text"]),
                 "derivedFrom": [evidence],
                 "note": _note(note_id, ent),
             }
@@ -210,7 +246,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
             )
             resource = {
                 "resourceType": "Procedure",
-                "status": "not-done" if negated else "completed",
+                "status": "not-done" if negated else "unknown" if unsure else "completed",
                 "category": category,
                 "code": _concept(ent),
                 "subject": subject,
@@ -220,7 +256,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
             if sites:
                 resource["bodySite"] = [_concept(s) for s in sites]
         if resource is not None:
-            entries.append({"fullUrl": _urn(note_id, "entity", i), "resource": resource})
+            entries.append({"fullUrl": _urn(key, "entity", i), "resource": resource})
     return bundle
 
 

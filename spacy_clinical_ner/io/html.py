@@ -1,8 +1,10 @@
-"""displaCy HTML output: one page per note (entities highlighted, negated ones struck through
-and grey, CUIs in the labels) with tables of the entities and relations, plus an index.
+"""displaCy HTML output: one page per note (entities highlighted, CUIs in the labels; negated
+ones grey and labelled ``NEG``, other non-present assertions labelled ``POSSIBLE``,
+``HYPOTHETICAL``, ``CONDITIONAL`` or ``FAMILY``) with tables of the entities and relations
+(negated rows struck through), plus an index.
 
-Everything taken from the note is HTML-escaped (displaCy escapes the text; the tables are
-escaped here).
+Everything taken from the note or the knowledge base is HTML-escaped: displaCy escapes the
+text but not the labels, so labels (with their CUIs) are escaped here, as are the tables.
 """
 
 from __future__ import annotations
@@ -32,13 +34,25 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 """
 
 
+#: Label prefixes for assertions other than "present" (a finding that is not the patient's, now).
+_ASSERTION_PREFIX = {
+    "possible": "POSSIBLE",
+    "hypothetical": "HYPOTHETICAL",
+    "conditional": "CONDITIONAL",
+    "associated_with_someone_else": "FAMILY",
+}
+
+
 def _display_label(entity: Dict[str, Any]) -> str:
+    """The label displaCy draws, HTML-escaped (displaCy inserts labels into its markup as they are)."""
     label = entity["label"]
     if entity.get("is_negated") or entity.get("assertion") == "absent":
         label = f"NEG {label}"
+    elif entity.get("assertion") in _ASSERTION_PREFIX:
+        label = f"{_ASSERTION_PREFIX[entity['assertion']]} {label}"
     if entity.get("cui"):
         label = f"{label} {entity['cui']}"
-    return label
+    return escape(label)
 
 
 def _color(label: str) -> str:

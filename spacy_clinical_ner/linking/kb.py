@@ -17,6 +17,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Sequence, Set, Union
 
@@ -35,11 +36,35 @@ def normalize_alias(text: str) -> str:
     """Lower-case, strip accents, and turn punctuation runs into single spaces.
 
     ``"Crohn's disease"`` -> ``"crohn s disease"``, ``"Sjögren-syndrome"`` -> ``"sjogren syndrome"``.
-    The same function normalises KB aliases and mentions, so both sides agree.
+    The same function normalises KB aliases and mentions, so both sides agree. Accents are
+    stripped from Latin and Greek letters only: in other scripts a combining mark makes a
+    different letter (Cyrillic "й" is not "и", Devanagari vowel signs, Japanese dakuten), so
+    those are kept and the text is recomposed (NFC).
     """
     if not text.isascii():
-        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+        text = _strip_latin_accents(text)
     return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+def _strip_latin_accents(text: str) -> str:
+    kept = []
+    strip = False
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(ch):
+            if strip:
+                continue
+        else:
+            strip = _accent_strippable(ch)
+        kept.append(ch)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
+@lru_cache(maxsize=4096)
+def _accent_strippable(ch: str) -> bool:
+    """Whether accents on this base character are decoration (Latin, Greek) rather than a letter of their own."""
+    if ch < "\u0250":  # Basic Latin to Latin Extended-B
+        return True
+    return unicodedata.name(ch, "").startswith(("LATIN ", "GREEK "))
 
 
 #: Alias words a mention may leave out (function words, generic heads: "disease", "syndrome" ...).

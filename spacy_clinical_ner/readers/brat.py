@@ -342,37 +342,56 @@ def docs_from_brat(path: Union[str, Path], make_doc: Callable[[str], Doc], ids: 
         yield brat_to_doc(read_brat_document(txt), make_doc, path=str(txt))
 
 
+#: Characters a reader may take for a line end (``str.splitlines``, universal newlines), and tabs:
+#: written as spaces in a ``T`` line's text, so that every annotation stays on one line.
+_ANN_TEXT_BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_FLAG_ATTRS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
+
+
+def _ann_text(text: str) -> str:
+    return _ANN_TEXT_BREAKS.sub(" ", text)
+
+
 def doc_to_ann(doc: Doc, *, spans_key: Optional[str] = None) -> str:
     """Write a Doc's entities (``doc.ents`` or a span group) and relations as BRAT standoff.
 
     Entity attributes from the ConText component (``is_negated`` ...) become BRAT
-    attributes when the extension exists. The result re-reads with ``parse_ann``.
+    attributes (``NEGATED`` ...) when the extension exists, a ``conditional`` assertion
+    becomes ``CONDITIONAL``; a linked entity gets an ``N`` line whose text is the concept's
+    name (``span._.kb_name``) or its CUI. The result re-reads with ``parse_ann``.
     """
     install_doc_extensions()
     spans = list(doc.spans[spans_key]) if spans_key else list(doc.ents)
     lines: List[str] = []
     t_by_offsets: Dict[Tuple[int, int, str], str] = {}
+    n_entities = 0
     a_count = 0
-    for i, span in enumerate(sorted(spans, key=lambda s: (s.start_char, s.end_char)), start=1):
-        t_id = f"T{i}"
-        t_by_offsets[(span.start_char, span.end_char, span.label_)] = t_id
-        text = span.text.replace("\n", " ").replace("\t", " ")
-        lines.append(f"{t_id}\t{span.label_} {span.start_char} {span.end_char}\t{text}")
+    for span in sorted(spans, key=lambda s: (s.start_char, s.end_char)):
+        n_entities += 1
+        t_id = f"T{n_entities}"
+        t_by_offsets.setdefault((span.start_char, span.end_char, span.label_), t_id)
+        lines.append(f"{t_id}\t{span.label_} {span.start_char} {span.end_char}\t{_ann_text(span.text)}")
         if span.kb_id_ and span.kb_id_ != "NIL":
-            lines.append(f"N{i}\tReference {t_id} UMLS:{span.kb_id_}\t{span.kb_id_}")
-        for attr in ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family"):
-            if Span.has_extension(attr) and getattr(span._, attr):
-                a_count += 1
-                lines.append(f"A{a_count}\t{attr.replace('is_', '').upper()} {t_id}")
+            name = span._.kb_name if Span.has_extension("kb_name") and span._.kb_name else span.kb_id_
+            lines.append(f"N{n_entities}\tReference {t_id} UMLS:{span.kb_id_}\t{_ann_text(name)}")
+        flags = [attr.replace("is_", "").upper() for attr in _FLAG_ATTRS if Span.has_extension(attr) and getattr(span._, attr)]
+        if Span.has_extension("assertion") and span._.assertion == "conditional":
+            flags.append("CONDITIONAL")
+        for flag in flags:
+            a_count += 1
+            lines.append(f"A{a_count}\t{flag} {t_id}")
 
     def t_id_for(arg: dict) -> str:
         # A relation argument that is not among the written spans is written as an
         # entity of its own rather than losing the relation.
+        nonlocal n_entities
         key = (arg["start"], arg["end"], arg["label"])
         if key not in t_by_offsets:
-            t_by_offsets[key] = f"T{len(t_by_offsets) + 1}"
-            text = doc.text[arg["start"] : arg["end"]].replace("\n", " ").replace("\t", " ")
-            lines.append(f"{t_by_offsets[key]}\t{arg['label']} {arg['start']} {arg['end']}\t{text}")
+            n_entities += 1
+            t_by_offsets[key] = f"T{n_entities}"
+            lines.append(
+                f"{t_by_offsets[key]}\t{arg['label']} {arg['start']} {arg['end']}\t{_ann_text(doc.text[arg['start'] : arg['end']])}"
+            )
         return t_by_offsets[key]
 
     for r, rel in enumerate(getattr(doc._, RELATIONS_ATTR) or [], start=1):

@@ -33,8 +33,7 @@ from .errors import RelationError, RelationErrors
 
 SCOPES = ("window", "sentence")
 
-#: Tokens that end a sentence-like unit; used for the "line breaks between" feature when
-#: the doc has no sentence boundaries.
+#: Tokens that end a sentence-like unit, for the "breaks between" feature (with line breaks).
 _BREAK_TEXTS = {".", "!", "?", ";"}
 
 
@@ -71,23 +70,20 @@ def sentence_ids(doc: Doc) -> Optional[numpy.ndarray]:
 def break_prefix(doc: Doc) -> numpy.ndarray:
     """Prefix counts (length ``len(doc) + 1``) of sentence breaks, for a "breaks between" feature.
 
-    Uses sentence starts when the doc has them, else full stops and line breaks, so the
-    feature means the same with and without a sentencizer in the pipeline.
+    A break is a token that ends a sentence-like unit: a full stop, ``!``, ``?``, ``;`` or a
+    line break. The doc's sentence boundaries are deliberately not used: the relation
+    extractor is trained on documents without them, and a sentencizer in front of it at
+    inference would otherwise give the feature another meaning than it was trained with.
     """
     flags = numpy.zeros((len(doc) + 1,), dtype="int32")
     if len(doc) == 0:
         return flags
-    if doc.has_annotation("SENT_START"):
-        # flags[i] = 1: a sentence starts at token i (> 0)
-        flags[: len(doc)][doc.to_array("SENT_START") == 1] = 1
-        flags[0] = 0
-    else:
-        # flags[i + 1] = 1: token i ends a sentence-like unit (full stop, line break)
-        orth, is_space = doc.to_array(["ORTH", "IS_SPACE"]).T
-        is_break = numpy.isin(orth, _break_orths(doc))
-        for i in numpy.nonzero(is_space)[0].tolist():
-            is_break[i] = is_break[i] or "\n" in doc[i].text
-        flags[1:] = is_break
+    # flags[i + 1] = 1: token i ends a sentence-like unit (full stop, line break)
+    orth, is_space = doc.to_array(["ORTH", "IS_SPACE"]).T
+    is_break = numpy.isin(orth, _break_orths(doc))
+    for i in numpy.nonzero(is_space)[0].tolist():
+        is_break[i] = is_break[i] or "\n" in doc[i].text
+    flags[1:] = is_break
     return numpy.cumsum(flags).astype("int32")
 
 

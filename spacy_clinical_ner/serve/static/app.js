@@ -30,17 +30,21 @@ function entityClass(ent) {
 function drawText(text, entities) {
   const box = document.getElementById("text");
   box.replaceChildren();
+  // The service's offsets count Unicode code points (as Python does); String.slice counts UTF-16
+  // units, which differ after any astral character (emoji): slice an array of code points instead.
+  const chars = Array.from(text);
+  const slice = (start, end) => chars.slice(start, end).join("");
   const order = entities.map((ent, i) => [ent, i]).sort((a, b) => a[0].start - b[0].start || b[0].end - a[0].end);
   let pos = 0;
   for (const [ent, i] of order) {
     if (ent.start < pos) continue; // overlapping entity: listed in the table only
-    box.append(document.createTextNode(text.slice(pos, ent.start)));
+    box.append(document.createTextNode(slice(pos, ent.start)));
     const tag = el("span", { class: "tag" }, [ent.cui ? `${ent.label} · ${ent.cui}` : ent.label]);
     const title = `${ent.label}; assertion: ${ent.assertion ?? "n/a"}${ent.cui ? "; " + ent.cui : ""}${ent.concept_name ? " (" + ent.concept_name + ")" : ""}`;
-    box.append(el("mark", { class: entityClass(ent), "data-index": i, "data-label": ent.label, "data-cui": ent.cui, title: title }, [text.slice(ent.start, ent.end), tag]));
+    box.append(el("mark", { class: entityClass(ent), "data-index": i, "data-label": ent.label, "data-cui": ent.cui, title: title }, [slice(ent.start, ent.end), tag]));
     pos = ent.end;
   }
-  box.append(document.createTextNode(text.slice(pos)));
+  box.append(document.createTextNode(slice(pos)));
 }
 
 function drawTables(record) {
