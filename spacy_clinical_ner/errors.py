@@ -53,6 +53,9 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E619 = "{what} needs {module}, which is not installed: pip install 'spacy-clinical-ner[{extra}]'"
     E618 = "Cannot read {path} ({reason}): it is not the run.json of an earlier run. Use --overwrite to start again"
+    E621 = "The DataFrame has no column {column!r} ({option}); its columns are {columns}"
+    E622 = "The text column {column!r} holds {dtype}, not strings: cast it (F.col({column!r}).cast('string')) or name another text_col"
+    E623 = "The DataFrame already has a column {column!r}: drop or rename it before annotating"
     E620 = (
         "Output {path} holds a run in the formats {old}; this run asks for {new}. A resumed run writes the same "
         "formats (so every note listed in annotations.jsonl is complete in each): give the same --format, "

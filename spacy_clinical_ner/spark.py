@@ -8,9 +8,13 @@
     out = annotate_dataframe(notes, model="en_clinical_ner_cnn")
     out.select("id", "annotation").write.text("annotations")   # one JSON record per row
 
-The ``annotation`` column holds exactly the record ``clinical-ner annotate`` writes
+The ``annotation`` column holds the record ``clinical-ner annotate`` writes
 (``spacy_clinical_ner/io/resources/annotation.schema.json``); a bad note (null, empty or
-over-long text) gets an error record, never an exception that fails the job.
+over-long text, null id) gets an error record, never an exception that fails the job. Ids
+are the id column's values as they are (the CLI renames repeated ids ``x#2``; rows here keep
+their other columns, so repeated ids stay told apart by them). A missing id or text column,
+a text column that is not a string, or an existing ``annotation`` column is refused before
+the job starts.
 ``parse_annotations`` turns the column into a typed struct (``annotation_schema()``).
 
 How it runs: ``DataFrame.mapInPandas`` (Arrow batches of ``batch_rows`` rows) calls
@@ -61,7 +65,7 @@ def annotation_schema():
         id=string,
         text_length=integer,
         entities=ArrayType(entity),
-        relations=ArrayType(struct(head=integer, tail=integer, label=string, score=DoubleType())),
+        relations=ArrayType(struct(head=integer, tail=integer, label=string, typed_label=string, score=DoubleType())),
         triples=ArrayType(ArrayType(string)),
         error=struct(code=string, message=string),
     )
@@ -85,7 +89,9 @@ def _annotate_pandas(
     from .io.inputs import Note, check_note
 
     nlp = get_pipeline(model, code_path)
-    limit = min(max_chars or nlp.max_length, nlp.max_length)
+    limit = max_chars or nlp.max_length
+    if limit > nlp.max_length:  # as run_batch: a raised limit raises spaCy's memory guard with it
+        nlp.max_length = limit
     try:
         from pyspark import TaskContext
 
@@ -98,13 +104,25 @@ def _annotate_pandas(
         notes = []
         for note_id, text in zip(pdf[id_col].tolist(), pdf[text_col].tolist(), strict=True):
             row += 1
-            nid = str(note_id) if note_id is not None and note_id == note_id else f"null-id:{partition}:{row}"
+            nid = f"null-id:{partition}:{row}" if _is_null(note_id) else str(note_id)
             if not isinstance(text, str):
                 notes.append(Note(nid, error="missing_text", details={"field": text_col}, source=f"partition {partition}"))
             else:
                 notes.append(check_note(Note(nid, text=text, source=f"partition {partition}"), limit))
         records = [dumps(r.record) for r in annotate_notes(nlp, notes, n_process=1, batch_size=batch_size)]
         yield pdf.assign(**{ANNOTATION_COLUMN: records})
+
+
+def _is_null(value: Any) -> bool:
+    """None, NaN, pandas' NA / NaT (nullable integer and string columns hold ``pd.NA``)."""
+    if value is None:
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value)) if pd.api.types.is_scalar(value) else False
+    except (TypeError, ValueError):
+        return False
 
 
 def annotate_dataframe(
@@ -121,11 +139,22 @@ def annotate_dataframe(
     """``df`` with an ``annotation`` column (the JSON record of each row's note).
 
     ``model`` defaults to ``$CLINICAL_NER_MODEL`` / ``io.model.DEFAULT_MODEL`` as seen by
-    the executors; pass an absolute path or a package name. ``batch_rows`` sets
-    ``spark.sql.execution.arrow.maxRecordsPerBatch`` for this job.
+    the executors; pass an absolute path or a package name. ``batch_rows`` sets the session's
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` (a session setting, read when a job runs:
+    it stays set for later Arrow jobs of the session).
     """
     from pyspark.sql.types import StringType, StructField, StructType
 
+    from .errors import ClinicalNERError, Errors
+
+    fields = {f.name: f for f in df.schema.fields}
+    for option, column in (("id_col", id_col), ("text_col", text_col)):
+        if column not in fields:
+            raise ClinicalNERError(Errors.E621.format(column=column, option=option, columns=list(fields)))
+    if not isinstance(fields[text_col].dataType, StringType):
+        raise ClinicalNERError(Errors.E622.format(column=text_col, dtype=fields[text_col].dataType.simpleString()))
+    if ANNOTATION_COLUMN in fields:
+        raise ClinicalNERError(Errors.E623.format(column=ANNOTATION_COLUMN))
     spark = df.sparkSession
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
     schema = StructType(list(df.schema.fields) + [StructField(ANNOTATION_COLUMN, StringType(), nullable=False)])

@@ -277,6 +277,24 @@ def test_brat_ann_lines_survive_any_line_reader():
     assert "UMLS:C0008031\tChest Pain" in ann
 
 
+def test_record_assertion_follows_flags_set_elsewhere():
+    """Flags set by medspaCy's ConText or by hand (no assertion stored) must not give a record that is
+    both "present" and negated; an assertion a component stored wins."""
+    from spacy_clinical_ner.context.attributes import install_context_extensions
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    install_context_extensions()
+    doc = clinical_blank()("No fever or cough.")
+    doc.ents = [doc.char_span(3, 8, label="Sign_symptom"), doc.char_span(12, 17, label="Sign_symptom")]
+    doc.ents[0]._.is_negated = True
+    fever, cough = doc_to_record(doc, "x")["entities"]
+    assert (fever["assertion"], fever["is_negated"]) == ("absent", True)
+    assert (cough["assertion"], cough["is_negated"]) == ("present", False)
+    doc.ents[1]._.is_uncertain = True
+    doc.ents[1]._.assertion = "hypothetical"
+    assert doc_to_record(doc, "x")["entities"][1]["assertion"] == "hypothetical"
+
+
 def test_html(pipe):
     text = "No fever <script>alert(1)</script> & severe cough."
     doc = pipe(text)

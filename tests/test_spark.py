@@ -79,3 +79,51 @@ def test_spark_matches_cli(spark, comp, tmp_path):
     parsed = parse_annotations(out).where("id = 'n1'").select("parsed.entities").first()[0]
     assert [(e["text"], e["is_negated"], e["cui"]) for e in parsed][:2] == [("fever", True, "C0015967"), ("severe", False, None)]
     assert parsed[0]["candidates"][0][0] == "C0015967"
+
+
+def test_spark_nulls_typed_labels_and_bad_columns(spark, comp, tmp_path):
+    """A null in a numeric id column gets a generated id (not a failed job); typed relation labels
+    parse; a missing or non-string column, or an existing annotation column, is refused before the
+    job runs."""
+    from spacy_clinical_ner.errors import ClinicalNERError
+    from spacy_clinical_ner.spark import annotate_dataframe, parse_annotations
+
+    model = str(comp.save_pipeline(tmp_path / "model"))
+    text = comp.NOTES["n1"]
+    df = spark.createDataFrame([(1, text), (None, text), (3, text)], "id BIGINT, text STRING")
+    out = annotate_dataframe(df, model=model, code_path=str(CODE))
+    rows = [(r["id"], json.loads(r["annotation"])) for r in out.collect()]
+    assert [nid for nid, _ in rows] == [1, None, 3]
+    assert rows[0][1]["id"] == "1" and rows[1][1]["id"].startswith("null-id:")
+    assert [rec["error"] for _, rec in rows] == [None, None, None]
+    parsed = parse_annotations(out).where("id = 1").select("parsed.relations").first()[0]
+    assert parsed and all(r["typed_label"] for r in parsed)
+    with pytest.raises(ClinicalNERError, match="E621"):
+        annotate_dataframe(df.withColumnRenamed("id", "note_id"), model=model)
+    with pytest.raises(ClinicalNERError, match="E622"):
+        annotate_dataframe(spark.createDataFrame([("a", 1)], "id STRING, text INT"), model=model)
+    with pytest.raises(ClinicalNERError, match="E623"):
+        annotate_dataframe(spark.createDataFrame([("a", "x", "old")], "id STRING, text STRING, annotation STRING"), model=model)
+
+
+def test_pandas_batches_honour_max_chars_and_nullable_ids(comp):
+    """The executor function: ``max_chars`` above the pipeline's ``max_length`` raises it (as the CLI
+    does) instead of being capped; pandas' nullable columns (``pd.NA``) give generated ids."""
+    import pandas as pd
+
+    from spacy_clinical_ner import spark as spark_module
+
+    nlp = comp.build_pipeline()
+    nlp.max_length = 40
+    key = ("in-memory-test", None)
+    spark_module._PIPELINES[key] = nlp
+    try:
+        pdf = pd.DataFrame({"id": pd.array(["a", pd.NA, "c"], dtype="string"), "text": ["No fever. " * 6, "Severe cough.", "x" * 200]})
+        kwargs = dict(model=key[0], code_path=None, id_col="id", text_col="text", batch_size=4)
+        (out,) = spark_module._annotate_pandas(iter([pdf]), max_chars=100, **kwargs)
+        records = [json.loads(r) for r in out["annotation"]]
+        assert [r["id"] for r in records][0] == "a" and records[1]["id"].startswith("null-id:")
+        assert [(r["error"] or {}).get("code") for r in records] == [None, None, "too_long"]
+        assert nlp.max_length == 100
+    finally:
+        spark_module._PIPELINES.pop(key, None)

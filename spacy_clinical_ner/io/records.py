@@ -65,7 +65,10 @@ def entity_record(span: Span) -> Dict[str, Any]:
     """The record of one entity, reading each extension only if it is registered."""
     flags = {flag: (bool(_span_attr(span, flag)) if Span.has_extension(flag) else None) for flag in ASSERTION_FLAGS}
     assertion = _span_attr(span, "assertion")
-    if assertion is None and any(v is not None for v in flags.values()):
+    # "present" is the extension's default, never stored: with flags set by another component
+    # (medspaCy's ConText, user code) and no assertion stored, the flags decide
+    unset = assertion is None or (assertion == "present" and ("._.", "assertion", span.start_char, span.end_char) not in span.doc.user_data)
+    if unset and any(v is not None for v in flags.values()):
         assertion = next((value for flag, value in _FLAG_ASSERTION if flags[flag]), "present")
     cues = [c for c in (_cue(raw) for raw in (_span_attr(span, "context_cues") or [])) if c is not None]
     kb_id = span.kb_id_
