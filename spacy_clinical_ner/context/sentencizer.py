@@ -8,8 +8,10 @@ assertions. The rules here:
 * a sentence ends after ``.``, ``!``, ``?`` (and closing quotes/brackets that follow
   them) when the next word starts with an upper-case letter, a digit or an opening
   bracket/quote, unless the word before the full stop is a known abbreviation
-  ("Fig.", "Dr.", "e.g.", "vs.", "approx." ...); "A. fumigatus" stays whole because the
-  next word is lower-case;
+  ("Dr.", "e.g.", "vs.", "approx." ...) or a number abbreviation before a number ("Fig. 2",
+  "No. 2 chest tube"); "A. fumigatus" stays whole because the next word is lower-case,
+  but a few lower-case words that open sentences in notes ("s/p", "pt", "no", "denies")
+  start one after a full stop ("No fever. s/p appendectomy.");
 * line breaks: a blank line always ends a sentence; a single line break ends one when
   the next line starts a list item, a header or a capitalised word, or the line before
   ends with punctuation or a colon (``newlines = "smart"``; ``"always"`` and ``"never"``
@@ -17,7 +19,7 @@ assertions. The rules here:
 * a header at the start of a line ("Family history:", "ASSESSMENT AND PLAN:") is a
   sentence of its own, so the text after it starts a new sentence – unless a value
   follows it ("Fever: no", "Extremities: no edema"), which keeps the line one sentence;
-* list items ("1.", "2)", "-", "*", "•" at the start of a line) start a sentence.
+* list items ("1.", "2)", "-", "*", "•", "#" at the start of a line) start a sentence.
 
 Everything is configuration (no learned state), so a saved pipeline splits exactly as
 the one that was saved; the component still writes its settings with ``to_disk``.
@@ -37,13 +39,22 @@ from spacy.util import ensure_path
 from .errors import ContextErrors, ContextRuleError
 
 DEFAULT_ABBREVIATIONS = (
-    "al approx apr aug ca cf ch dec dept dr e.g eg etc feb fig figs fx hr hrs i.e ie inc jan jr jul jun lt mar max "
-    "min mr mrs ms mt no nos nov oct pp prof pt pts ref rt sec sep sept sr st tab tbl temp vol vs wt yr yrs"
+    "al approx apr aug ca cf ch dec dept dr e.g eg etc feb fx i.e ie inc jan jr jul jun lt mar max "
+    "mr mrs ms mt nov oct pp prof rt sep sept sr st vs wt"
 ).split()
+#: Abbreviations only before a number ("No. 2 chest tube", "Fig. 3", "Tab. 1", "Vol. 12"): a
+#: capitalised word after them starts a sentence ("Fever: no. Chest pain: yes.").
+#: Patient and time-unit words ("pt", "yrs", "hrs", "min", "sec") are in neither list: they
+#: end sentences ("Denies fever per pt. Cough for 3 days.", "Walks 10 min. Denies chest pain.").
+NUMBER_ABBREVIATIONS = frozenset("no nos fig figs tab tbl vol ref temp".split())
+NUMBER_START = re.compile(r"^[A-Z]?\d")
+#: Lower-case words that start a sentence after a full stop in notes ("No fever. s/p appendectomy.",
+#: "No chills. pt has cough."); after an abbreviation or a one-letter initial they do not.
+LOWER_STARTS = frozenset(["s/p", "h/o", "pt", "pts", "no", "denies", "denied", "negative", "positive"])
 SENT_END_PUNCT = frozenset([".", "!", "?", "…", "。"])
 CLOSERS = frozenset(['"', "'", "”", "’", ")", "]", "»"])
 OPENERS = frozenset(['"', "'", "“", "‘", "(", "[", "«"])
-LIST_MARKER = re.compile(r"^(?:[-*•·▪◦–]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)])$")
+LIST_MARKER = re.compile(r"^(?:[-*•·▪◦–#]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)])$")
 LIST_NUMBER = re.compile(r"^\(?(?:\d{1,2}|[a-zA-Z])$")
 HEADER_MAX_TOKENS = 8
 #: A header followed by one of these is a statement ("Fever: no", "Edema: none"), not a title.
@@ -124,8 +135,12 @@ def clinical_sentence_starts(
                 if text == "." and i - 1 == line_begin_idx and LIST_NUMBER.match(texts[i - 1]):
                     pass  # "1. Start aspirin": a list number, not a sentence end
                 elif text == "." and i > 0 and not ws[i - 1] and prev.rstrip(".") in abbrevs:
-                    pass  # "Fig. 2", "e.g. Fever", "Dr. Smith"; "A. fumigatus" is kept by the upper-case test
+                    pass  # "e.g. Fever", "Dr. Smith"; "A. fumigatus" is kept by the upper-case test
+                elif text == "." and i > 0 and not ws[i - 1] and prev.rstrip(".") in NUMBER_ABBREVIATIONS and NUMBER_START.match(nxt):
+                    pass  # "No. 2 chest tube", "Fig. S1", "Temp. 98.6"; "Fever: no. Chest pain: yes." ends after "no."
                 elif _is_upper_start(nxt) or nxt in OPENERS or LIST_MARKER.match(nxt):
+                    starts[j] = True
+                elif text == "." and nxt in LOWER_STARTS and len(prev) > 1:
                     starts[j] = True
         if split_headers and text == ":" and i + 1 < n and not texts[i + 1].isspace() and texts[i + 1].lower() not in HEADER_VALUES:
             # "Family history: Mother had ..." -> the header is a sentence of its own
