@@ -99,6 +99,11 @@ def _key(name: str, span: Span) -> tuple:
     return ("._.", name, span.start_char, span.end_char)
 
 
+def is_stored(span: Span, name: str) -> bool:
+    """Whether a value of span extension ``name`` is stored for ``span`` (defaults are not)."""
+    return _key(name, span) in span.doc.user_data
+
+
 def _cues_getter(span: Span) -> List[dict]:
     # msgpack (DocBin, Doc.to_bytes) gives lists back as tuples: always hand out a list
     return list(span.doc.user_data.get(_key(CUES_ATTR, span), ()))

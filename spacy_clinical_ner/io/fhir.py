@@ -46,6 +46,8 @@ import re
 import uuid
 from typing import Any, Dict, List
 
+from .records import ASSERTION_FLAGS
+
 UMLS_SYSTEM = "http://www.nlm.nih.gov/research/umls"
 NOTE_ID_SYSTEM = "urn:spacy-clinical-ner:note-id"
 VER_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -66,8 +68,6 @@ SITE_LABELS = {"Biological_structure"}
 
 #: C0 controls outside FHIR's ``string`` pattern ``[ \r\n\t\S]+``.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-#: Flags that say ConText (or the assertion classifier) looked at an entity.
-_ASSERTION_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
 
 
 def _string(text: str) -> str:
@@ -79,7 +79,7 @@ def _urn(note_key: str, *parts: Any) -> str:
 
 
 def _assessed(entity: Dict[str, Any]) -> bool:
-    return entity.get("assertion") is not None or any(entity.get(flag) is not None for flag in _ASSERTION_FLAGS)
+    return entity.get("assertion") is not None or any(entity.get(flag) is not None for flag in ASSERTION_FLAGS)
 
 
 def _concept(entity: Dict[str, Any]) -> Dict[str, Any]:

@@ -27,13 +27,14 @@ from typing import Any, Dict, List, Tuple
 
 from spacy.tokens import Doc, Span
 
+from ..context.attributes import BOOL_ATTRS, is_stored
 from ..errors import NOTE_ERRORS
 from ..extensions import RELATIONS_ATTR
 from ..relations.records import typed_label
 from .inputs import clean_text
 
 #: Boolean ConText attributes, medspaCy's names.
-ASSERTION_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
+ASSERTION_FLAGS = BOOL_ATTRS
 #: How the flags map to an assertion value when the component gives no ``assertion`` attribute.
 _FLAG_ASSERTION = (
     ("is_negated", "absent"),
@@ -67,7 +68,7 @@ def entity_record(span: Span) -> Dict[str, Any]:
     assertion = _span_attr(span, "assertion")
     # "present" is the extension's default, never stored: with flags set by another component
     # (medspaCy's ConText, user code) and no assertion stored, the flags decide
-    unset = assertion is None or (assertion == "present" and ("._.", "assertion", span.start_char, span.end_char) not in span.doc.user_data)
+    unset = assertion is None or (assertion == "present" and not is_stored(span, "assertion"))
     if unset and any(v is not None for v in flags.values()):
         assertion = next((value for flag, value in _FLAG_ASSERTION if flags[flag]), "present")
     cues = [c for c in (_cue(raw) for raw in (_span_attr(span, "context_cues") or [])) if c is not None]

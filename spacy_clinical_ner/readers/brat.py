@@ -34,6 +34,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Un
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from ..context.attributes import BOOL_ATTRS
 from ..errors import BratFormatError, ClinicalNERError, Errors, Warnings
 from ..extensions import ALL_ENTITIES_KEY, BRAT_ATTR, RELATIONS_ATTR, install_doc_extensions
 
@@ -345,7 +346,6 @@ def docs_from_brat(path: Union[str, Path], make_doc: Callable[[str], Doc], ids: 
 #: Characters a reader may take for a line end (``str.splitlines``, universal newlines), and tabs:
 #: written as spaces in a ``T`` line's text, so that every annotation stays on one line.
 _ANN_TEXT_BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_FLAG_ATTRS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
 
 
 def _ann_text(text: str) -> str:
@@ -374,7 +374,7 @@ def doc_to_ann(doc: Doc, *, spans_key: Optional[str] = None) -> str:
         if span.kb_id_ and span.kb_id_ != "NIL":
             name = span._.kb_name if Span.has_extension("kb_name") and span._.kb_name else span.kb_id_
             lines.append(f"N{n_entities}\tReference {t_id} UMLS:{span.kb_id_}\t{_ann_text(name)}")
-        flags = [attr.replace("is_", "").upper() for attr in _FLAG_ATTRS if Span.has_extension(attr) and getattr(span._, attr)]
+        flags = [attr.replace("is_", "").upper() for attr in BOOL_ATTRS if Span.has_extension(attr) and getattr(span._, attr)]
         if Span.has_extension("assertion") and span._.assertion == "conditional":
             flags.append("CONDITIONAL")
         for flag in flags:
