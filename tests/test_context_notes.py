@@ -110,6 +110,11 @@ CASES = [
     ("Her husband has COVID; she has a cough.", [("COVID", D, "fam"), ("cough", S, "")]),
     ("His wife was recently diagnosed with influenza.", [("influenza", D, "fam")]),
     ("Her husband is at the bedside; she reports nausea.", [("nausea", S, "")]),
+    # 13. "is/was unlikely" negates (medspaCy/NegEx), "was suspected" stays uncertain
+    ("PE is unlikely.", [("PE", D, "neg")]),
+    ("Infection was felt unlikely.", [("Infection", D, "neg")]),
+    ("Pneumonia was unlikely given the clear chest x-ray.", [("Pneumonia", D, "neg")]),
+    ("PE was suspected.", [("PE", D, "unc")]),
 ]
 
 
