@@ -84,6 +84,37 @@ CASES = [
     ("Symptoms most likely secondary to viral infection.", [("viral infection", D, "unc")]),
     ("Chest pain, possibly due to costochondritis.", [("Chest pain", S, ""), ("costochondritis", D, "unc")]),
     ("Anemia secondary to chronic kidney disease.", [("Anemia", D, ""), ("chronic kidney disease", D, "")]),
+    # 9. hypothetical: "if" + subject + verb and return/call/seek + filler words are one cue
+    ("Call your doctor if you have a fever over 101.", [("fever", S, "hyp")]),
+    ("Patient was advised to seek care if she develops rash.", [("rash", S, "hyp")]),
+    ("Call if she develops a rash.", [("rash", S, "hyp")]),
+    ("If you have chest pain, call 911.", [("chest pain", S, "hyp")]),
+    ("Should he experience dizziness, stop the medication.", [("dizziness", S, "hyp")]),
+    ("Call the office for worsening pain or bleeding.", [("pain", S, "hyp"), ("bleeding", S, "hyp")]),
+    ("Seek medical attention for worsening headache.", [("headache", S, "hyp")]),
+    ("Return precautions given for fever, vomiting.", [("fever", S, "hyp"), ("vomiting", S, "hyp")]),
+    ("She called the office for chest pain.", [("chest pain", S, "")]),
+    ("He has a cough and will return for follow-up.", [("cough", S, "")]),
+    # 10. uncertainty voiced by the clinician ("think" alone is no cue)
+    ("I suspect she had an anxiety attack.", [("anxiety attack", D, "unc")]),
+    ("I am concerned that he has pneumonia.", [("pneumonia", D, "unc")]),
+    ("I think he has a viral infection.", [("viral infection", D, "unc")]),
+    ("I think the cough is better.", [("cough", S, "")]),
+    ("I think about my chest pain all day.", [("chest pain", S, "")]),
+    # 11. a cue label keeps its list ("Denies: ...", "Negative for:" on its own line)
+    ("Denies: fever, chills, night sweats.", [("fever", S, "neg"), ("chills", S, "neg"), ("night sweats", S, "neg")]),
+    ("Negative: fever, chills. Positive: cough.", [("fever", S, "neg"), ("chills", S, "neg"), ("cough", S, "")]),
+    ("Positive: cough. Negative: fever, chills.", [("cough", S, ""), ("fever", S, "neg"), ("chills", S, "neg")]),
+    ("Negative for:\nfever\nchills\nPositive for:\ncough", [("fever", S, "neg"), ("chills", S, "neg"), ("cough", S, "")]),
+    # 12. spouses are relatives
+    ("Her husband has COVID; she has a cough.", [("COVID", D, "fam"), ("cough", S, "")]),
+    ("His wife was recently diagnosed with influenza.", [("influenza", D, "fam")]),
+    ("Her husband is at the bedside; she reports nausea.", [("nausea", S, "")]),
+    # 13. "is/was unlikely" negates (medspaCy/NegEx), "was suspected" stays uncertain
+    ("PE is unlikely.", [("PE", D, "neg")]),
+    ("Infection was felt unlikely.", [("Infection", D, "neg")]),
+    ("Pneumonia was unlikely given the clear chest x-ray.", [("Pneumonia", D, "neg")]),
+    ("PE was suspected.", [("PE", D, "unc")]),
 ]
 
 
@@ -129,6 +160,10 @@ def test_context_on_note_text(nlp, text, ents):
         ("Dr. Smith saw pt. Has cough.", ["Dr. Smith saw pt.", "Has cough."]),
         ("Seen with e.g. no fever.", ["Seen with e.g. no fever."]),
         ("Problems:\n# HTN\n# DM2", ["Problems:", "# HTN", "# DM2"]),
+        ("Denies: fever, chills.", ["Denies: fever, chills."]),
+        ("Negative for:\nfever\nchills\nPositive for:\ncough", ["Negative for:\nfever\nchills", "Positive for:\ncough"]),
+        ("Review of systems:\nfever", ["Review of systems:", "fever"]),
+        ("Family history: Mother with HTN.", ["Family history:", "Mother with HTN."]),
     ],
 )
 def test_note_sentence_ends(nlp, text, sentences):

@@ -18,7 +18,9 @@ assertions. The rules here:
   are the alternatives);
 * a header at the start of a line ("Family history:", "ASSESSMENT AND PLAN:") is a
   sentence of its own, so the text after it starts a new sentence – unless a value
-  follows it ("Fever: no", "Extremities: no edema"), which keeps the line one sentence;
+  follows it ("Fever: no", "Extremities: no edema"), which keeps the line one sentence,
+  or unless the label is a cue ("Denies: fever, chills", "Negative for:\nfever\nchills"),
+  which keeps the list with its cue;
 * list items ("1.", "2)", "-", "*", "•", "#" at the start of a line) start a sentence.
 
 Everything is configuration (no learned state), so a saved pipeline splits exactly as
@@ -78,10 +80,25 @@ HEADER_VALUES = frozenset(
         "unremarkable",
     ]
 )
+#: A label that is itself a negation/assertion cue ("Denies: fever, chills", "Negative for:\nfever")
+#: is not a header: splitting it off would cut the cue from the list it governs.
+CUE_LABELS = frozenset(["denies", "denied", "deny", "negative", "neg", "positive", "pos", "no", "none"])
+
+
+def _is_cue_label(words: List[str]) -> bool:
+    words = [w.lower() for w in words]
+    return (len(words) == 1 and words[0] in CUE_LABELS) or (len(words) == 2 and words[0] in CUE_LABELS and words[1] in ("for", "of"))
 
 
 def _is_upper_start(text: str) -> bool:
     return bool(text) and (text[0].isupper() or text[0].isdigit())
+
+
+def _label_words(texts: List[str], begin: int, colon: int) -> List[str]:
+    """The words of the line from ``begin`` up to the colon at ``colon``, without a list marker."""
+    if begin < colon and LIST_MARKER.match(texts[begin]):
+        begin += 1
+    return texts[begin:colon]
 
 
 def clinical_sentence_starts(
@@ -114,6 +131,12 @@ def clinical_sentence_starts(
                         prev = texts[i - 1] if i > 0 else ""
                         ntext = texts[nxt]
                         if (
+                            split_headers
+                            and prev == ":"
+                            and _is_cue_label(_label_words(texts, line_begin_idx, i - 1))
+                        ):
+                            pass  # "Negative for:\nfever\nchills": the list belongs to the cue
+                        elif (
                             _is_upper_start(ntext)
                             or LIST_MARKER.match(ntext)
                             or ntext in OPENERS
@@ -150,6 +173,7 @@ def clinical_sentence_starts(
             k = i - first
             if (
                 0 < k <= HEADER_MAX_TOKENS
+                and not _is_cue_label(texts[first:i])
                 and _is_upper_start(texts[first])
                 and all(not texts[m].isspace() and texts[m] not in SENT_END_PUNCT for m in range(first, i))
             ):
