@@ -49,6 +49,15 @@ CASES = [
     ("Mother has diabetes and the patient has hypertension.", [("diabetes", D, "fam"), ("hypertension", D, "")]),
     ("Mother with breast cancer, patient with hypertension.", [("breast cancer", D, "fam"), ("hypertension", D, "")]),
     ("His brother was diagnosed with schizophrenia.", [("schizophrenia", D, "fam")]),
+    # 3b. family-history sections: the patient's own sentences, mid-line headers, relative labels
+    ("FAMILY HISTORY: Father had colon cancer.\nHe has hemorrhoids.", [("colon cancer", D, "fam"), ("hemorrhoids", D, "")]),
+    ("Family History: Noncontributory.\nHe has diabetes.", [("diabetes", D, "")]),
+    ("Family History: Noncontributory.\nThe patient reports chest pain.", [("chest pain", S, "")]),
+    ("FAMILY HISTORY: Positive for diabetes and hypertension.", [("diabetes", D, "fam"), ("hypertension", D, "fam")]),
+    ("Family history: Diabetes in mother.", [("Diabetes", D, "fam")]),
+    ("Family History: Mother with HTN. Social History: Patient smokes, has COPD.", [("HTN", D, "fam"), ("COPD", D, "hist")]),
+    ("Mother: breast cancer\nFather: MI\nHe has asthma.", [("breast cancer", D, "fam"), ("MI", D, "fam"), ("asthma", D, "")]),
+    ("Family History:\nMother: breast cancer\nPositive for diabetes.", [("breast cancer", D, "fam"), ("diabetes", D, "fam")]),
     # 4. templated negatives
     ("Fever: No\nChest pain: denies\nCough: yes", [("Fever", S, "neg"), ("Chest pain", S, "neg"), ("Cough", S, "")]),
     ("Chest pain: denied\nDyspnea: reports", [("Chest pain", S, "neg"), ("Dyspnea", S, "")]),

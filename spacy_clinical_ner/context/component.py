@@ -113,6 +113,35 @@ MACCROBAT_NON_EVENT_LABELS = (
 )
 
 
+#: Sentence openings whose subject is the patient ("He has", "The patient reports", "Pt denies"):
+#: a family-history section does not make such a sentence's findings the family's.
+PATIENT_SUBJECTS = frozenset(("he", "she", "patient", "pt", "pt."))
+PATIENT_VERBS = frozenset(
+    (
+        "has", "had", "have", "is", "was", "reports", "reported", "denies", "denied", "endorses", "endorsed",
+        "complains", "complained", "admits", "admitted", "notes", "noted", "states", "stated", "describes",
+        "smokes", "drinks", "takes", "uses", "underwent", "presents", "presented", "developed", "also", "does",
+    )
+)
+
+
+def _patient_subject(doc: Doc, target: Span, sent_starts: Sequence[int], title_end: int) -> bool:
+    """The sentence of ``target`` opens with the patient as subject ("He has ...", "The patient
+    reports ...", "Pt denies ..."); text of the section header (``title_end``) is skipped."""
+    k = bisect_right(sent_starts, target.start) - 1
+    i = sent_starts[k] if k >= 0 else 0
+    while i < target.start and (doc[i].idx < title_end or doc[i].is_space or doc[i].is_punct):
+        i += 1
+    if i < target.start and doc[i].lower_ == "the":
+        i += 1
+    if i + 1 >= target.start or doc[i].lower_ not in PATIENT_SUBJECTS:
+        return False
+    j = i + 1
+    if doc[j].text == "." and doc[i].lower_ == "pt":
+        j += 1
+    return j < target.start and doc[j].lower_ in PATIENT_VERBS
+
+
 class ClinicalContext(Pipe):
     """ConText over entities, with the cue that decided each attribute."""
 
@@ -332,9 +361,14 @@ class ClinicalContext(Pipe):
                 cues.append(self._cue_record(doc, mod, target, attrs))
             if sections:
                 k = bisect_right(section_starts, target.start_char) - 1
+                while k >= 0 and target.start_char >= sections[k]["end"] and sections[k].get("line_scope"):
+                    k -= 1  # after a one-line label ("Mother: breast cancer"): the section around it
                 if k >= 0 and target.start_char < sections[k]["end"]:
                     section = sections[k]
                     attrs = self.cfg["section_attrs"].get(section["category"])
+                    if attrs and attrs.get("is_family") and _patient_subject(doc, target, sent_starts, section["title_end"]):
+                        # "FAMILY HISTORY: Father had colon cancer.\nHe has hemorrhoids.": the patient's own
+                        attrs = {a: v for a, v in attrs.items() if a != "is_family"}
                     if attrs:
                         for attr, value in attrs.items():
                             values[attr] = values.get(attr, False) or value

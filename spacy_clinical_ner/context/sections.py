@@ -103,6 +103,39 @@ def _line_starts_before(doc: Doc, i: int) -> bool:
     return "\n" in prev.whitespace_
 
 
+#: Sentence-end punctuation after which a known header may open a section in mid-line
+#: ("Family History: Mother with HTN. Social History: Patient smokes.").
+SENT_END = frozenset(".!?")
+
+
+def _header_after_sentence(doc: Doc, start: int, end: int) -> bool:
+    """A capitalised header match that follows sentence-end punctuation and is followed by a colon."""
+    if start == 0 or not doc[start].text[:1].isupper():
+        return False
+    if not ((end < len(doc) and doc[end].text == ":") or doc[end - 1].text == ":"):
+        return False
+    prev = start - 1
+    while prev > 0 and doc[prev].is_space:
+        prev -= 1
+    return doc[prev].text in SENT_END
+
+
+def _line_scoped(rule: Dict[str, Any]) -> bool:
+    """A rule whose section is one line ("Mother: breast cancer"): ``metadata.line_scope``."""
+    return bool((rule.get("metadata") or {}).get("line_scope"))
+
+
+def _line_end(doc: Doc, i: int) -> int:
+    """The first token after the line that token ``i`` is on (``len(doc)`` at the end)."""
+    while i < len(doc):
+        if doc[i].is_space and "\n" in doc[i].text:
+            return i
+        if "\n" in doc[i].whitespace_:
+            return i + 1
+        i += 1
+    return len(doc)
+
+
 #: List bullets that are never part of an entity when they open a line.
 BULLETS = frozenset("•◦▪▫‣∙·●○■□►▸➢–-*")
 
@@ -252,7 +285,7 @@ class ClinicalSectionizer(Pipe):
         for idx, start, end in found:
             if start < last_end:
                 continue
-            if self.cfg["require_start_line"] and not _line_starts_before(doc, start):
+            if self.cfg["require_start_line"] and not _line_starts_before(doc, start) and not _header_after_sentence(doc, start, end):
                 continue
             title_end = end
             if title_end < len(doc) and doc[title_end].text == ":":
@@ -278,7 +311,12 @@ class ClinicalSectionizer(Pipe):
                         break
                 if parent is None and rule.get("parent_required"):
                     continue
-            end_tok = headers[n + 1][1] if n + 1 < len(headers) else len(doc)
+            line_scope = _line_scoped(rule)
+            # a one-line label ("Mother: breast cancer") does not end the section around it
+            following = [h[1] for h in headers[n + 1 :] if line_scope or not _line_scoped(self.rules[h[0]])]
+            end_tok = following[0] if following else len(doc)
+            if line_scope:
+                end_tok = min(end_tok, _line_end(doc, title_end))
             limit = rule.get("max_scope") or self.cfg["max_section_length"]
             if limit is not None:
                 end_tok = min(end_tok, title_end + limit)
@@ -294,6 +332,8 @@ class ClinicalSectionizer(Pipe):
                     "rule": rule["literal"],
                 }
             )
+            if line_scope:
+                sections[-1]["line_scope"] = True
         return sections
 
     def __call__(self, doc: Doc) -> Doc:
