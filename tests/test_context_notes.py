@@ -178,3 +178,14 @@ def test_context_on_note_text(nlp, text, ents):
 def test_note_sentence_ends(nlp, text, sentences):
     doc = nlp.get_pipe("clinical_sentencizer")(nlp.make_doc(text))
     assert [s.text.strip() for s in doc.sents] == sentences
+
+
+def test_relative_label_is_not_blocked_for_the_ner():
+    """A relative as a one-line label ("Mother: breast cancer") opens a family line, but stays open to
+    the NER (an entity, Subject, that relations attach to); its colon is blocked like any label's."""
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sectionizer")
+    doc = nlp("Mother: breast cancer\nFather: MI")
+    assert [s["category"] for s in doc._.clinical_sections] == ["family_history", "family_history"]
+    blocked = [t.text for t in doc if t.ent_iob_ and not t.ent_type_]
+    assert "Mother" not in blocked and "Father" not in blocked

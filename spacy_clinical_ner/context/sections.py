@@ -339,7 +339,8 @@ class ClinicalSectionizer(Pipe):
     def __call__(self, doc: Doc) -> Doc:
         sections = self.find_sections(doc) if len(doc) else []
         setattr(doc._, SECTIONS_ATTR, sections)
-        titles = sections if self.cfg.get("block_titles", True) else []
+        # a relative as a one-line label ("Mother: breast cancer") is an entity (Subject), not a title
+        titles = [s for s in sections if not s.get("line_scope")] if self.cfg.get("block_titles", True) else []
         block_tokens(
             doc,
             titles,

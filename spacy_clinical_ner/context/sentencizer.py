@@ -130,11 +130,7 @@ def clinical_sentence_starts(
                     elif newlines == "smart":
                         prev = texts[i - 1] if i > 0 else ""
                         ntext = texts[nxt]
-                        if (
-                            split_headers
-                            and prev == ":"
-                            and _is_cue_label(_label_words(texts, line_begin_idx, i - 1))
-                        ):
+                        if split_headers and prev == ":" and _is_cue_label(_label_words(texts, line_begin_idx, i - 1)):
                             pass  # "Negative for:\nfever\nchills": the list belongs to the cue
                         elif (
                             _is_upper_start(ntext)
