@@ -50,7 +50,10 @@ CASES = [
     ("Mother with breast cancer, patient with hypertension.", [("breast cancer", D, "fam"), ("hypertension", D, "")]),
     ("His brother was diagnosed with schizophrenia.", [("schizophrenia", D, "fam")]),
     # 3b. family-history sections: the patient's own sentences, mid-line headers, relative labels
-    ("FAMILY HISTORY: Father had colon cancer.\nHe has hemorrhoids.", [("colon cancer", D, "fam"), ("hemorrhoids", D, "")]),
+    # after a named relative, a pronoun is the relative's; "the patient" is the patient
+    ("FAMILY HISTORY: Father had colon cancer.\nHe has hemorrhoids.", [("colon cancer", D, "fam"), ("hemorrhoids", D, "fam")]),
+    ("FAMILY HISTORY: Mother had breast cancer. She also had diabetes.", [("breast cancer", D, "fam"), ("diabetes", D, "fam")]),
+    ("FAMILY HISTORY: Father had colon cancer.\nThe patient has hemorrhoids.", [("colon cancer", D, "fam"), ("hemorrhoids", D, "")]),
     ("Family History: Noncontributory.\nHe has diabetes.", [("diabetes", D, "")]),
     ("Family History: Noncontributory.\nThe patient reports chest pain.", [("chest pain", S, "")]),
     ("FAMILY HISTORY: Positive for diabetes and hypertension.", [("diabetes", D, "fam"), ("hypertension", D, "fam")]),

@@ -114,8 +114,15 @@ MACCROBAT_NON_EVENT_LABELS = (
 
 
 #: Sentence openings whose subject is the patient ("He has", "The patient reports", "Pt denies"):
-#: a family-history section does not make such a sentence's findings the family's.
+#: a family-history section does not make such a sentence's findings the family's. "He" / "she"
+#: count only while the section has named no relative yet: after "Mother had breast cancer."
+#: "She also had diabetes" is the mother's.
 PATIENT_SUBJECTS = frozenset(("he", "she", "patient", "pt", "pt."))
+PRONOUN_SUBJECTS = frozenset(("he", "she"))
+RELATIVES = frozenset(
+    "mother mom father dad sister brother sibling siblings parent parents son daughter aunt uncle cousin "
+    "grandmother grandfather grandparent grandparents niece nephew twin relative relatives".split()
+)
 PATIENT_VERBS = frozenset(
     (
         "has",
@@ -154,9 +161,11 @@ PATIENT_VERBS = frozenset(
 
 def _patient_subject(doc: Doc, target: Span, sent_starts: Sequence[int], title_end: int) -> bool:
     """The sentence of ``target`` opens with the patient as subject ("He has ...", "The patient
-    reports ...", "Pt denies ..."); text of the section header (``title_end``) is skipped."""
+    reports ...", "Pt denies ..."); text of the section header (``title_end``) is skipped. A
+    pronoun after a relative named in the section refers to the relative, not the patient."""
     k = bisect_right(sent_starts, target.start) - 1
     i = sent_starts[k] if k >= 0 else 0
+    sentence_start = i
     while i < target.start and (doc[i].idx < title_end or doc[i].is_space or doc[i].is_punct):
         i += 1
     if i < target.start and doc[i].lower_ == "the":
@@ -166,7 +175,11 @@ def _patient_subject(doc: Doc, target: Span, sent_starts: Sequence[int], title_e
     j = i + 1
     if doc[j].text == "." and doc[i].lower_ == "pt":
         j += 1
-    return j < target.start and doc[j].lower_ in PATIENT_VERBS
+    if not (j < target.start and doc[j].lower_ in PATIENT_VERBS):
+        return False
+    if doc[i].lower_ in PRONOUN_SUBJECTS:
+        return not any(t.lower_ in RELATIVES for t in doc[:sentence_start] if t.idx >= title_end)
+    return True
 
 
 class ClinicalContext(Pipe):
