@@ -178,7 +178,12 @@ def _patient_subject(doc: Doc, target: Span, sent_starts: Sequence[int], title_e
     if not (j < target.start and doc[j].lower_ in PATIENT_VERBS):
         return False
     if doc[i].lower_ in PRONOUN_SUBJECTS:
-        return not any(t.lower_ in RELATIVES for t in doc[:sentence_start] if t.idx >= title_end)
+        # look back over this section only (from the sentence to the header), not the whole note
+        k = sentence_start - 1
+        while k >= 0 and doc[k].idx >= title_end:
+            if doc[k].lower_ in RELATIVES:
+                return False
+            k -= 1
     return True
 
 
