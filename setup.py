@@ -73,6 +73,8 @@ ENTRY_POINTS = {
         "clinical_sectionizer = spacy_clinical_ner.context.sections:make_clinical_sectionizer",
         "clinical_assertion = spacy_clinical_ner.context.assertion:make_clinical_assertion",
         "clinical_relation_extractor = spacy_clinical_ner.relations.component:make_clinical_relation_extractor",
+        "clinical_entity_confidence = spacy_clinical_ner.confidence.component:make_clinical_entity_confidence",
+        "clinical_name_guard = spacy_clinical_ner.names.component:make_clinical_name_guard",
     ],
     "spacy_architectures": [
         "spacy-clinical-ner.AssertionClassifier.v1 = spacy_clinical_ner.context.model:build_assertion_classifier",
@@ -87,6 +89,8 @@ ENTRY_POINTS = {
         "spacy-clinical-ner.GoldEntityCorpus.v1 = spacy_clinical_ner.context.corpus:create_gold_entity_corpus",
         "spacy-clinical-ner.RelationCorpus.v1 = spacy_clinical_ner.relations.corpus:create_relation_corpus",
         "spacy-clinical-ner.GoldSilverCorpus.v1 = spacy_clinical_ner.readers.silver:create_gold_silver_corpus",
+        "spacy-clinical-ner.GoldSilverCorpus.v2 = spacy_clinical_ner.readers.silver:create_gold_silver_corpus_v2",
+        "spacy-clinical-ner.MultiCorpus.v1 = spacy_clinical_ner.readers.silver:create_multi_corpus",
     ],
     "spacy_scorers": [
         "spacy-clinical-ner.linker_scorer.v1 = spacy_clinical_ner.linking.scorer:make_linker_scorer",
@@ -117,7 +121,7 @@ setup(
     # setuptools expects of every importable folder it ships
     packages=find_namespace_packages(include=["spacy_clinical_ner", "spacy_clinical_ner.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
-    package_data={"": ["*.json", "LICENSE-*", "*.js", "*.html", "*.css"]},
+    package_data={"": ["*.json", "LICENSE-*", "*.js", "*.html", "*.css", "*.txt"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points=ENTRY_POINTS,

@@ -1,4 +1,9 @@
-"""``evaluate-ner``: strict per-label precision/recall/F1 of a pipeline's NER on a DocBin."""
+"""``evaluate-ner``: strict and any-overlap precision/recall/F1 of a pipeline's NER on a DocBin.
+
+Besides spaCy's strict scores, the report has the any-overlap scores (same label, spans overlap) and the
+coarse problem / treatment / test scores that visit-note evaluations use (i2b2 2010 concept types), each
+predicted or gold entity of a fine label counted under its coarse type.
+"""
 
 import json
 import time
@@ -8,6 +13,53 @@ from typing import Optional
 import typer
 
 from . import app
+
+
+#: MACCROBAT labels -> the i2b2 2010 concept types (problem, treatment, test)
+COARSE_TYPES = {
+    "Sign_symptom": "problem",
+    "Disease_disorder": "problem",
+    "Medication": "treatment",
+    "Therapeutic_procedure": "treatment",
+    "Diagnostic_procedure": "test",
+}
+
+
+def _prf(tp_p: int, n_p: int, tp_g: int, n_g: int) -> dict:
+    p = tp_p / n_p if n_p else 0.0
+    r = tp_g / n_g if n_g else 0.0
+    return {"p": round(p, 4), "r": round(r, 4), "f": round(2 * p * r / (p + r), 4) if p + r else 0.0, "support": n_g}
+
+
+def overlap_scores(pairs, label_map=None) -> dict:
+    """Any-overlap micro and per-type P/R/F1 over ``(predicted_doc, gold_doc)`` pairs.
+
+    A predicted entity is right when it overlaps a gold entity of the same (mapped) type, and a gold
+    entity is found when a predicted one of its type overlaps it. ``label_map`` maps labels to types
+    (labels it lacks are ignored); ``None`` keeps the labels.
+    """
+
+    def spans(doc):
+        out = []
+        for e in doc.ents:
+            t = e.label_ if label_map is None else label_map.get(e.label_)
+            if t is not None:
+                out.append((e.start_char, e.end_char, t))
+        return out
+
+    counts: dict = {}
+    for pred, gold in pairs:
+        p_sp, g_sp = spans(pred), spans(gold)
+        for s, e, t in p_sp:
+            c = counts.setdefault(t, [0, 0, 0, 0])
+            c[1] += 1
+            c[0] += any(s < ge and gs < e and t == gt for gs, ge, gt in g_sp)
+        for s, e, t in g_sp:
+            c = counts.setdefault(t, [0, 0, 0, 0])
+            c[3] += 1
+            c[2] += any(s < pe and ps < e and t == pt for ps, pe, pt in p_sp)
+    total = [sum(c[i] for c in counts.values()) for i in range(4)]
+    return {"micro": _prf(*total), "per_type": {t: _prf(*c) for t, c in sorted(counts.items())}}
 
 
 def ner_report(nlp, docs, batch_size: int = 16) -> dict:
@@ -30,6 +82,8 @@ def ner_report(nlp, docs, batch_size: int = 16) -> dict:
         for label, v in sorted((scores.get("ents_per_type") or {}).items())
     }
     return {
+        "overlap": overlap_scores(zip(predicted, docs)),
+        "coarse_overlap": overlap_scores(zip(predicted, docs), COARSE_TYPES),
         "ents_p": round(scores["ents_p"] or 0.0, 4),
         "ents_r": round(scores["ents_r"] or 0.0, 4),
         "ents_f": round(scores["ents_f"] or 0.0, 4),
@@ -53,6 +107,13 @@ def report_markdown(name: str, report: dict) -> str:
     ]
     rows = sorted(report["ents_per_type"].items(), key=lambda kv: -kv[1]["support"])
     lines += [f"| {label} | {v['support']} | {v['p']:.3f} | {v['r']:.3f} | {v['f']:.3f} |" for label, v in rows]
+    if "overlap" in report:
+        o = report["overlap"]["micro"]
+        lines += ["", f"Any-overlap (same label): P {o['p']:.3f} / R {o['r']:.3f} / F1 {o['f']:.3f}.", ""]
+        lines += ["| coarse type (any overlap) | support | P | R | F1 |", "|---|---:|---:|---:|---:|"]
+        coarse = report["coarse_overlap"]
+        for t, v in list(coarse["per_type"].items()) + [("all", coarse["micro"])]:
+            lines.append(f"| {t} | {v['support']} | {v['p']:.3f} | {v['r']:.3f} | {v['f']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -84,4 +145,8 @@ def evaluate_ner(
     if markdown:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(report_markdown(name, report), encoding="utf8")
-    typer.echo(f"{name}: strict P {report['ents_p']:.3f} R {report['ents_r']:.3f} F1 {report['ents_f']:.3f} -> {output}")
+    o, c = report["overlap"]["micro"], report["coarse_overlap"]["micro"]
+    typer.echo(
+        f"{name}: strict P {report['ents_p']:.3f} R {report['ents_r']:.3f} F1 {report['ents_f']:.3f}; "
+        f"any-overlap F1 {o['f']:.3f}; coarse any-overlap F1 {c['f']:.3f} -> {output}"
+    )

@@ -64,6 +64,51 @@ def create_gold_silver_corpus(
     return read
 
 
+@registry.readers("spacy-clinical-ner.GoldSilverCorpus.v2")
+def create_gold_silver_corpus_v2(
+    path: Optional[Path],
+    notes: Optional[Path] = None,
+    notes_repeat: int = 1,
+    silver: Optional[Path] = None,
+    silver_limit: int = 0,
+    gold_preproc: bool = False,
+    max_length: int = 0,
+    limit: int = 0,
+    augmenter: Optional[Callable] = None,
+) -> Callable[[Language], Iterable[Example]]:
+    """``GoldSilverCorpus.v1`` plus a second gold domain: the annotated visit notes at ``notes``.
+
+    ``notes_repeat`` reads the notes that many times per epoch, so that the smaller domain weighs as much as
+    the case reports (each copy goes through the augmenter on its own, so lower-case variants differ).
+    """
+    if notes_repeat < 1:
+        raise ValueError(f"notes_repeat must be >= 1, got {notes_repeat}")
+    base = create_gold_silver_corpus(path, silver, silver_limit, gold_preproc, max_length, limit, augmenter)
+    if notes is None or not str(notes):
+        return base
+    hint = "Expected the visit-note DocBin (.spacy) or a folder of them (spacy project run convert-notes); set notes = null to go without."
+    notes_corpus = Corpus(_checked(notes, hint), gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter)
+
+    def read(nlp: Language) -> Iterator[Example]:
+        yield from base(nlp)
+        for _ in range(notes_repeat):
+            yield from notes_corpus(nlp)
+
+    return read
+
+
+@registry.readers("spacy-clinical-ner.MultiCorpus.v1")
+def create_multi_corpus(paths: List[Path], gold_preproc: bool = False, max_length: int = 0, limit: int = 0) -> Callable[[Language], Iterable[Example]]:
+    """The documents of several DocBins (or folders of them) in turn: e.g. one dev set over both domains."""
+    corpora = [Corpus(_checked(p, "Expected a DocBin (.spacy) or a folder of them."), gold_preproc=gold_preproc, max_length=max_length, limit=limit) for p in paths]
+
+    def read(nlp: Language) -> Iterator[Example]:
+        for reader in corpora:
+            yield from reader(nlp)
+
+    return read
+
+
 def pubtator_texts(paths: Sequence[PathLike], n: int = 0, seed: int = 0) -> List[str]:
     """Title + abstract of every PubTator document in ``paths``, shuffled with ``seed``; the first ``n`` (0: all)."""
     texts = [doc.text for path in paths for doc in read_pubtator(_checked(path, "Expected a PubTator file.")) if doc.text.strip()]

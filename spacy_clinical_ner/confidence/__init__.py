@@ -1,0 +1,1 @@
+"""``clinical_entity_confidence``: a calibrated confidence on every entity."""

@@ -1,0 +1,1 @@
+"""``clinical_name_guard``: people's names in a note are never clinical entities."""

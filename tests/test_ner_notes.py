@@ -1,0 +1,166 @@
+"""Visit-note NER parts: the name guard, the entity confidence, the notes corpus and its scorer."""
+
+import random
+
+import numpy as np
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+
+from spacy_clinical_ner.confidence.component import expected_calibration_error, isotonic_fit
+from spacy_clinical_ner.tokenizer import clinical_blank
+
+TRAIN = [
+    ("Andrew Perez reports knee pain and fever.", [("knee", "Biological_structure"), ("pain", "Sign_symptom"), ("fever", "Sign_symptom")]),
+    ("She takes Motrin 800 mg for the pain.", [("Motrin", "Medication"), ("800 mg", "Dosage"), ("pain", "Sign_symptom")]),
+    ("No fever or chills today.", [("fever", "Sign_symptom"), ("chills", "Sign_symptom")]),
+    ("History of hypertension, on lisinopril.", [("hypertension", "Disease_disorder"), ("lisinopril", "Medication")]),
+    ("Perez has swelling of the ankle.", [("Perez", "Sign_symptom"), ("swelling", "Sign_symptom"), ("ankle", "Biological_structure")]),
+]
+
+
+def _example(nlp, text, ents):
+    doc = nlp.make_doc(text)
+    spans = []
+    for word, label in ents:
+        i = text.index(word)
+        spans.append(doc.char_span(i, i + len(word), label=label))
+    gold = doc.copy()
+    gold.ents = spans
+    return Example(nlp.make_doc(text), gold)
+
+
+@pytest.fixture(scope="module")
+def trained_nlp():
+    """A real tok2vec + ner trained (overfitted) on a few notes sentences."""
+    nlp = clinical_blank()
+    nlp.add_pipe("tok2vec")
+    nlp.add_pipe("ner")
+    examples = [_example(nlp, t, e) for t, e in TRAIN]
+    random.seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(60):
+        random.shuffle(examples)
+        nlp.update(examples, sgd=optimizer, drop=0.1)
+    return nlp
+
+
+# ---------------------------------------------------------------- name guard
+
+
+def test_name_guard_finds_names_and_blocks_them():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_name_guard")
+    doc = nlp("Andrew Perez is a 62-year-old male. Mr. Perez denies fever. I saw Dr. Gutierrez last week. Parkinson disease.")
+    names = [s.text for s in doc.spans["person_names"]]
+    assert names == ["Andrew Perez", "Mr. Perez", "Dr. Gutierrez"]
+    blocked = [t.text for t in doc if t.ent_iob == 3 and t.ent_type == 0]
+    assert blocked == ["Andrew", "Perez", "Mr.", "Perez", "Dr.", "Gutierrez"]
+    assert "Parkinson" not in blocked
+
+
+def test_name_guard_keeps_clinical_words_and_eponyms():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_name_guard")
+    doc = nlp("Graves disease. Hope is that the Chest X-ray is normal. Bell palsy. May Appointment.")
+    assert list(doc.spans["person_names"]) == []
+
+
+def test_name_guard_keeps_ner_off_names(trained_nlp):
+    text = "Perez has swelling of the ankle."
+    assert "Perez" in [e.text for e in trained_nlp(text).ents]
+    nlp = trained_nlp
+    nlp.add_pipe("clinical_name_guard", first=True)
+    try:
+        doc = nlp("Brian Perez has swelling of the ankle.")
+        assert not any("Perez" in e.text or "Brian" in e.text for e in doc.ents)
+        assert "swelling" in [e.text for e in doc.ents]
+    finally:
+        nlp.remove_pipe("clinical_name_guard")
+
+
+def test_name_guard_empty_doc_and_round_trip(tmp_path):
+    nlp = clinical_blank()
+    guard = nlp.add_pipe("clinical_name_guard")
+    guard.first_names = {"Zorblax"}
+    assert len(nlp("").spans["person_names"]) == 0
+    nlp.to_disk(tmp_path / "p")
+    nlp2 = spacy.load(tmp_path / "p")
+    assert nlp2.get_pipe("clinical_name_guard").first_names == {"Zorblax"}
+    doc = nlp2("Zorblax Smith came.")
+    assert [s.text for s in doc.spans["person_names"]] == ["Zorblax Smith"]
+    nlp3 = clinical_blank()
+    nlp3.add_pipe("clinical_name_guard").from_bytes(guard.to_bytes())
+    assert nlp3.get_pipe("clinical_name_guard").first_names == {"Zorblax"}
+
+
+# ---------------------------------------------------------------- confidence
+
+
+def test_isotonic_fit_is_monotone_and_calibrates():
+    rng = np.random.default_rng(0)
+    raw = rng.random(2000)
+    correct = (rng.random(2000) < raw**2).astype(int)
+    x, y = isotonic_fit(raw, correct)
+    assert all(a <= b for a, b in zip(y, y[1:]))
+    calibrated = np.interp(raw, x, y)
+    assert expected_calibration_error(calibrated, correct) < expected_calibration_error(raw, correct)
+    assert expected_calibration_error([], []) == 0.0
+
+
+def test_confidence_on_every_entity(trained_nlp):
+    nlp = trained_nlp
+    nlp.add_pipe("clinical_entity_confidence")
+    try:
+        docs = list(nlp.pipe(["She takes Motrin 800 mg for the pain.", "", "No fever today but knee pain."]))
+        ents = [e for d in docs for e in d.ents]
+        assert ents
+        assert all(0.0 <= e._.confidence <= 1.0 for e in ents)
+        assert max(e._.confidence for e in ents) > 0.5
+        assert len(docs[1].ents) == 0
+        # DocBin keeps it
+        db = DocBin(store_user_data=True, docs=docs)
+        back = list(DocBin().from_bytes(db.to_bytes()).get_docs(nlp.vocab))
+        assert [e._.confidence for d in back for e in d.ents] == [e._.confidence for e in ents]
+        # n_process=2 keeps it
+        multi = list(nlp.pipe(["She takes Motrin 800 mg for the pain.", "No fever today but knee pain."] * 2, n_process=2, batch_size=2))
+        assert all(e._.confidence is not None and 0.0 <= e._.confidence <= 1.0 for d in multi for e in d.ents)
+    finally:
+        nlp.remove_pipe("clinical_entity_confidence")
+
+
+def test_confidence_calibration_threshold_and_round_trip(trained_nlp, tmp_path):
+    nlp = trained_nlp
+    conf = nlp.add_pipe("clinical_entity_confidence")
+    try:
+        texts = [t for t, _ in TRAIN]
+        predicted = [nlp.get_pipe("ner")(nlp.get_pipe("tok2vec")(nlp.make_doc(t))) for t in texts]
+        gold = [_example(nlp, t, e).reference for t, e in TRAIN]
+        info = conf.fit_calibration(predicted, gold)
+        assert info["entities"] > 0 and 0.0 <= info["accuracy"] <= 1.0
+        assert conf.calibration and len(conf.calibration["x"]) == len(conf.calibration["y"])
+        nlp.to_disk(tmp_path / "p")
+        nlp2 = spacy.load(tmp_path / "p")
+        assert nlp2.get_pipe("clinical_entity_confidence").calibration == conf.calibration
+        # one threshold setting trades recall for precision
+        strict = spacy.load(tmp_path / "p", config={"components": {"clinical_entity_confidence": {"threshold": 1.0}}})
+        n_all = sum(len(d.ents) for d in nlp2.pipe(texts))
+        n_strict = sum(len(d.ents) for d in strict.pipe(texts))
+        assert n_strict <= n_all
+        assert all(e._.confidence >= 1.0 for d in strict.pipe(texts) for e in d.ents)
+    finally:
+        nlp.remove_pipe("clinical_entity_confidence")
+
+
+def test_confidence_bad_settings():
+    nlp = clinical_blank()
+    with pytest.raises(ValueError, match="E901"):
+        nlp.add_pipe("clinical_entity_confidence", config={"beam_width": 1})
+    with pytest.raises(ValueError, match="E902"):
+        nlp.add_pipe("clinical_entity_confidence", config={"threshold": 2.0})
+    nlp.add_pipe("clinical_entity_confidence")
+    doc = Doc(nlp.vocab, words=["fever"])
+    doc.ents = [Span(doc, 0, 1, label="Sign_symptom")]
+    with pytest.raises(ValueError, match="E903"):
+        nlp.get_pipe("clinical_entity_confidence")(doc)
