@@ -90,7 +90,7 @@ ENTRY_POINTS = {
         "spacy-clinical-ner.RelationCorpus.v1 = spacy_clinical_ner.relations.corpus:create_relation_corpus",
         "spacy-clinical-ner.GoldSilverCorpus.v1 = spacy_clinical_ner.readers.silver:create_gold_silver_corpus",
         "spacy-clinical-ner.GoldSilverCorpus.v2 = spacy_clinical_ner.readers.silver:create_gold_silver_corpus_v2",
-        "spacy-clinical-ner.MultiCorpus.v1 = spacy_clinical_ner.readers.silver:create_multi_corpus",
+        "spacy-clinical-ner.DomainsCorpus.v1 = spacy_clinical_ner.readers.silver:create_domains_corpus",
     ],
     "spacy_scorers": [
         "spacy-clinical-ner.linker_scorer.v1 = spacy_clinical_ner.linking.scorer:make_linker_scorer",

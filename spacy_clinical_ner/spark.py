@@ -60,6 +60,7 @@ def annotation_schema():
         cui=string,
         concept_name=string,
         candidates=ArrayType(ArrayType(string)),
+        confidence=DoubleType(),
     )
     return struct(
         id=string,

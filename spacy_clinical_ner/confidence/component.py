@@ -17,6 +17,7 @@ recall for precision (0, the default, keeps every entity).
 """
 
 
+from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -173,8 +174,13 @@ class EntityConfidence(Pipe):
             self.set_annotations(batch, self.raw_scores(batch))
             yield from batch
 
-    def initialize(self, get_examples=None, *, nlp=None) -> None:
-        pass
+    def initialize(self, get_examples=None, *, nlp=None, calibration: Optional[Path] = None) -> None:
+        """Read a calibration fitted by ``calibrate-confidence`` (``[initialize.components.<name>] calibration``)."""
+        if calibration is not None and str(calibration):
+            path = Path(calibration)
+            if not path.exists():
+                raise FileNotFoundError(f"[E905] clinical_entity_confidence: no calibration file at {path} (spacy project run calibrate-confidence)")
+            self.calibration = srsly.read_json(path).get("calibration")
 
     def fit_calibration(self, predicted: Sequence[Doc], gold: Sequence[Doc]) -> dict:
         """Fit the isotonic map on predicted docs (raw scores recomputed) against gold ``doc.ents`` (exact match)."""

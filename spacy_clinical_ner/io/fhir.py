@@ -94,6 +94,8 @@ def _concept(entity: Dict[str, Any]) -> Dict[str, Any]:
 
 def _note(record_id: str, entity: Dict[str, Any]) -> List[Dict[str, str]]:
     cue = f"; cue {entity['cue']['text']!r} ({entity['cue'].get('category')})" if entity.get("cue") else ""
+    if entity.get("confidence") is not None:
+        cue += f"; confidence {entity['confidence']:.2f}"
     return [
         {
             "text": _string(

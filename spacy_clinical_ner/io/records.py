@@ -5,7 +5,7 @@ An annotated note::
     {"id": "n1", "text_length": 42, "error": null,
      "entities": [{"text", "label", "start", "end", "assertion", "is_negated", "is_uncertain",
                    "is_historical", "is_hypothetical", "is_family", "cue", "cues",
-                   "cui", "concept_name", "candidates": [[id, score], ...]}],
+                   "cui", "concept_name", "candidates": [[id, score], ...], "confidence"}],
      "relations": [{"head": entity index, "tail": entity index, "label", "score"}],
      "triples": [[head text, label, tail text]]}
 
@@ -16,6 +16,7 @@ A note that could not be annotated::
 ``start``/``end`` are character offsets into the note text. Attributes of components that
 are not in the pipeline are ``null`` (assertions, cue, cui, concept name) or empty
 (candidates, relations): the schema is the same whatever subset of components runs.
+``confidence`` is the calibrated probability that the entity is right (``clinical_entity_confidence``).
 The JSON Schema is ``resources/annotation.schema.json`` (``load_schema``).
 """
 
@@ -62,6 +63,11 @@ def _cue(raw: Any) -> Dict[str, Any] | None:
     }
 
 
+def _confidence(span: Span) -> float | None:
+    value = _span_attr(span, "confidence")
+    return None if value is None else float(value)
+
+
 def entity_record(span: Span) -> Dict[str, Any]:
     """The record of one entity, reading each extension only if it is registered."""
     flags = {flag: (bool(_span_attr(span, flag)) if Span.has_extension(flag) else None) for flag in ASSERTION_FLAGS}
@@ -87,6 +93,7 @@ def entity_record(span: Span) -> Dict[str, Any]:
         "cui": kb_id if kb_id not in _NULL_KB_IDS else None,
         "concept_name": concept_name or None,
         "candidates": candidates,
+        "confidence": _confidence(span),
     }
 
 
@@ -108,6 +115,7 @@ def _argument_entity(doc: Doc, arg: dict) -> Dict[str, Any]:
         "cui": None,
         "concept_name": None,
         "candidates": [],
+        "confidence": None,
     }
 
 

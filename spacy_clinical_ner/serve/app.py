@@ -110,6 +110,7 @@ class EntityOut(BaseModel):
     cui: str | None = Field(..., description="UMLS CUI (null: not linked)")
     concept_name: str | None
     candidates: List[Tuple[str, float]]
+    confidence: float | None = Field(..., description="calibrated probability that the entity is right (null: not scored)")
 
 
 class RelationOut(BaseModel):
