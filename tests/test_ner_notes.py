@@ -164,3 +164,65 @@ def test_confidence_bad_settings():
     doc.ents = [Span(doc, 0, 1, label="Sign_symptom")]
     with pytest.raises(ValueError, match="E903"):
         nlp.get_pipe("clinical_entity_confidence")(doc)
+
+
+# ---------------------------------------------------------------- the visit-note corpus
+
+
+def _notes_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "notes_corpus.py"
+    spec = importlib.util.spec_from_file_location("notes_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_notes_corpus_converts_with_exact_counts(repo_dir, tmp_path):
+    from collections import Counter
+
+    from spacy_clinical_ner.readers.convert import convert_brat
+
+    brat = repo_dir / "corpus" / "notes" / "annotated" / "brat"
+    report = convert_brat(brat, tmp_path / "notes", progress=False)
+    t = report["totals"]
+    assert t["documents"] == 274 and (len(report["splits"]["train"]), len(report["splits"]["dev"])) == (219, 55)
+    assert (t["entities"], t["entities_exact"], t["entities_expanded"], t["entities_unplaced"]) == (6418, 6414, 4, 0)
+    assert t["attributes"] == 1896
+    # every T line of every .ann is in the DocBins: doc.ents (flat) or the all-entities span group
+    n_lines = sum(1 for ann in brat.glob("*.ann") for line in ann.read_text(encoding="utf8").splitlines() if line.startswith("T"))
+    nlp = clinical_blank()
+    docs = [d for split in ("train", "dev") for d in DocBin().from_disk(tmp_path / "notes" / f"{split}.spacy").get_docs(nlp.vocab)]
+    assert sum(len(d.spans["entities"]) for d in docs) == n_lines == 6418
+    labels = Counter(e.label_ for d in docs for e in d.ents)
+    assert set(labels) <= set(_notes_tool().LABELS)
+    # the reserved ACI-BENCH test notes and the main job's samples are not in the corpus
+    ids = {p.stem for p in brat.glob("*.txt")}
+    assert not ids & {"aci_D2N068", "aci_D2N069"}
+    import csv
+
+    for name in ("clinicalnlp_taskB_test1.csv", "clinicalnlp_taskC_test2.csv", "clef_taskC_test3.csv"):
+        with (repo_dir / "corpus" / "notes" / "aci_bench" / name).open(encoding="utf8", newline="") as f:
+            test_notes = {row["note"] for row in csv.DictReader(f)}
+        assert not any((brat / f"{i}.txt").read_text(encoding="utf8") in test_notes for i in ids if i.startswith("aci_"))
+
+
+def test_notes_markup_refuses_changed_text_and_overlaps():
+    tool = _notes_tool()
+    source = "No fever.\nKnee pain  today."
+    ents = tool.parse_markup("No [[Sign_symptom+negated|fever]].\n[[Biological_structure|Knee]] [[Sign_symptom|pain]] today.", source)
+    assert [(source[s:e], label, attrs) for s, e, label, attrs in ents] == [
+        ("fever", "Sign_symptom", ["negated"]),
+        ("Knee", "Biological_structure", []),
+        ("pain", "Sign_symptom", []),
+    ]
+    with pytest.raises(ValueError, match="differs from the source"):
+        tool.parse_markup("No [[Sign_symptom|fevers]].\nKnee pain today.", source)
+    with pytest.raises(ValueError, match="unknown label"):
+        tool.parse_markup("No [[Symptom|fever]].\nKnee pain today.", source)
+    with pytest.raises(ValueError, match="unknown attribute"):
+        tool.parse_markup("No [[Sign_symptom+absent|fever]].\nKnee pain today.", source)
+    ann = tool.to_ann(ents, source)
+    assert "A1\tPOLARITY T1 NEG" in ann and ann.count("\nT") == 2
