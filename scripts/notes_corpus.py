@@ -227,7 +227,7 @@ def agreement(dir_a: Path, dir_b: Path) -> dict:
         exact += len(a & b)
         overlap += sum(1 for s, e, lab in b if any(s < e2 and s2 < e and lab == lab2 for s2, e2, lab2 in a))
         untyped += sum(1 for s, e, _ in b if any(s < e2 and s2 < e for s2, e2, _ in a))
-        for s, e, lab in a:
+        for _s, _e, lab in a:
             per_label.setdefault(lab, [0, 0, 0])[1] += 1
         for s, e, lab in b:
             per_label.setdefault(lab, [0, 0, 0])[2] += 1

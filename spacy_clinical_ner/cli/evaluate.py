@@ -14,7 +14,6 @@ import typer
 
 from . import app
 
-
 #: MACCROBAT labels -> the i2b2 2010 concept types (problem, treatment, test)
 COARSE_TYPES = {
     "Sign_symptom": "problem",
