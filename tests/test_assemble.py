@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import spacy
+import srsly
 from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.training.initialize import init_nlp
@@ -52,6 +53,11 @@ def parts(tmp_path_factory, maccrobat_dir, fixtures_dir, tiny_vectors):
     create_umls_kb(fixtures_dir / "linking").to_disk(out / "kb")
     paths["kb"] = out / "kb"
     paths["vectors"] = tiny_vectors
+    # the drug dictionary (`spacy project run drug-patterns`) and the confidence calibration, small stand-ins
+    srsly.write_jsonl(out / "drug_patterns.jsonl", [{"label": "Medication", "pattern": [{"LOWER": "zoloft"}], "id": "Sertraline"}])
+    srsly.write_json(out / "calibration.json", {"calibration": {"x": [0.0, 1.0], "y": [0.1, 0.9], "dictionary": 0.8}})
+    paths["drug_patterns"] = out / "drug_patterns.jsonl"
+    paths["calibration"] = out / "calibration.json"
     return paths
 
 
@@ -69,9 +75,12 @@ def test_assembled_pipeline_has_every_component(assembled, parts):
     nlp = spacy.load(assembled)
     assert nlp.pipe_names == [
         "clinical_sectionizer",
+        "clinical_name_guard",
         "tok2vec",
         "ner",
+        "drug_ruler",
         "clinical_sentencizer",
+        "clinical_entity_confidence",
         "clinical_context",
         "clinical_assertion",
         "umls_linker",

@@ -44,6 +44,9 @@ def _overrides(cfg: Path, corpus: Path, request=None) -> dict:
         from spacy_clinical_ner.cli.assets import offline_weights_path
 
         overrides["paths.transformer_model"] = str(offline_weights_path())
+    if "notes" in config["paths"]:  # the visit-note domain (`spacy project run convert-notes`): the tiny set stands in
+        overrides["paths.notes"] = str(corpus / "train.spacy")
+        overrides["paths.notes_dev"] = str(corpus / "dev.spacy")
     if "silver" in config["paths"]:  # the teacher-annotated abstracts: the tiny train set stands in (fast)
         overrides["paths.silver"] = str(corpus / "train.spacy")
     if config["paths"].get("vectors"):  # static vectors built by `spacy project run vectors`
@@ -88,7 +91,17 @@ def test_config_initialises_and_updates(cfg, tiny_corpus, request):
 def test_cpu_ner_overfits_and_round_trips(tmp_path, tiny_vectors):
     """The CPU NER config learns a tiny set and a saved pipeline reloads (through the entry points) identically."""
     cfg = next(c for c in CONFIGS if c.name == "ner_cpu.cfg")
-    config = load_config(cfg, overrides={"paths.train": None, "paths.dev": None, "paths.vectors": str(tiny_vectors)}, interpolate=False)
+    config = load_config(
+        cfg,
+        overrides={
+            "paths.train": None,
+            "paths.dev": None,
+            "paths.notes": None,
+            "paths.notes_dev": None,
+            "paths.vectors": str(tiny_vectors),
+        },
+        interpolate=False,
+    )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     assert nlp.pipe_names == ["tok2vec", "ner"]
     train = [

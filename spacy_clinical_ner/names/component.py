@@ -16,7 +16,6 @@ everyday words (``Gene``, ``Hope``, ``May``, ``Mark`` ...). Eponyms stay clinica
 ``Parkinson's`` have no first name or title before them. The word list is saved with the component.
 """
 
-
 import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Set
@@ -46,7 +45,14 @@ def _is_cap(text: str) -> bool:
 class ClinicalNameGuard(Pipe):
     """Finds people's names and blocks them for the NER (see the module docstring)."""
 
-    def __init__(self, nlp: Language, name: str = "clinical_name_guard", *, spans_key: str = DEFAULT_SPANS_KEY, first_names: Optional[Sequence[str]] = None):
+    def __init__(
+        self,
+        nlp: Language,
+        name: str = "clinical_name_guard",
+        *,
+        spans_key: str = DEFAULT_SPANS_KEY,
+        first_names: Optional[Sequence[str]] = None,
+    ):
         self.name = name
         self.spans_key = spans_key
         self.first_names: Set[str] = set(first_names if first_names is not None else load_first_names())

@@ -99,11 +99,16 @@ def create_gold_silver_corpus_v2(
 
 @registry.readers("spacy-clinical-ner.DomainsCorpus.v1")
 def create_domains_corpus(
-    path: Path, notes: Optional[Path] = None, gold_preproc: bool = False, max_length: int = 0, limit: int = 0
+    path: Optional[Path], notes: Optional[Path] = None, gold_preproc: bool = False, max_length: int = 0, limit: int = 0
 ) -> Callable[[Language], Iterable[Example]]:
     """The case-report DocBin at ``path``, then the visit-note DocBin at ``notes`` (skipped when null): one dev set over both domains."""
     kept = [p for p in (path, notes) if p is not None and str(p)]
-    corpora = [Corpus(_checked(p, "Expected a DocBin (.spacy) or a folder of them."), gold_preproc=gold_preproc, max_length=max_length, limit=limit) for p in kept]
+    corpora = [
+        Corpus(
+            _checked(p, "Expected a DocBin (.spacy) or a folder of them."), gold_preproc=gold_preproc, max_length=max_length, limit=limit
+        )
+        for p in kept
+    ]
 
     def read(nlp: Language) -> Iterator[Example]:
         for reader in corpora:
