@@ -135,6 +135,18 @@ def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
     return a0 <= b0 < a1 or a0 < b1 <= a1
 
 
+#: Words that may stand before a cue inside a target without making it part of the target's name.
+OPENING_WORDS = frozenset(
+    "did does do was were is are be been has have had there the a an could can would will may might should".split()
+)
+
+
+def _opens(target: Span, cue_start: int) -> bool:
+    """Only auxiliaries/determiners lie between the target's start and the cue."""
+    doc = target.doc
+    return all(doc[i].lower_ in OPENING_WORDS for i in range(target.start, cue_start))
+
+
 def prune_overlapping(matches: List[Tuple[int, int, int]]) -> List[Tuple[int, int, int]]:
     """Keep the longest of overlapping matches (medspaCy's ``prune_overlapping_matches``)."""
     while True:
@@ -391,6 +403,11 @@ class ContextEngine:
             for k in range(max(first - 1, 0), last + 1):
                 for m in by_sent.get(k, ()):
                     if _overlaps(m.start, m.end, target.start, target.end) and not self._trimmed(m, target):
+                        continue
+                    if self.trim_cues and target.start < m.start and m.end < target.end and not _opens(target, m.start):
+                        # a cue strictly inside the target is part of its name ("[chest pain without
+                        # radiation]"), not about it; medspaCy's overlap test misses containment and
+                        # links it. After auxiliaries only it still opens it ("[did not show X]").
                         continue
                     if not _overlaps(m.scope_start, m.scope_end, target.start, target.end):
                         continue
