@@ -136,9 +136,7 @@ def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
 
 
 #: Words that may stand before a cue inside a target without making it part of the target's name.
-OPENING_WORDS = frozenset(
-    "did does do was were is are be been has have had there the a an could can would will may might should".split()
-)
+OPENING_WORDS = frozenset("did does do was were is are be been has have had there the a an could can would will may might should".split())
 
 
 def _opens(target: Span, cue_start: int) -> bool:
