@@ -91,6 +91,10 @@ CONDITIONS = [
     ("Fevers, rigors and confusion, should these develop, need urgent review.", "rigors", "hyp"),
     ("Chest pain, fainting or racing heart, call us for any of the above.", "fainting", "hyp"),
     ("A low blood sugar, if present, is treated with juice.", "low blood sugar", "hyp"),
+    ("Vomiting or a stiff neck -- come back at once.", "stiff neck", "hyp"),
+    # the finding ends inside the cue ("if [worse]", "if her [symptoms] recur")
+    ("Go to the ED if worse.", "worse", "hyp"),
+    ("See your GP sooner if symptoms return.", "symptoms", "hyp"),
     # plans and possible futures
     ("She may need a pacemaker in the future.", "pacemaker", "hyp"),
     ("Plan for possible cholecystectomy next month.", "cholecystectomy", "hyp"),
@@ -144,6 +148,10 @@ def test_conditional_list_across_lines(nlp):
     check(nlp, text, [("fever", S, "hyp"), ("chills", S, "hyp"), ("redness", S, "hyp"), ("Diabetes", D, "")])
     text = "Come back for any of the following:\n1. fainting\n2. weakness.\nAsthma: continue the inhaler."
     check(nlp, text, [("fainting", S, "hyp"), ("weakness", S, "hyp"), ("Asthma", D, "")])
+
+
+def test_wrapped_lines_stay_in_the_condition(nlp):
+    check(nlp, "Call if you notice swelling,\nRedness or\nWarmth of the calf.", [("swelling", S, "hyp"), ("Warmth", S, "hyp")])
 
 
 def test_conditional_lead_in_keeps_its_items_in_one_sentence():

@@ -400,14 +400,17 @@ class ContextEngine:
             label = target.label_.upper()
             for k in range(max(first - 1, 0), last + 1):
                 for m in by_sent.get(k, ()):
-                    if _overlaps(m.start, m.end, target.start, target.end) and not self._trimmed(m, target):
+                    overlap = _overlaps(m.start, m.end, target.start, target.end)
+                    if overlap and not self._trimmed(m, target):
                         continue
                     if self.trim_cues and target.start < m.start and m.end < target.end and not _opens(target, m.start):
                         # a cue strictly inside the target is part of its name ("[chest pain without
                         # radiation]"), not about it; medspaCy's overlap test misses containment and
                         # links it. After auxiliaries only it still opens it ("[did not show X]").
                         continue
-                    if not _overlaps(m.scope_start, m.scope_end, target.start, target.end):
+                    if not overlap and not _overlaps(m.scope_start, m.scope_end, target.start, target.end):
+                        # (a trimmed cue that runs into the target modifies it even when the target ends
+                        # inside the cue, before its scope starts: "return if [worse]", "no [focal]")
                         continue
                     if self.allows(m.rule_id, label):
                         m.targets.append(t_idx)

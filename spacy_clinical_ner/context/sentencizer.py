@@ -22,7 +22,8 @@ assertions. The rules here:
   or unless the label is a cue ("Denies: fever, chills", "Negative for:\nfever\nchills"),
   which keeps the list with its cue; a line ending in a colon that opens a condition ("Call your
   doctor if you have:", "Return for any of the following:") keeps its items, list markers and line
-  breaks included, until a blank line or a line ending with a full stop;
+  breaks included, until a blank line or a line ending with a full stop; a line that ends with a
+  comma, a conjunction or a preposition ("fever,", "chills or") was wrapped and goes on;
 * list items ("1.", "2)", "-", "*", "•", "#" at the start of a line) start a sentence.
 
 Everything is configuration (no learned state), so a saved pipeline splits exactly as
@@ -87,6 +88,9 @@ HEADER_VALUES = frozenset(
 CUE_LABELS = frozenset(["denies", "denied", "deny", "negative", "neg", "positive", "pos", "no", "none"])
 
 
+#: A line that ends with one of these was wrapped mid-sentence: the next line goes on with it,
+#: capitalised or not (unless it is a list item).
+WRAP_WORDS = frozenset([",", "or", "and", "nor", "of", "with", "for", "if", "the", "a", "an", "to"])
 #: Words that make a line ending in a colon the lead-in of a conditional list ("Call your doctor if
 #: you have:\n- fever\n- chills", "Return for any of the following:"): its items stay in its sentence,
 #: so the condition reaches them, until a blank line or a line that ends with a full stop.
@@ -151,6 +155,8 @@ def clinical_sentence_starts(
                             in_conditional_list = True  # "Call if you have:\n- fever\n- chills"
                         elif in_conditional_list:
                             pass  # the next item of the conditional list
+                        elif prev in WRAP_WORDS and not LIST_MARKER.match(ntext):
+                            pass  # a wrapped line: "fever,\nChills or\nRedness" goes on
                         elif (
                             _is_upper_start(ntext)
                             or LIST_MARKER.match(ntext)
