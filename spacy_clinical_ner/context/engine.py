@@ -87,7 +87,7 @@ class LowerPatternMatcher:
     """
 
     def __init__(self) -> None:
-        self._patterns: List[Tuple[int, List[Slot]]] = []
+        self._patterns: List[Tuple[int, List[Tuple[FrozenSet[str], Tuple[Tuple[str, ...], ...], bool]]]] = []
         self._first: Dict[str, List[int]] = {}
 
     def __len__(self) -> int:
@@ -95,7 +95,11 @@ class LowerPatternMatcher:
 
     def add(self, key: int, slots: List[Slot]) -> None:
         idx = len(self._patterns)
-        self._patterns.append((key, slots))
+        # one-token options as a set (one lookup per position), longer ones compared as tuples
+        compiled = [
+            (frozenset(q[0] for q in seqs if len(q) == 1), tuple(q for q in seqs if len(q) > 1), optional) for seqs, optional in slots
+        ]
+        self._patterns.append((key, compiled))
         firsts = set()
         for seqs, optional in slots:
             firsts.update(q[0] for q in seqs)
@@ -116,10 +120,12 @@ class LowerPatternMatcher:
             for idx in cands:
                 key, slots = self._patterns[idx]
                 ends = {i}
-                for seqs, optional in slots:
+                for singles, multis, optional in slots:
                     nxt = set(ends) if optional else set()
                     for j in ends:
-                        for q in seqs:
+                        if j < n and lowers[j] in singles:
+                            nxt.add(j + 1)
+                        for q in multis:
                             k = j + len(q)
                             if k <= n and tuple(lowers[j:k]) == q:
                                 nxt.add(k)
