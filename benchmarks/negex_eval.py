@@ -10,6 +10,7 @@ systems then read that entity's attributes:
 * **ours** – the shipped pipeline's rule part: ``clinical_sectionizer`` -> ``clinical_sentencizer`` ->
   ``clinical_context`` with their default settings and shipped rules (no ``clinical_assertion`` classifier),
   on the project's clinical tokenizer;
+* ours without ``clinical_sectionizer`` (what the section headers add);
 * **medspaCy 1.3.1 default** – ``medspacy.load()`` (its tokenizer, PyRuSH sentences, ConText with its
   default rules).
 
@@ -95,6 +96,15 @@ def ours() -> Language:
     return nlp
 
 
+def ours_without_sections() -> Language:
+    import spacy_clinical_ner.context  # noqa: F401
+
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_context")
+    return nlp
+
+
 def medspacy_default() -> Language:
     from loguru import logger as loguru_logger
 
@@ -162,6 +172,7 @@ def main() -> None:
     systems: List[Tuple[str, Callable[[], Language]]] = [
         ("medspaCy 1.3.1 default ConText", medspacy_default),
         ("**ours**: clinical_sectionizer + clinical_sentencizer + clinical_context (rules)", ours),
+        ("ours without the sectionizer (clinical_sentencizer + clinical_context)", ours_without_sections),
     ]
     results = {"data": str(DATA.relative_to(REPO)), "rows": len(rows), "gold": n_gold, "label": args.label, "systems": {}}
     table = []
