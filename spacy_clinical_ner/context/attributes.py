@@ -47,15 +47,17 @@ DEFAULT_SPAN_ATTRS: Dict[str, Dict[str, bool]] = {
     "FAMILY": {"is_family": True},
     "CONDITIONAL_EXISTENCE": {},
 }
-#: Section category -> attributes (medspaCy's ``DEFAULT_ATTRS`` for its sectionizer).
+#: Section category -> attributes (medspaCy's ``DEFAULT_ATTRS`` for its sectionizer, less its
+#: three blanket "hypothetical" sections). An allergy list names reactions the patient *has*
+#: under a condition (i2b2 2010: "conditional", not hypothetical), and an instructions section
+#: mixes conditions to watch for with the patient's current problems ("take aspirin for your
+#: CAD"): there the conditional cues in the sentence ("call if", "return for any") decide.
+#: Pass ``section_attrs`` to restore them.
 DEFAULT_SECTION_ATTRS: Dict[str, Dict[str, bool]] = {
     "past_medical_history": {"is_historical": True},
     "past_surgical_history": {"is_historical": True},
     "social_history": {"is_historical": True},
     "family_history": {"is_family": True},
-    "patient_instructions": {"is_hypothetical": True},
-    "patient_education": {"is_hypothetical": True},
-    "allergy": {"is_hypothetical": True},
 }
 ATTR_CATEGORY = {
     "is_negated": "NEGATED_EXISTENCE",

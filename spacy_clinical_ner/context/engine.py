@@ -87,7 +87,7 @@ class LowerPatternMatcher:
     """
 
     def __init__(self) -> None:
-        self._patterns: List[Tuple[int, List[Slot]]] = []
+        self._patterns: List[Tuple[int, List[Tuple[FrozenSet[str], Tuple[Tuple[str, ...], ...], bool]]]] = []
         self._first: Dict[str, List[int]] = {}
 
     def __len__(self) -> int:
@@ -95,7 +95,11 @@ class LowerPatternMatcher:
 
     def add(self, key: int, slots: List[Slot]) -> None:
         idx = len(self._patterns)
-        self._patterns.append((key, slots))
+        # one-token options as a set (one lookup per position), longer ones compared as tuples
+        compiled = [
+            (frozenset(q[0] for q in seqs if len(q) == 1), tuple(q for q in seqs if len(q) > 1), optional) for seqs, optional in slots
+        ]
+        self._patterns.append((key, compiled))
         firsts = set()
         for seqs, optional in slots:
             firsts.update(q[0] for q in seqs)
@@ -116,10 +120,12 @@ class LowerPatternMatcher:
             for idx in cands:
                 key, slots = self._patterns[idx]
                 ends = {i}
-                for seqs, optional in slots:
+                for singles, multis, optional in slots:
                     nxt = set(ends) if optional else set()
                     for j in ends:
-                        for q in seqs:
+                        if j < n and lowers[j] in singles:
+                            nxt.add(j + 1)
+                        for q in multis:
                             k = j + len(q)
                             if k <= n and tuple(lowers[j:k]) == q:
                                 nxt.add(k)
@@ -133,6 +139,16 @@ class LowerPatternMatcher:
 def _overlaps(a0: int, a1: int, b0: int, b1: int) -> bool:
     # medspaCy's tuple_overlaps: b starts or ends inside a.
     return a0 <= b0 < a1 or a0 < b1 <= a1
+
+
+#: Words that may stand before a cue inside a target without making it part of the target's name.
+OPENING_WORDS = frozenset("did does do was were is are be been has have had there the a an could can would will may might should".split())
+
+
+def _opens(target: Span, cue_start: int) -> bool:
+    """Only auxiliaries/determiners lie between the target's start and the cue."""
+    doc = target.doc
+    return all(doc[i].lower_ in OPENING_WORDS for i in range(target.start, cue_start))
 
 
 def prune_overlapping(matches: List[Tuple[int, int, int]]) -> List[Tuple[int, int, int]]:
@@ -390,9 +406,17 @@ class ContextEngine:
             label = target.label_.upper()
             for k in range(max(first - 1, 0), last + 1):
                 for m in by_sent.get(k, ()):
-                    if _overlaps(m.start, m.end, target.start, target.end) and not self._trimmed(m, target):
+                    overlap = _overlaps(m.start, m.end, target.start, target.end)
+                    if overlap and not self._trimmed(m, target):
                         continue
-                    if not _overlaps(m.scope_start, m.scope_end, target.start, target.end):
+                    if self.trim_cues and target.start < m.start and m.end < target.end and not _opens(target, m.start):
+                        # a cue strictly inside the target is part of its name ("[chest pain without
+                        # radiation]"), not about it; medspaCy's overlap test misses containment and
+                        # links it. After auxiliaries only it still opens it ("[did not show X]").
+                        continue
+                    if not overlap and not _overlaps(m.scope_start, m.scope_end, target.start, target.end):
+                        # (a trimmed cue that runs into the target modifies it even when the target ends
+                        # inside the cue, before its scope starts: "return if [worse]", "no [focal]")
                         continue
                     if self.allows(m.rule_id, label):
                         m.targets.append(t_idx)

@@ -20,7 +20,10 @@ assertions. The rules here:
   sentence of its own, so the text after it starts a new sentence – unless a value
   follows it ("Fever: no", "Extremities: no edema"), which keeps the line one sentence,
   or unless the label is a cue ("Denies: fever, chills", "Negative for:\nfever\nchills"),
-  which keeps the list with its cue;
+  which keeps the list with its cue; a line ending in a colon that opens a condition ("Call your
+  doctor if you have:", "Return for any of the following:") keeps its items, list markers and line
+  breaks included, until a blank line or a line ending with a full stop; a line that ends with a
+  comma, a conjunction or a preposition ("fever,", "chills or") was wrapped and goes on;
 * list items ("1.", "2)", "-", "*", "•", "#" at the start of a line) start a sentence.
 
 Everything is configuration (no learned state), so a saved pipeline splits exactly as
@@ -85,6 +88,19 @@ HEADER_VALUES = frozenset(
 CUE_LABELS = frozenset(["denies", "denied", "deny", "negative", "neg", "positive", "pos", "no", "none"])
 
 
+#: A line that ends with one of these was wrapped mid-sentence: the next line goes on with it,
+#: capitalised or not (unless it is a list item).
+WRAP_WORDS = frozenset([",", "or", "and", "nor", "of", "with", "for", "if", "the", "a", "an", "to"])
+#: Words that make a line ending in a colon the lead-in of a conditional list ("Call your doctor if
+#: you have:\n- fever\n- chills", "Return for any of the following:"): its items stay in its sentence,
+#: so the condition reaches them, until a blank line or a line that ends with a full stop.
+CONDITIONAL_LEADS = frozenset(["if", "unless", "whenever", "should", "following"])
+
+
+def _is_conditional_lead(words: List[str]) -> bool:
+    return any(w.lower() in CONDITIONAL_LEADS for w in words)
+
+
 def _is_cue_label(words: List[str]) -> bool:
     words = [w.lower() for w in words]
     return (len(words) == 1 and words[0] in CUE_LABELS) or (len(words) == 2 and words[0] in CUE_LABELS and words[1] in ("for", "of"))
@@ -117,6 +133,7 @@ def clinical_sentence_starts(
     texts = [t.text for t in doc]
     ws = [t.whitespace_ for t in doc]
     line_begin_idx = 0
+    in_conditional_list = False
     for i in range(n):
         text = texts[i]
         if text.isspace():
@@ -125,13 +142,21 @@ def clinical_sentence_starts(
                 nxt = i + 1
                 if nxt < n:
                     blank = text.count("\n") >= 2
+                    prev = texts[i - 1] if i > 0 else ""
+                    if blank or (prev and prev[-1] in SENT_END_PUNCT):
+                        in_conditional_list = False
                     if newlines == "always" or blank:
                         starts[nxt] = True
                     elif newlines == "smart":
-                        prev = texts[i - 1] if i > 0 else ""
                         ntext = texts[nxt]
                         if split_headers and prev == ":" and _is_cue_label(_label_words(texts, line_begin_idx, i - 1)):
                             pass  # "Negative for:\nfever\nchills": the list belongs to the cue
+                        elif prev == ":" and _is_conditional_lead(_label_words(texts, line_begin_idx, i - 1)):
+                            in_conditional_list = True  # "Call if you have:\n- fever\n- chills"
+                        elif in_conditional_list:
+                            pass  # the next item of the conditional list
+                        elif prev in WRAP_WORDS and not LIST_MARKER.match(ntext):
+                            pass  # a wrapped line: "fever,\nChills or\nRedness" goes on
                         elif (
                             _is_upper_start(ntext)
                             or LIST_MARKER.match(ntext)
