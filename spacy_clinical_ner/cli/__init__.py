@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "spacy_clinical_ner.cli.relations",
     "spacy_clinical_ner.cli.vectors",
     "spacy_clinical_ner.cli.silver",
+    "spacy_clinical_ner.cli.graph",
 ]
 
 
