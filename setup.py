@@ -122,7 +122,7 @@ setup(
     # setuptools expects of every importable folder it ships
     packages=find_namespace_packages(include=["spacy_clinical_ner", "spacy_clinical_ner.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
-    package_data={"": ["*.json", "LICENSE-*", "*.js", "*.html", "*.css"]},
+    package_data={"": ["*.json", "LICENSE-*", "*.js", "*.html", "*.css", "*.ttl"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points=ENTRY_POINTS,

@@ -62,8 +62,14 @@ def cypher_string(text: str) -> str:
             out.append("\\r")
         elif ch == "\t":
             out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF or ch in "\u2028\u2029":
-            out.append(f"\\u{ord(ch) if ord(ch) < 0x10000 else 0xFFFD:04X}")
+        elif ch == "\b":
+            out.append("\\b")
+        elif ch == "\f":
+            out.append("\\f")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")  # Neo4j's escape for the other control characters
+        elif 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append("\ufffd")  # an unpaired surrogate (undecodable input) cannot be written as UTF-8
         else:
             out.append(ch)
     out.append("'")

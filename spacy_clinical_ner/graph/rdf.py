@@ -159,3 +159,12 @@ def to_rdf(graph: ClinicalGraph, base: str = DEFAULT_BASE):
 def serialize(graph: ClinicalGraph, fmt: str = "turtle", base: str = DEFAULT_BASE) -> str:
     """``fmt``: ``turtle`` or ``nt`` (N-Triples), or any rdflib serializer name."""
     return to_rdf(graph, base).serialize(format=fmt)
+
+
+def vocabulary_graph():
+    """The vocabulary's documentation (``resources/scn.ttl``) as an ``rdflib.Graph``."""
+    from importlib import resources
+
+    rdflib = _rdflib()
+    text = resources.files(__package__).joinpath("resources", "scn.ttl").read_text(encoding="utf8")
+    return rdflib.Graph().parse(data=text, format="turtle")
