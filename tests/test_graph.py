@@ -478,3 +478,18 @@ def test_rest_graph_endpoint(pipe):
         assert check_cypher(client.post("/graph", json={"notes": notes, "format": "cypher"}).text) > 0
         assert client.post("/graph", json={"notes": notes * 2}).status_code == 413
         assert client.post("/graph", json={"notes": notes, "format": "owl"}).status_code == 422
+
+
+def test_fhir_bundle_with_free_text_dates(visit_records):
+    dates = {"v1": "2024-01-10T08:30", "v2": "March 2024", "v3": "2024-05-20"}
+    graph = build_graph(visit_records, patients={v[0]: "p1" for v in VISITS}, dates=dates)
+    (patient,) = graph.patients
+    assert [n["note_id"] for n in patient["notes"]] == ["v2", "v1", "v3"]  # "March 2024" is no ISO date: input order
+    bundle = patients_bundle(graph)  # a date FHIR cannot take is left out, not a failed export
+    docs = {r.resource.identifier[0].value: r.resource.date for r in bundle.entry if r.resource.__resource_type__ == "DocumentReference"}
+    assert docs["v2"] is None and docs["v3"] is not None and docs["v1"] is not None
+    graph = build_graph(visit_records, patients={v[0]: "p1" for v in VISITS}, dates={"v3": "2024-05-20"})
+    assert [n["note_id"] for n in graph.patients[0]["notes"]] == ["v2", "v1", "v3"]  # some dates missing: input order
+    dates["v2"] = "2024-03-02"
+    graph = build_graph(visit_records, patients={v[0]: "p1" for v in VISITS}, dates=dates)
+    assert [n["note_id"] for n in graph.patients[0]["notes"]] == ["v1", "v2", "v3"]  # all ISO: date order

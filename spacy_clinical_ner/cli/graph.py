@@ -24,14 +24,19 @@ def graph_cli(
     id_field: str | None = typer.Option(None, "--id-field", help="Note id key/column of --notes (default: the one `annotate` used)"),
     patient_field: str = typer.Option("patient_id", "--patient-field", help="Patient id key/column (without it: one patient per note)"),
     date_field: str = typer.Option("date", "--date-field", help="Note date key/column (ISO 8601; orders the patient view)"),
-    kb: Path | None = typer.Option(None, "--kb", help="Knowledge base folder (build-kb): concept names, semantic types, cross-references"),
+    kb: str = typer.Option(
+        "auto",
+        "--kb",
+        help="Knowledge base folder (build-kb) for concept names, semantic types and cross-references; "
+        "auto: the linker's KB of the installed pipeline that run.json names; none: no KB",
+    ),
     base: str = typer.Option("urn:spacy-clinical-ner:", "--base-iri", help="Base of the RDF instance IRIs"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level"),
 ) -> None:
     """Build the graph of a batch of notes. A broken line is reported (file:line) and left out,
     every other line is kept; the exit code is 1 when any line was broken."""
     from ..errors import ClinicalNERError
-    from ..graph.export import export_graph, parse_graph_formats
+    from ..graph.export import export_graph, parse_graph_formats, pipeline_kb
 
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if len(paths) < 2:
@@ -41,10 +46,12 @@ def graph_cli(
     try:
         fmts = parse_graph_formats(formats)
         knowledge_base = None
-        if kb is not None:
+        kb_path = None if kb.lower() == "none" else pipeline_kb(annotations) if kb.lower() == "auto" else Path(kb)
+        if kb_path is not None:
             from ..linking.builders import load_kb
 
-            knowledge_base = load_kb(kb)
+            logging.getLogger(__name__).info("Knowledge base: %s", kb_path)
+            knowledge_base = load_kb(kb_path)
         report = export_graph(
             annotations,
             output_dir,

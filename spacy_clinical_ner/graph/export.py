@@ -154,6 +154,24 @@ def load_graph(
     return graph, problems
 
 
+def pipeline_kb(annotations: Sequence[Union[str, Path]]) -> Path | None:
+    """The knowledge base folder inside the installed pipeline package that ``run.json`` names
+    (``en_clinical_ner_cnn-0.1.0`` -> ``<package>/en_clinical_ner_cnn-0.1.0/umls_linker/kb``), if any."""
+    import spacy
+
+    for path in annotations:
+        model = run_manifest(Path(path)).get("model")
+        if not model:
+            continue
+        name = model.rsplit("-", 1)[0]
+        if not spacy.util.is_package(name):
+            continue
+        found = sorted(Path(spacy.util.get_package_path(name)).glob("*/umls_linker/kb/kb.json"))
+        if found:
+            return found[-1].parent
+    return None
+
+
 def export_graph(
     annotations: Sequence[Union[str, Path]],
     out_dir: Union[str, Path],

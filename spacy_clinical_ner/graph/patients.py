@@ -10,13 +10,14 @@ An item is one concept (or, unlinked, one normalised term) of one list:
 * ``medications`` - ``Medication`` mentions about the patient (``TAKES_MEDICATION`` when asserted).
 * ``family_history`` - condition mentions of someone else: never the patient's fact.
 
-Notes are ordered by date when every note of the patient has one (ISO 8601 strings sort), else
-by input order; "first" and "last" follow that order.
+Notes are ordered by date when every note of the patient has an ISO 8601 date (``2024-03-02``,
+``2024-03-02T10:30``), else by input order; "first" and "last" follow that order.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from typing import Any, Dict, List
 
@@ -29,6 +30,8 @@ FAMILY = "family_history"
 PATIENT_ID_SYSTEM = "urn:spacy-clinical-ner:patient-id"
 NOTE_ID_SYSTEM = "urn:spacy-clinical-ner:note-id"
 _NAMESPACE = uuid.UUID("0b6c61a4-6a0e-4c4e-9d6e-2f3f0d7c51a2")
+#: An ISO 8601 date (optionally followed by a time): what orders a patient's notes.
+_DATE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
 
 
 def _ordered(graph: ClinicalGraph) -> Dict[str, List[Any]]:
@@ -37,7 +40,7 @@ def _ordered(graph: ClinicalGraph) -> Dict[str, List[Any]]:
     for info in graph.notes:
         by_patient.setdefault(info.patient_id, []).append(info)
     for infos in by_patient.values():
-        if all(i.date for i in infos):
+        if all(i.date and _DATE.match(i.date) for i in infos):
             infos.sort(key=lambda i: (i.date, i.order))
     return by_patient
 
@@ -56,7 +59,7 @@ def _mention_summary(m: Mention) -> Dict[str, Any]:
 
 def _item(graph: ClinicalGraph, node_id: str, mentions: List[Mention]) -> Dict[str, Any]:
     node = graph.nodes[node_id]
-    own = [m for m in mentions]
+    own = mentions  # in timeline order
     timeline: List[Dict[str, Any]] = []
     for m in own:
         assertion = assertion_of(m.entity) or "not_assessed"
@@ -142,6 +145,11 @@ def add_patient_facts(graph: ClinicalGraph) -> None:
 # --------------------------------------------------------------------------- FHIR
 
 
+def _fhir_date(value: str | None) -> str | None:
+    """The ``YYYY-MM-DD`` a note date starts with (None for anything else: FHIR would refuse it)."""
+    return value[:10] if value and _DATE.match(value) else None
+
+
 def _urn(*parts: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_NAMESPACE, '/'.join(parts))}"
 
@@ -212,8 +220,8 @@ def patients_bundle_dict(graph: ClinicalGraph) -> Dict[str, Any]:
                 "subject": subject,
                 "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "title": f"note {note['note_id']}"}}],
             }
-            if note["date"] and len(note["date"]) >= 10:
-                resource["date"] = note["date"] if "T" in note["date"] else f"{note['date'][:10]}T00:00:00Z"
+            if _fhir_date(note["date"]):
+                resource["date"] = f"{_fhir_date(note['date'])}T00:00:00Z"  # an instant: the day is what the input gives
             entries.append({"fullUrl": url, "resource": resource})
         for item in patient["problems"]:
             status = _verification(item)
@@ -236,8 +244,8 @@ def patients_bundle_dict(graph: ClinicalGraph) -> Dict[str, Any]:
                 resource["clinicalStatus"] = {
                     "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
                 }
-            if item["first_mention"]["date"]:
-                resource["recordedDate"] = item["first_mention"]["date"][:10]
+            if _fhir_date(item["first_mention"]["date"]):
+                resource["recordedDate"] = _fhir_date(item["first_mention"]["date"])
             entries.append({"fullUrl": _urn("condition", pid, item["node"]), "resource": resource})
         for item in patient["medications"]:
             status = _med_status(item)
@@ -251,9 +259,9 @@ def patients_bundle_dict(graph: ClinicalGraph) -> Dict[str, Any]:
                 "derivedFrom": [{"reference": doc_urls[n]} for n in item["notes"]],
                 "note": _timeline_note(item),
             }
-            first, last = item["first_mention"]["date"], item["last_mention"]["date"]
+            first, last = _fhir_date(item["first_mention"]["date"]), _fhir_date(item["last_mention"]["date"])
             if first and last:
-                resource["effectivePeriod"] = {"start": first[:10], "end": last[:10]}
+                resource["effectivePeriod"] = {"start": first, "end": last}
             entries.append({"fullUrl": _urn("medication", pid, item["node"]), "resource": resource})
     digest = hashlib.sha1("|".join(n.note_id for n in graph.notes).encode("utf8")).hexdigest()
     return {
