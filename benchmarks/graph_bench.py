@@ -2,7 +2,7 @@
 
 Usage (after ``clinical-ner annotate`` wrote the annotation folders):
     python benchmarks/graph_bench.py --label aci_bench --out /tmp/graph_aci \
-        --kb assets/kb/open  runs/aci_*/annotations.jsonl  --output benchmarks/results/graph_aci_bench.json
+        runs/aci_*/annotations.jsonl  --output benchmarks/results/graph_aci_bench.json
 
 It runs the real export (``spacy_clinical_ner.graph.export_graph``, every format), then checks the
 outputs the way a user would use them and times that too: the Turtle file parsed back with rdflib
@@ -68,18 +68,21 @@ def main() -> None:
     parser.add_argument("annotations", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--label", required=True)
-    parser.add_argument("--kb", type=Path)
+    parser.add_argument("--kb", default="auto", help="KB folder, 'auto' (the installed pipeline's, as the CLI) or 'none'")
     parser.add_argument("--notes", type=Path)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
     kb = None
     kb_seconds = None
-    if args.kb:
+    from spacy_clinical_ner.graph.export import pipeline_kb
+
+    kb_path = None if args.kb == "none" else pipeline_kb(args.annotations) if args.kb == "auto" else Path(args.kb)
+    if kb_path is not None:
         from spacy_clinical_ner.linking.builders import load_kb
 
         started = time.perf_counter()
-        kb = load_kb(args.kb)
+        kb = load_kb(kb_path)
         kb_seconds = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     report = export_graph(args.annotations, args.out, formats="json,rdf,neo4j,patients", notes=args.notes, kb=kb)
@@ -121,6 +124,7 @@ def main() -> None:
         "patients": report["patients"],
         "broken_lines": len(report["broken_lines"]),
         "counts": report["counts"],
+        "kb": str(kb_path) if kb_path else None,
         "kb_load_seconds": kb_seconds,
         "build_seconds": report["build_seconds"],
         "export_seconds_total": round(total, 3),
