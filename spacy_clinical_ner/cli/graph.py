@@ -11,7 +11,9 @@ from . import app
 
 @app.command("graph")
 def graph_cli(
-    paths: List[Path] = typer.Argument(..., help="One or more annotations.jsonl files (written by `annotate`), then the output folder"),
+    paths: List[Path] = typer.Argument(
+        ..., metavar="ANNOTATIONS... OUTPUT_DIR", help="One or more annotations.jsonl files (written by `annotate`), then the output folder"
+    ),
     formats: str = typer.Option(
         "json",
         "--format",
