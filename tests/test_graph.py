@@ -493,3 +493,24 @@ def test_fhir_bundle_with_free_text_dates(visit_records):
     dates["v2"] = "2024-03-02"
     graph = build_graph(visit_records, patients={v[0]: "p1" for v in VISITS}, dates=dates)
     assert [n["note_id"] for n in graph.patients[0]["notes"]] == ["v1", "v2", "v3"]  # all ISO: date order
+
+
+def test_sample_patient_notes(pipe, corpus_dir):
+    """corpus/samples/patient_notes.jsonl: patient ids and dates read as `graph` reads them."""
+    from spacy_clinical_ner.graph import read_note_meta
+    from spacy_clinical_ner.io.inputs import read_notes
+
+    path = corpus_dir / "samples" / "patient_notes.jsonl"
+    meta = read_note_meta(path)
+    notes = list(read_notes(path))
+    records = [doc_to_record(pipe(n.text), n.id) for n in notes]
+    graph = build_graph(records, patients={k: m.patient_id for k, m in meta.items()}, dates={k: m.date for k, m in meta.items()})
+    patients = {p["patient_id"]: p for p in graph.patients}
+    assert set(patients) == {"P-WHITE", "P-THOMPSON"}
+    white = patients["P-WHITE"]
+    assert [n["date"] for n in white["notes"]] == ["2023-09-12", "2023-10-17", "2024-01-09"]
+    meds = {i["name"]: i for i in white["medications"]}
+    assert meds["Lisinopril"]["notes"] == [n["note_id"] for n in white["notes"]]  # three notes, one item
+    problems = {i["name"]: i for i in white["problems"]}
+    assert problems["Hypertensive disease"]["asserted"] and len(problems["Hypertensive disease"]["notes"]) == 3
+    assert "Chest Pain" in problems and "absent" in {t["assertion"] for t in problems["Chest Pain"]["timeline"]}
