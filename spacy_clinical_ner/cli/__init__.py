@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "spacy_clinical_ner.cli.vectors",
     "spacy_clinical_ner.cli.silver",
     "spacy_clinical_ner.cli.patterns",
+    "spacy_clinical_ner.cli.graph",
 ]
 
 

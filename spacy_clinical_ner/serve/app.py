@@ -1,4 +1,4 @@
-"""REST service (FastAPI): ``POST /annotate``, ``GET /health``, an HTML page at ``/``.
+"""REST service (FastAPI): ``POST /annotate``, ``POST /graph``, ``GET /health``, an HTML page at ``/``.
 
 * The pipeline is loaded once per process, when the app starts (or passed in).
 * ``POST /annotate`` takes one note ``{"id"?, "text"}`` and returns its record, or a batch
@@ -13,6 +13,10 @@
   (422 ``invalid_request``), a full request queue (503 ``busy``). The pipeline runs on at
   most ``max_chars`` characters at a time, so memory stays bounded by one note's worth
   whatever the batch.
+* ``POST /graph`` takes a batch of notes (each with an optional ``patient_id`` and ``date``)
+  and returns the knowledge graph of those notes (``spacy_clinical_ner.graph``): the JSON
+  node/edge list (default), the patient view, its FHIR Bundle, Turtle, N-Triples or Cypher
+  (``"format"``). Notes that fail are Note nodes with their error code.
 * No page needs the internet: the OpenAPI schema is at ``/openapi.json`` (FastAPI's
   ``/docs`` page loads its scripts from a CDN, so it is off).
 * Logs never contain note text: method, path, status, sizes and timings only.
@@ -29,7 +33,7 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Literal, Tuple, Union
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -82,6 +86,37 @@ class BatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     notes: List[NoteIn]
+
+
+class GraphNoteIn(NoteIn):
+    """A note of a graph request: the note, and whose it is."""
+
+    patient_id: str | None = Field(None, description="Patient id (default: one patient per note)", max_length=512)
+    date: str | None = Field(None, description="Note date, ISO 8601 (orders the patient view)", max_length=64)
+
+
+class GraphIn(BaseModel):
+    """Notes to annotate and put into one graph."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "notes": [
+                        {"id": "v1", "patient_id": "p1", "date": "2024-01-10", "text": "Hypertension. Takes lisinopril 10 mg daily."},
+                        {"id": "v2", "patient_id": "p1", "date": "2024-03-02", "text": "Denies chest pain. Mother has diabetes."},
+                    ],
+                    "format": "json",
+                }
+            ]
+        },
+    )
+    notes: List[GraphNoteIn]
+    format: Literal["json", "patients", "fhir", "turtle", "ntriples", "cypher"] = Field(
+        "json",
+        description="json: node/edge list; patients: patient view; fhir: its FHIR Bundle; turtle / ntriples: RDF; cypher: Neo4j script",
+    )
 
 
 class Cue(BaseModel):
@@ -464,6 +499,26 @@ def create_app(
             return record
         return {"results": records}
 
+    @app.post(
+        "/graph",
+        summary="The knowledge graph and patient view of a batch of notes",
+        responses={
+            200: {"description": "JSON (json, patients, fhir) or text (turtle, ntriples, cypher)"},
+            413: {"model": Problem, "description": "Body or batch too large"},
+            422: {"model": Problem, "description": "Malformed body"},
+        },
+    )
+    async def graph(body: GraphIn):
+        annotator = state["annotator"]
+        if len(body.notes) > max_notes:
+            return problem(413, "too_many_notes", Errors.E607.format(count=len(body.notes), limit=max_notes))
+        pairs = [(n.id or str(i), n.text) for i, n in enumerate(body.notes, start=1)]
+        try:
+            records = await annotator.submit(pairs)
+        except queue.Full:
+            return problem(503, "busy", "Too many requests are waiting for the pipeline; retry later.")
+        return await run_in_threadpool(_graph_response, records, body, annotator.name)
+
     static = resources.files(__package__).joinpath("static")
     index = static.joinpath("index.html").read_text(encoding="utf8")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -477,6 +532,34 @@ def create_app(
         return Response(status_code=204)
 
     return app
+
+
+def _graph_response(records: List[Dict[str, Any]], body: GraphIn, pipeline: str) -> Response:
+    from ..graph.model import build_graph
+
+    patients = {r["id"]: n.patient_id for r, n in zip(records, body.notes, strict=True) if n.patient_id}
+    dates = {r["id"]: n.date for r, n in zip(records, body.notes, strict=True) if n.date}
+    graph = build_graph(records, patients=patients, dates=dates, pipeline=pipeline)
+    if body.format == "json":
+        return JSONResponse(graph.to_dict())
+    if body.format == "patients":
+        from ..graph.patients import patients_json
+
+        return JSONResponse(patients_json(graph))
+    if body.format == "fhir":
+        from ..graph.patients import patients_bundle, patients_bundle_dict
+
+        patients_bundle(graph)  # validated with fhir.resources
+        return JSONResponse(patients_bundle_dict(graph), media_type="application/fhir+json")
+    if body.format == "cypher":
+        from ..graph.neo4j import cypher_script
+
+        return Response(cypher_script(graph), media_type="application/x-cypher-query; charset=utf-8")
+    from ..graph.rdf import serialize
+
+    if body.format == "turtle":
+        return Response(serialize(graph, "turtle"), media_type="text/turtle; charset=utf-8")
+    return Response(serialize(graph, "nt"), media_type="application/n-triples; charset=utf-8")
 
 
 def app_from_env() -> FastAPI:
