@@ -58,6 +58,8 @@ def annotation_schema():
         cue=cue,
         cues=ArrayType(cue),
         cui=string,
+        concept_id=string,
+        concept_system=string,
         concept_name=string,
         candidates=ArrayType(ArrayType(string)),
         confidence=DoubleType(),

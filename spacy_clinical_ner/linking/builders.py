@@ -32,6 +32,7 @@ from typing import Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
 from spacy.util import registry
 
+from ..concepts import ConceptId
 from .errors import KnowledgeBaseError, LinkingErrors
 from .kb import KBBuilder, KnowledgeBase
 
@@ -596,7 +597,8 @@ def kb_sources_summary(kb: KnowledgeBase) -> Dict[str, int]:
     counts: Counter = Counter()
     for i in range(len(kb)):
         cid = kb.concept_id(i)
-        counts["CUI" if re.match(r"^C\d{7}$", cid) else cid.split(":", 1)[0]] += 1
+        namespace = ConceptId.parse(cid).namespace
+        counts["CUI" if namespace == "UMLS" else namespace] += 1
     return dict(counts)
 
 

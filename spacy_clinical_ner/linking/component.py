@@ -33,6 +33,7 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
+from ..concepts import NIL
 from . import builders as _builders  # noqa: F401  (registers the KB builders in @misc)
 from . import scorer as _scorer  # noqa: F401  (registers the scorer)
 from .candidates import TfidfIndex
@@ -41,7 +42,6 @@ from .kb import KnowledgeBase, alias_covered, normalize_alias
 
 logger = logging.getLogger(__name__)
 
-NIL = "NIL"
 #: Cosine similarities are float32: an exact alias match may score 0.9999998, which still passes
 #: threshold = 1.0.
 SCORE_EPS = 1e-5

@@ -107,7 +107,9 @@ class EntityOut(BaseModel):
     is_family: bool | None
     cue: Cue | None
     cues: List[Cue]
-    cui: str | None = Field(..., description="UMLS CUI (null: not linked)")
+    cui: str | None = Field(..., description="deprecated alias of concept_id (not always a UMLS CUI)", deprecated=True)
+    concept_id: str | None = Field(..., description="concept id: a UMLS CUI or a prefixed source id such as DRUGBANK:DB01050 (null: not linked)")
+    concept_system: str | None = Field(..., description="URI of the concept's terminology, as in FHIR Coding.system (null: not linked)")
     concept_name: str | None
     candidates: List[Tuple[str, float]]
     confidence: float | None = Field(..., description="calibrated probability that the entity is right (null: not scored)")
