@@ -50,6 +50,7 @@ import uuid
 from typing import Any, Dict, List
 
 from ..concepts import SYSTEMS, ConceptId
+from ..errors import missing_extra
 from .records import ASSERTION_FLAGS
 
 NOTE_ID_SYSTEM = "urn:spacy-clinical-ner:note-id"
@@ -269,10 +270,17 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
     return bundle
 
 
+def _bundle_model():
+    try:
+        from fhir.resources.R4B.bundle import Bundle
+    except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[fhir]'
+        raise missing_extra("FHIR output", err) from None
+    return Bundle
+
+
 def record_to_bundle(record: Dict[str, Any], text: str | None = None):
     """The validated ``fhir.resources.R4B.bundle.Bundle`` of one output record."""
-    from fhir.resources.R4B.bundle import Bundle
-
+    Bundle = _bundle_model()
     return Bundle.model_validate(record_to_bundle_dict(record, text))
 
 
@@ -282,7 +290,5 @@ def bundle_json(record: Dict[str, Any], text: str | None = None) -> str:
     The validated dict is written with ``json`` (the library's own serializer would double
     the cost and writes the same content)."""
     bundle = record_to_bundle_dict(record, text)
-    from fhir.resources.R4B.bundle import Bundle
-
-    Bundle.model_validate(bundle)
+    _bundle_model().model_validate(bundle)
     return json.dumps(bundle, ensure_ascii=False, indent=1)

@@ -337,7 +337,7 @@ def _split_cuis(xrefs: Iterable[str]) -> Tuple[List[str], List[str]]:
 def _package_file(package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise KnowledgeBaseError(LinkingErrors.E408.format(source=package, hint=f"install it: pip install {package}"))
+        raise KnowledgeBaseError(LinkingErrors.E408.format(source=package, hint="install it: pip install 'spacy-clinical-ner[kb]'"))
     return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
 
 
