@@ -4,7 +4,6 @@ E619 naming the extra (the core install itself is checked in its own environment
 import importlib
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
@@ -13,6 +12,7 @@ from spacy_clinical_ner.errors import MissingExtraError
 
 @pytest.fixture(scope="module")
 def project(repo_dir):
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ (the standard library's TOML reader)")
     with open(repo_dir / "pyproject.toml", "rb") as fh:
         return tomllib.load(fh)["project"]
 
