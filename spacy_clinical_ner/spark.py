@@ -26,6 +26,7 @@ installed pipeline package, or a folder on a path every executor sees.
 
 from typing import Any, Dict, Iterator, Tuple
 
+from .errors import missing_extra
 from .io.records import dumps
 
 #: Cache of loaded pipelines in this (executor) process, keyed by (model, code_path).
@@ -34,9 +35,20 @@ _PIPELINES: Dict[Tuple[str | None, str | None], Any] = {}
 ANNOTATION_COLUMN = "annotation"
 
 
+def _require_spark(what: str) -> None:
+    """E619 (naming the ``[spark]`` extra) unless pyspark and what ``mapInPandas`` needs are installed."""
+    try:
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+        import pyspark  # noqa: F401
+    except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[spark]'
+        raise missing_extra(what, err) from None
+
+
 def annotation_schema():
     """Spark SQL type of a parsed record (``candidates`` scores arrive as strings: a Spark
     array holds one type)."""
+    _require_spark("spacy_clinical_ner.spark.annotation_schema")
     from pyspark.sql.types import ArrayType, BooleanType, DoubleType, IntegerType, StringType, StructField, StructType
 
     def struct(**fields):
@@ -58,6 +70,8 @@ def annotation_schema():
         cue=cue,
         cues=ArrayType(cue),
         cui=string,
+        concept_id=string,
+        concept_system=string,
         concept_name=string,
         candidates=ArrayType(ArrayType(string)),
         confidence=DoubleType(),
@@ -144,6 +158,7 @@ def annotate_dataframe(
     ``spark.sql.execution.arrow.maxRecordsPerBatch`` (a session setting, read when a job runs:
     it stays set for later Arrow jobs of the session).
     """
+    _require_spark("spacy_clinical_ner.spark.annotate_dataframe")
     from pyspark.sql.types import StringType, StructField, StructType
 
     from .errors import ClinicalNERError, Errors
@@ -172,6 +187,7 @@ def annotate_dataframe(
 
 def parse_annotations(df, column: str = ANNOTATION_COLUMN, into: str = "parsed"):
     """Add a struct column ``into`` parsed from the JSON ``column`` (``annotation_schema()``)."""
+    _require_spark("spacy_clinical_ner.spark.parse_annotations")
     from pyspark.sql import functions as F
 
     return df.withColumn(into, F.from_json(F.col(column), annotation_schema()))

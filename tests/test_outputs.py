@@ -7,6 +7,7 @@ import os
 import pytest
 from spacy.tokens import Span
 
+from spacy_clinical_ner.concepts import ConceptId
 from spacy_clinical_ner.io.brat import doc_to_brat
 from spacy_clinical_ner.io.fhir import bundle_json, record_to_bundle
 from spacy_clinical_ner.io.html import index_html, record_to_html
@@ -56,10 +57,16 @@ def test_record_content_and_schema(records, validator):
     assert doc.text[fever["start"] : fever["end"]] == "fever"
     assert fever["is_negated"] is True and fever["assertion"] == "absent"
     assert fever["cue"] == {"text": "denies", "start": 8, "end": 14, "category": "NEGATED_EXISTENCE", "rule": "denies"}
-    assert fever["cui"] == "C0015967" and fever["concept_name"] == "Fever"
+    assert fever["cui"] == fever["concept_id"] == "C0015967" and fever["concept_name"] == "Fever"
+    assert fever["concept_system"] == "http://www.nlm.nih.gov/research/umls"
     assert fever["candidates"][0] == ["C0015967", 0.97]
     severe = by_text(rec, "severe")
     assert severe["cui"] is None and severe["candidates"] == [] and severe["cue"] is None
+    assert severe["concept_id"] is None and severe["concept_system"] is None
+    ibuprofen = by_text(records["n3"][0], "ibuprofen")
+    assert (ibuprofen["concept_id"], ibuprofen["concept_system"]) == ("DRUGBANK:DB01050", "https://go.drugbank.com/drugs")
+    rash = by_text(records["n3"][0], "rash")
+    assert (rash["concept_id"], rash["concept_system"]) == ("HP:0000988", "http://human-phenotype-ontology.org")
     assert ["10 mg", "MODIFY", "lisinopril"] in rec["triples"]
     typed = {(rec["entities"][r["head"]]["text"], r["typed_label"], rec["entities"][r["tail"]]["text"]) for r in rec["relations"]}
     assert ("10 mg", "dosage_of", "lisinopril") in typed  # MODIFY named by argument types (Dosage -> Medication)
@@ -143,6 +150,48 @@ def check_codes(bundle_dict):
                 assert res[key]["reference"] in urls
 
 
+#: The code of each terminology as FHIR writes it, and its system.
+CODE_PATTERNS = {
+    "http://www.nlm.nih.gov/research/umls": r"C\d{7}",
+    "https://go.drugbank.com/drugs": r"DB\d{5}",
+    "http://human-phenotype-ontology.org": r"HP:\d{7}",
+    "http://purl.obolibrary.org/obo/doid.owl": r"DOID:\d+",
+    "http://purl.obolibrary.org/obo/mondo.owl": r"MONDO:\d{7}",
+    "http://id.nlm.nih.gov/mesh": r"[CD]?\d+",
+    "https://medlineplus.gov/druginfo/meds": r"a\d+",
+}
+CONCEPT_KEYS = ("code", "medicationCodeableConcept")
+
+
+def concept_codings(bundle_dict):
+    """``(CodeableConcept, coding)`` of every concept the pipeline coded (entities, body sites, family conditions)."""
+    for entry in bundle_dict["entry"]:
+        res = entry["resource"]
+        concepts = [res[k] for k in CONCEPT_KEYS if isinstance(res.get(k), dict)]
+        concepts += res.get("bodySite", []) + [c["code"] for c in res.get("condition", [])]
+        for concept in concepts:
+            for coding in concept.get("coding", []):
+                yield concept, coding
+
+
+def check_concept_systems(bundle_dict, record):
+    """Every coding's system is its concept id's namespace, and the code is that system's code."""
+    import re
+
+    by_text = {}
+    for e in record["entities"]:
+        if e["concept_id"]:
+            by_text.setdefault(e["text"].replace("\x0c", " "), set()).add(ConceptId.parse(e["concept_id"]))
+    n = 0
+    for concept, coding in concept_codings(bundle_dict):
+        ids = by_text[concept["text"]]
+        assert (coding.get("system"), coding["code"]) in {(c.system, c.code) for c in ids}, (concept, ids)
+        pattern = CODE_PATTERNS.get(coding.get("system"))
+        assert pattern is None or re.fullmatch(pattern, coding["code"]), coding
+        n += 1
+    return n
+
+
 def test_fhir_bundles(records, comp):
     from fhir.resources.R4B.bundle import Bundle
 
@@ -177,6 +226,13 @@ def test_fhir_bundles(records, comp):
     assert [c["code"]["text"] for c in resources_of(n3, "Condition")] == ["asthma"]
     assert resources_of(n3, "Condition")[0]["verificationStatus"]["coding"][0]["code"] == "provisional"
     assert [(p["code"]["text"], p["status"]) for p in resources_of(n3, "Procedure")] == [("Appendectomy", "completed")]
+    # a DrugBank id is coded as DrugBank, not as a UMLS CUI
+    (ibuprofen,) = resources_of(n3, "MedicationStatement")
+    assert ibuprofen["medicationCodeableConcept"]["coding"] == [
+        {"system": "https://go.drugbank.com/drugs", "code": "DB01050", "display": "Ibuprofen"}
+    ]
+    for nid, (rec, _) in records.items():
+        check_concept_systems(parsed[nid], rec)
     # deterministic: the same record gives the same Bundle, also in another process with other hash seeds
     import subprocess
     import sys
@@ -242,11 +298,14 @@ def test_brat_round_trip(records):
         assert got == sorted((e["label"], e["start"], e["end"]) for e in rec["entities"])
         negated = {bdoc.entities[a["target"]].text for a in bdoc.attributes if a["name"] == "NEGATED"}
         assert negated == {e["text"] for e in rec["entities"] if e["is_negated"]}
-        assert {(n["target"], n["db_id"]) for n in bdoc.normalizations} == {
-            (t, next(e["cui"] for e in rec["entities"] if (e["start"], e["end"]) == (ent.start, ent.end)))
-            for t, ent in bdoc.entities.items()
-            if any(e["cui"] and (e["start"], e["end"]) == (ent.start, ent.end) for e in rec["entities"])
+        # N lines name the concept's own database: UMLS:C0015967, DrugBank:DB01050, HP:0000988
+        linked = {(e["start"], e["end"]): ConceptId.parse(e["concept_id"]) for e in rec["entities"] if e["concept_id"]}
+        assert {(n["target"], f"{n['db']}:{n['db_id']}") for n in bdoc.normalizations} == {
+            (t, linked[(ent.start, ent.end)].brat) for t, ent in bdoc.entities.items() if (ent.start, ent.end) in linked
         }
+        assert not any(n["db_id"].startswith(("DRUGBANK:", "HP:")) for n in bdoc.normalizations)
+        if nid == "n3":
+            assert {(n["db"], n["db_id"]) for n in bdoc.normalizations} >= {("DrugBank", "DB01050"), ("HP", "0000988")}
         rels = {(bdoc.entities[r["head"]].text, r["label"], bdoc.entities[r["tail"]].text) for r in bdoc.relations}
         assert rels == {tuple(t) for t in rec["triples"]}
 
@@ -313,7 +372,7 @@ def test_html_escapes_labels_and_marks_assertions(pipe):
     text = "No fever & severe cough."
     rec = doc_to_record(pipe(text), "x")
     fever, cough = by_text(rec, "fever"), by_text(rec, "cough")
-    fever["cui"] = "C0015967<img src=x onerror=alert(1)>"
+    fever["concept_id"] = "C0015967<img src=x onerror=alert(1)>"
     cough["label"], cough["assertion"], cough["is_negated"] = "Sign<i>x</i>", "possible", False
     page = record_to_html(rec, text)
     assert "<img" not in page and "<i>x" not in page
@@ -355,3 +414,100 @@ def test_records_and_bundles_from_the_real_components(comp, validator, fixtures_
     assert "headache" not in conditions and "Chest pain" not in conditions  # hypothetical, conditional: no resource
     (family,) = resources_of(bundle, "FamilyMemberHistory")
     assert family["condition"][0]["code"]["text"] == "diabetes"
+
+
+@pytest.mark.parametrize(
+    "raw,namespace,code,system,brat",
+    [
+        ("C0011849", "UMLS", "C0011849", "http://www.nlm.nih.gov/research/umls", "UMLS:C0011849"),
+        ("UMLS:C0011849", "UMLS", "C0011849", "http://www.nlm.nih.gov/research/umls", "UMLS:C0011849"),
+        ("DRUGBANK:DB01050", "DRUGBANK", "DB01050", "https://go.drugbank.com/drugs", "DrugBank:DB01050"),
+        ("HP:0001250", "HP", "HP:0001250", "http://human-phenotype-ontology.org", "HP:0001250"),
+        ("DOID:9352", "DOID", "DOID:9352", "http://purl.obolibrary.org/obo/doid.owl", "DOID:9352"),
+        ("MONDO:0005015", "MONDO", "MONDO:0005015", "http://purl.obolibrary.org/obo/mondo.owl", "MONDO:0005015"),
+        ("MESH:D018712", "MESH", "D018712", "http://id.nlm.nih.gov/mesh", "MeSH:D018712"),
+        ("MSH:D018712", "MESH", "D018712", "http://id.nlm.nih.gov/mesh", "MeSH:D018712"),
+        ("OMIM:143100", "OMIM", "143100", "https://omim.org", "OMIM:143100"),
+        ("RXNORM:5640", "RXNORM", "5640", "http://www.nlm.nih.gov/research/umls/rxnorm", "RxNorm:5640"),
+        ("SNOMEDCT_US:73211009", "SNOMEDCT", "73211009", "http://snomed.info/sct", "SNOMEDCT:73211009"),
+        ("MEDLINEPLUS:a682159", "MEDLINEPLUS", "a682159", "https://medlineplus.gov/druginfo/meds", "MedlinePlus:a682159"),
+        # a terminology the package does not know: no system is claimed for it
+        ("LOCAL:42", "LOCAL", "LOCAL:42", None, "LOCAL:42"),
+        ("X42", "", "X42", None, "KB:X42"),
+    ],
+)
+def test_concept_id(raw, namespace, code, system, brat):
+    cid = ConceptId.parse(raw)
+    assert (cid.namespace, cid.code, cid.system, cid.brat) == (namespace, code, system, brat)
+    assert ConceptId.parse(str(cid)) == cid
+
+
+def test_nil_is_no_concept():
+    from spacy_clinical_ner.concepts import NIL, is_nil
+    from spacy_clinical_ner.io.records import concept_fields
+
+    assert all(ConceptId.parse(x) is None and is_nil(x) for x in ("", NIL, None, " NIL "))
+    assert concept_fields(NIL) == {"cui": None, "concept_id": None, "concept_system": None}
+
+
+def test_one_record_model():
+    """The record of ``io.records``, its JSON Schema, the REST model and the Spark schema name the same
+    entity fields in the same order, with the same nullability."""
+    from spacy_clinical_ner.io.records import _argument_entity, entity_record  # noqa: F401
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    doc = clinical_blank()("Takes aspirin daily.")
+    fields = list(_argument_entity(doc, {"start": 6, "end": 13, "label": "Medication"}))
+    doc.ents = [doc.char_span(6, 13, label="Medication")]
+    assert list(entity_record(doc.ents[0])) == fields
+    schema = load_schema()["$defs"]["entity"]
+    assert list(schema["properties"]) == fields and schema["required"] == fields
+    serve = pytest.importorskip("spacy_clinical_ner.serve.app", reason="needs the [serve] extra")
+    assert list(serve.EntityOut.model_fields) == fields
+    pytest.importorskip("pyspark", reason="needs the [spark] extra")
+    from spacy_clinical_ner.spark import annotation_schema
+
+    spark_entity = annotation_schema()["entities"].dataType.elementType
+    assert [f.name for f in spark_entity.fields] == fields
+
+
+def _packaged_pipeline():
+    import spacy
+
+    name = "en_clinical_ner_cnn"
+    if not spacy.util.is_package(name):
+        pytest.skip(f"the packaged pipeline {name} is not installed (spacy project run pipeline, then pip install its wheel)")
+    return spacy.load(name)
+
+
+def test_sample_notes_fhir_and_brat_from_the_packaged_pipeline(repo_dir):
+    """The real packaged pipeline on the sample notes: every Bundle validates with fhir.resources, every
+    coding's system is its concept id's namespace, and BRAT N lines name the concept's database."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    nlp = _packaged_pipeline()
+    notes = sorted((repo_dir / "corpus" / "samples").glob("*.txt"))
+    assert notes
+    namespaces = set()
+    n_codings = 0
+    for path in notes:
+        text = path.read_text(encoding="utf8")
+        doc = nlp(text)
+        record = doc_to_record(doc, path.stem)
+        bundle = json.loads(bundle_json(record, text))
+        Bundle.model_validate(bundle)
+        check_codes(bundle)
+        n_codings += check_concept_systems(bundle, record)
+        linked = {(e["start"], e["end"]): ConceptId.parse(e["concept_id"]) for e in record["entities"] if e["concept_id"]}
+        for e in record["entities"]:
+            if e["concept_id"]:
+                cid = ConceptId.parse(e["concept_id"])
+                namespaces.add(cid.namespace)
+                assert e["concept_system"] == cid.system and e["cui"] == e["concept_id"]
+        _, ann = doc_to_brat(doc)
+        bdoc = parse_ann(ann, text, doc_id=path.stem)
+        for norm in bdoc.normalizations:
+            ent = bdoc.entities[norm["target"]]
+            assert f"{norm['db']}:{norm['db_id']}" == linked[(ent.start, ent.end)].brat
+            assert not norm["db_id"].startswith(tuple(f"{ns}:" for ns in ("DRUGBANK", "MESH", "MEDLINEPLUS")))
+    assert n_codings > 0 and namespaces, "the packaged pipeline linked nothing in the sample notes"

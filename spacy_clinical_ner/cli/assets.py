@@ -20,8 +20,8 @@ def offline_weights_path(name: str = "all-MiniLM-L6-v2") -> Path:
     module, folder = OFFLINE_WEIGHTS[name]
     try:
         pkg = importlib.import_module(module)
-    except ImportError as err:  # pragma: no cover - installed by setup.py
-        raise typer.BadParameter(f"{name} needs the package {module.replace('_', '-')} (pip install it)") from err
+    except ImportError as err:  # pragma: no cover - installed by the [trf] extra
+        raise typer.BadParameter(f"{name} needs the package {module.replace('_', '-')}: pip install 'spacy-clinical-ner[trf]'") from err
     path = Path(pkg.__file__).parent / folder
     if not (path / "config.json").exists():
         raise typer.BadParameter(f"{path} holds no Hugging Face model (config.json missing)")

@@ -24,13 +24,13 @@ def serve_cli(
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Serve POST /annotate, GET /health, the OpenAPI schema (/openapi.json) and a page at /."""
-    from ..errors import ClinicalNERError, Errors
+    from ..errors import ClinicalNERError, missing_extra
 
     try:
         import fastapi  # noqa: F401
         import uvicorn
     except ModuleNotFoundError as err:
-        raise ClinicalNERError(Errors.E619.format(what="serve", module=err.name, extra="serve")) from None
+        raise missing_extra("serve", err) from None
 
     from ..io.model import resolve_model
     from ..serve.app import ENV

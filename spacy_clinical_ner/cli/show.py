@@ -6,6 +6,7 @@ from typing import Iterable, List
 
 import typer
 
+from ..concepts import is_nil
 from . import app
 
 
@@ -29,8 +30,9 @@ def format_record(record: dict, max_rows: int = 0) -> str:
         if cue.get("text"):
             assertion = f"{assertion} ({_clip(cue['text'], 18)})"
         concept = ""
-        if ent.get("cui") and ent["cui"] != "NIL":
-            concept = f"{ent['cui']} {_clip(ent.get('concept_name') or '', 28)}"
+        concept_id = ent.get("concept_id") or ent.get("cui")  # records before 0.2 have only "cui"
+        if not is_nil(concept_id):
+            concept = f"{concept_id} {_clip(ent.get('concept_name') or '', 28)}"
         rows.append((_clip(ent["text"], 34), ent["label"], assertion, concept))
     lines = [f"{head}: {len(ents)} entities, {len(record.get('relations') or [])} relations"]
     if rows:

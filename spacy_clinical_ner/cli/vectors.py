@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator, List, Tuple
 
 import typer
 
+from ..errors import missing_extra
 from . import app
 
 #: Speaker tags that open the lines of ACI-BENCH / MTS-Dialog dialogues.
@@ -94,7 +95,10 @@ def build_vectors(text: Path, output_dir: Path, *, dim: int, epoch: int, bucket:
     vectors keyed by ``LOWER``) into ``output_dir``. Character 3- to 5-grams, two hashes each;
     one thread and floret's fixed seed (0) make the vectors the same on every run.
     """
-    import floret
+    try:
+        import floret
+    except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[train]'
+        raise missing_extra("train-vectors", err) from None
     from spacy.training.initialize import convert_vectors
 
     from ..tokenizer import clinical_blank

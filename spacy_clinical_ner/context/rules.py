@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Union
 
 import srsly
 
+from ..errors import missing_extra
 from .errors import ContextErrors, ContextRuleError
 
 DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
@@ -160,7 +161,10 @@ class ContextRule:
         )
 
     def to_medspacy(self) -> Any:
-        from medspacy.context import ConTextRule
+        try:
+            from medspacy.context import ConTextRule
+        except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[medspacy]'
+            raise missing_extra("ContextRule.to_medspacy", err) from None
 
         return ConTextRule(
             literal=self.literal,

@@ -30,7 +30,10 @@ writes identical files):
 Hypothetical findings ("return if fever develops") are not facts about the patient and
 get no resource, nor do medications, observations and procedures of someone else (they
 all stay in the JSONL). Codes: ``code.text`` is the entity text; a linked entity also gets
-a UMLS coding (``http://www.nlm.nih.gov/research/umls``). Control characters that FHIR's
+a coding in its concept's own system (``concepts.ConceptId``): a CUI under
+``http://www.nlm.nih.gov/research/umls``, ``DRUGBANK:DB01050`` as code ``DB01050`` of
+``https://go.drugbank.com/drugs``, ``HP:0001250`` under ``http://human-phenotype-ontology.org``,
+and so on; an id of a terminology the package does not know gets a coding without a system. Control characters that FHIR's
 ``string`` type forbids (form feed, vertical tab ...) are written as spaces.
 
 Full URLs are UUIDs derived from the note id and, when the note's text is given, its SHA-1:
@@ -46,13 +49,14 @@ import re
 import uuid
 from typing import Any, Dict, List
 
+from ..concepts import SYSTEMS, ConceptId
+from ..errors import missing_extra
 from .records import ASSERTION_FLAGS
 
-UMLS_SYSTEM = "http://www.nlm.nih.gov/research/umls"
 NOTE_ID_SYSTEM = "urn:spacy-clinical-ner:note-id"
 VER_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
-SNOMED = "http://snomed.info/sct"
+SNOMED = SYSTEMS["SNOMEDCT"].uri
 ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 _NAMESPACE = uuid.UUID("6f2d8a52-4a8e-4f8e-9a57-3b1c2e6c1f10")
 
@@ -84,8 +88,12 @@ def _assessed(entity: Dict[str, Any]) -> bool:
 
 def _concept(entity: Dict[str, Any]) -> Dict[str, Any]:
     concept: Dict[str, Any] = {"text": _string(entity["text"])}
-    if entity.get("cui"):
-        coding = {"system": UMLS_SYSTEM, "code": entity["cui"]}
+    # records written before concept_id existed carry the id in "cui"
+    cid = ConceptId.parse(entity.get("concept_id") or entity.get("cui"))
+    if cid is not None:
+        coding = {"code": cid.code}
+        if cid.system:
+            coding = {"system": cid.system, **coding}
         if entity.get("concept_name"):
             coding["display"] = _string(entity["concept_name"])
         concept["coding"] = [coding]
@@ -262,10 +270,17 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
     return bundle
 
 
+def _bundle_model():
+    try:
+        from fhir.resources.R4B.bundle import Bundle
+    except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[fhir]'
+        raise missing_extra("FHIR output", err) from None
+    return Bundle
+
+
 def record_to_bundle(record: Dict[str, Any], text: str | None = None):
     """The validated ``fhir.resources.R4B.bundle.Bundle`` of one output record."""
-    from fhir.resources.R4B.bundle import Bundle
-
+    Bundle = _bundle_model()
     return Bundle.model_validate(record_to_bundle_dict(record, text))
 
 
@@ -275,7 +290,5 @@ def bundle_json(record: Dict[str, Any], text: str | None = None) -> str:
     The validated dict is written with ``json`` (the library's own serializer would double
     the cost and writes the same content)."""
     bundle = record_to_bundle_dict(record, text)
-    from fhir.resources.R4B.bundle import Bundle
-
-    Bundle.model_validate(bundle)
+    _bundle_model().model_validate(bundle)
     return json.dumps(bundle, ensure_ascii=False, indent=1)

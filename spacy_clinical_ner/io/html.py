@@ -1,10 +1,10 @@
-"""displaCy HTML output: one page per note (entities highlighted, CUIs in the labels; negated
+"""displaCy HTML output: one page per note (entities highlighted, concept ids in the labels; negated
 ones grey and labelled ``NEG``, other non-present assertions labelled ``POSSIBLE``,
 ``HYPOTHETICAL``, ``CONDITIONAL`` or ``FAMILY``) with tables of the entities and relations
 (negated rows struck through), plus an index.
 
 Everything taken from the note or the knowledge base is HTML-escaped: displaCy escapes the
-text but not the labels, so labels (with their CUIs) are escaped here, as are the tables.
+text but not the labels, so labels (with their concept ids) are escaped here, as are the tables.
 """
 
 from __future__ import annotations
@@ -50,9 +50,14 @@ def _display_label(entity: Dict[str, Any]) -> str:
         label = f"NEG {label}"
     elif entity.get("assertion") in _ASSERTION_PREFIX:
         label = f"{_ASSERTION_PREFIX[entity['assertion']]} {label}"
-    if entity.get("cui"):
-        label = f"{label} {entity['cui']}"
+    if _concept_id(entity):
+        label = f"{label} {_concept_id(entity)}"
     return escape(label)
+
+
+def _concept_id(entity: Dict[str, Any]) -> str:
+    # records written before 0.2 carry the id in "cui" only
+    return entity.get("concept_id") or entity.get("cui") or ""
 
 
 def _color(label: str) -> str:
@@ -80,7 +85,7 @@ def record_to_html(record: Dict[str, Any], text: str) -> str:
         rows.append(
             f"<tr class='{'negated' if negated else ''}'><td>{i}</td><td>{escape(e['text'])}</td><td>{escape(e['label'])}</td>"
             f"<td>{escape(str(e.get('assertion') or ''))}</td><td>{escape(e['cue']['text'] if e.get('cue') else '')}</td>"
-            f"<td>{escape(e.get('cui') or '')}</td><td>{escape(e.get('concept_name') or '')}</td><td>{e['start']}-{e['end']}</td></tr>"
+            f"<td>{escape(_concept_id(e))}</td><td>{escape(e.get('concept_name') or '')}</td><td>{e['start']}-{e['end']}</td></tr>"
         )
     rel_rows = [
         f"<tr><td>{escape(h)}</td><td>{escape(label)}</td><td>{escape(t)}</td><td>{r['score']:.2f}</td></tr>"
@@ -89,7 +94,7 @@ def record_to_html(record: Dict[str, Any], text: str) -> str:
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(record['id'])}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{escape(record['id'])}</h1>{markup}"
-        "<h2>Entities</h2><table><tr><th>#</th><th>text</th><th>label</th><th>assertion</th><th>cue</th><th>CUI</th><th>concept</th><th>offsets</th></tr>"
+        "<h2>Entities</h2><table><tr><th>#</th><th>text</th><th>label</th><th>assertion</th><th>cue</th><th>concept id</th><th>concept</th><th>offsets</th></tr>"
         + "".join(rows)
         + "</table><h2>Relations</h2><table><tr><th>head</th><th>relation</th><th>tail</th><th>score</th></tr>"
         + "".join(rel_rows)

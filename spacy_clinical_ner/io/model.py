@@ -6,12 +6,13 @@ with ``--model`` (or the environment variable ``CLINICAL_NER_MODEL``) overrides 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
 from typing import Iterable, Union
 
-from ..errors import Errors, PipelineNotFoundError
+from ..errors import Errors, MissingExtraError, PipelineNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,13 @@ def load_pipeline(model: Union[str, Path] | None = None, *, code_path: Union[str
     import_code(code_path)
     install_doc_extensions()
     name = resolve_model(model)
-    nlp = spacy.load(name, exclude=list(exclude))
+    try:
+        nlp = spacy.load(name, exclude=list(exclude))
+    except ValueError as err:
+        # a transformer pipeline without spacy-transformers: spaCy only says it cannot find the factory
+        if "transformer" in str(err).lower() and importlib.util.find_spec("spacy_transformers") is None:
+            raise MissingExtraError(Errors.E619.format(what=f"The pipeline {name}", module="spacy-transformers", extra="trf")) from err
+        raise
     logger.info("Loaded pipeline %s (%s) with components %s", name, describe_pipeline(nlp), nlp.pipe_names)
     return nlp
 

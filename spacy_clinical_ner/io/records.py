@@ -5,7 +5,8 @@ An annotated note::
     {"id": "n1", "text_length": 42, "error": null,
      "entities": [{"text", "label", "start", "end", "assertion", "is_negated", "is_uncertain",
                    "is_historical", "is_hypothetical", "is_family", "cue", "cues",
-                   "cui", "concept_name", "candidates": [[id, score], ...], "confidence"}],
+                   "cui", "concept_id", "concept_system", "concept_name",
+                   "candidates": [[id, score], ...], "confidence"}],
      "relations": [{"head": entity index, "tail": entity index, "label", "score"}],
      "triples": [[head text, label, tail text]]}
 
@@ -16,6 +17,10 @@ A note that could not be annotated::
 ``start``/``end`` are character offsets into the note text. Attributes of components that
 are not in the pipeline are ``null`` (assertions, cue, cui, concept name) or empty
 (candidates, relations): the schema is the same whatever subset of components runs.
+``concept_id`` is the linked concept's id as the knowledge base writes it (a UMLS CUI, or a
+prefixed source id such as ``DRUGBANK:DB01050`` or ``HP:0001250``) and ``concept_system`` the URI
+of its terminology (``concepts.ConceptId``); ``cui`` is kept for records written before 0.2 and
+holds the same id (deprecated: it is not always a UMLS CUI, read ``concept_id``).
 ``confidence`` is the calibrated probability that the entity is right (``clinical_entity_confidence``).
 The JSON Schema is ``resources/annotation.schema.json`` (``load_schema``).
 """
@@ -28,7 +33,8 @@ from typing import Any, Dict, List, Tuple
 
 from spacy.tokens import Doc, Span
 
-from ..context.attributes import BOOL_ATTRS, is_stored
+from ..concepts import ConceptId
+from ..context.attributes import BOOL_ATTRS, assertion_class, is_stored
 from ..errors import NOTE_ERRORS
 from ..extensions import RELATIONS_ATTR
 from ..relations.records import typed_label
@@ -36,14 +42,6 @@ from .inputs import clean_text
 
 #: Boolean ConText attributes, medspaCy's names.
 ASSERTION_FLAGS = BOOL_ATTRS
-#: How the flags map to an assertion value when the component gives no ``assertion`` attribute.
-_FLAG_ASSERTION = (
-    ("is_negated", "absent"),
-    ("is_family", "associated_with_someone_else"),
-    ("is_hypothetical", "hypothetical"),
-    ("is_uncertain", "possible"),
-)
-_NULL_KB_IDS = ("", "NIL")
 SCHEMA_RESOURCE = "annotation.schema.json"
 
 
@@ -68,6 +66,16 @@ def _confidence(span: Span) -> float | None:
     return None if value is None else float(value)
 
 
+def concept_fields(kb_id: str | None) -> Dict[str, Any]:
+    """``cui`` (deprecated alias), ``concept_id`` and ``concept_system`` of a ``kb_id_``; nulls when
+    it names no concept (``""``, ``"NIL"``)."""
+    concept = ConceptId.parse(kb_id)
+    if concept is None:
+        return {"cui": None, "concept_id": None, "concept_system": None}
+    # the id exactly as the KB writes it, so that it looks up in the KB
+    return {"cui": kb_id, "concept_id": kb_id, "concept_system": concept.system}
+
+
 def entity_record(span: Span) -> Dict[str, Any]:
     """The record of one entity, reading each extension only if it is registered."""
     flags = {flag: (bool(_span_attr(span, flag)) if Span.has_extension(flag) else None) for flag in ASSERTION_FLAGS}
@@ -76,9 +84,10 @@ def entity_record(span: Span) -> Dict[str, Any]:
     # (medspaCy's ConText, user code) and no assertion stored, the flags decide
     unset = assertion is None or (assertion == "present" and not is_stored(span, "assertion"))
     if unset and any(v is not None for v in flags.values()):
-        assertion = next((value for flag, value in _FLAG_ASSERTION if flags[flag]), "present")
+        # the precedence the components use (context.attributes.assertion_class)
+        categories = [c.get("category") for c in (_span_attr(span, "context_cues") or []) if isinstance(c, dict)]
+        assertion = assertion_class({flag: bool(v) for flag, v in flags.items()}, categories)
     cues = [c for c in (_cue(raw) for raw in (_span_attr(span, "context_cues") or [])) if c is not None]
-    kb_id = span.kb_id_
     candidates = [[str(c[0]), float(c[1])] for c in (_span_attr(span, "kb_ents") or []) if len(c) >= 2]
     concept_name = _span_attr(span, "kb_name")
     return {
@@ -90,7 +99,7 @@ def entity_record(span: Span) -> Dict[str, Any]:
         **flags,
         "cue": cues[0] if cues else None,
         "cues": cues,
-        "cui": kb_id if kb_id not in _NULL_KB_IDS else None,
+        **concept_fields(span.kb_id_),
         "concept_name": concept_name or None,
         "candidates": candidates,
         "confidence": _confidence(span),
@@ -112,7 +121,7 @@ def _argument_entity(doc: Doc, arg: dict) -> Dict[str, Any]:
         **{flag: None for flag in ASSERTION_FLAGS},
         "cue": None,
         "cues": [],
-        "cui": None,
+        **concept_fields(None),
         "concept_name": None,
         "candidates": [],
         "confidence": None,

@@ -32,6 +32,7 @@ from typing import Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 
 from spacy.util import registry
 
+from ..concepts import ConceptId
 from .errors import KnowledgeBaseError, LinkingErrors
 from .kb import KBBuilder, KnowledgeBase
 
@@ -336,7 +337,7 @@ def _split_cuis(xrefs: Iterable[str]) -> Tuple[List[str], List[str]]:
 def _package_file(package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise KnowledgeBaseError(LinkingErrors.E408.format(source=package, hint=f"install it: pip install {package}"))
+        raise KnowledgeBaseError(LinkingErrors.E408.format(source=package, hint="install it: pip install 'spacy-clinical-ner[kb]'"))
     return Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
 
 
@@ -596,7 +597,8 @@ def kb_sources_summary(kb: KnowledgeBase) -> Dict[str, int]:
     counts: Counter = Counter()
     for i in range(len(kb)):
         cid = kb.concept_id(i)
-        counts["CUI" if re.match(r"^C\d{7}$", cid) else cid.split(":", 1)[0]] += 1
+        namespace = ConceptId.parse(cid).namespace
+        counts["CUI" if namespace == "UMLS" else namespace] += 1
     return dict(counts)
 
 

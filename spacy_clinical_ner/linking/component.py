@@ -33,15 +33,16 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
+from ..concepts import NIL
 from . import builders as _builders  # noqa: F401  (registers the KB builders in @misc)
 from . import scorer as _scorer  # noqa: F401  (registers the scorer)
+from .abbreviations import filter_matches, find_abbreviation
 from .candidates import TfidfIndex
 from .errors import KnowledgeBaseError, LinkingErrors
 from .kb import KnowledgeBase, alias_covered, normalize_alias
 
 logger = logging.getLogger(__name__)
 
-NIL = "NIL"
 #: Cosine similarities are float32: an exact alias match may score 0.9999998, which still passes
 #: threshold = 1.0.
 SCORE_EPS = 1e-5
@@ -327,13 +328,12 @@ class UMLSLinker(Pipe):
 
     def find_abbreviations(self, doc: Doc) -> Dict[str, str]:
         """Short form -> long form for abbreviations defined in ``doc`` (scispaCy's
-        Schwartz & Hearst implementation, without its ``Span`` objects in ``doc._``).
+        Schwartz & Hearst implementation, vendored in ``abbreviations.py``, without its ``Span``
+        objects in ``doc._``).
 
         The parenthesis matches are those of scispaCy's ``Matcher`` pattern (``"(" any+ ")"``),
         found by scanning the token array: every ``(`` with every later ``)`` up to 8 tokens
         inside (``filter_matches`` drops longer ones), in the Matcher's order."""
-        from scispacy.abbreviation import filter_matches, find_abbreviation
-
         if len(doc) < 3:
             return {}
         orth = doc.to_array(ORTH)

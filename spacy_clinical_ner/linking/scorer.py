@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable
 from spacy.training import Example
 from spacy.util import registry
 
-NIL_IDS = ("", "NIL")
+from ..concepts import NULL_IDS as NIL_IDS
 
 
 def _spans(doc, spans_key: str | None):

@@ -34,6 +34,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Un
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from ..concepts import ConceptId
 from ..context.attributes import BOOL_ATTRS
 from ..errors import BratFormatError, ClinicalNERError, Errors, Warnings
 from ..extensions import ALL_ENTITIES_KEY, BRAT_ATTR, RELATIONS_ATTR, install_doc_extensions
@@ -357,8 +358,10 @@ def doc_to_ann(doc: Doc, *, spans_key: Optional[str] = None) -> str:
 
     Entity attributes from the ConText component (``is_negated`` ...) become BRAT
     attributes (``NEGATED`` ...) when the extension exists, a ``conditional`` assertion
-    becomes ``CONDITIONAL``; a linked entity gets an ``N`` line whose text is the concept's
-    name (``span._.kb_name``) or its CUI. The result re-reads with ``parse_ann``.
+    becomes ``CONDITIONAL``; a linked entity gets an ``N`` line that names the concept's own
+    database (``UMLS:C0011849``, ``DrugBank:DB01050``, ``HP:0001250``: ``ConceptId.brat``) and
+    whose text is the concept's name (``span._.kb_name``) or its id. The result re-reads with
+    ``parse_ann``.
     """
     install_doc_extensions()
     spans = list(doc.spans[spans_key]) if spans_key else list(doc.ents)
@@ -371,9 +374,10 @@ def doc_to_ann(doc: Doc, *, spans_key: Optional[str] = None) -> str:
         t_id = f"T{n_entities}"
         t_by_offsets.setdefault((span.start_char, span.end_char, span.label_), t_id)
         lines.append(f"{t_id}\t{span.label_} {span.start_char} {span.end_char}\t{_ann_text(span.text)}")
-        if span.kb_id_ and span.kb_id_ != "NIL":
+        concept = ConceptId.parse(span.kb_id_)
+        if concept is not None:
             name = span._.kb_name if Span.has_extension("kb_name") and span._.kb_name else span.kb_id_
-            lines.append(f"N{n_entities}\tReference {t_id} UMLS:{span.kb_id_}\t{_ann_text(name)}")
+            lines.append(f"N{n_entities}\tReference {t_id} {concept.brat}\t{_ann_text(name)}")
         flags = [attr.replace("is_", "").upper() for attr in BOOL_ATTRS if Span.has_extension(attr) and getattr(span._, attr)]
         if Span.has_extension("assertion") and span._.assertion == "conditional":
             flags.append("CONDITIONAL")

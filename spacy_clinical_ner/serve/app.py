@@ -35,15 +35,20 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Dict, List, Literal, Tuple, Union
 
-from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from ..errors import missing_extra
+
+try:
+    from fastapi import FastAPI, Request
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from pydantic import BaseModel, ConfigDict, Field
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[serve]'
+    raise missing_extra("the REST service (spacy_clinical_ner.serve)", err) from None
 
 from ..about import __version__
 from ..errors import Errors
@@ -142,7 +147,9 @@ class EntityOut(BaseModel):
     is_family: bool | None
     cue: Cue | None
     cues: List[Cue]
-    cui: str | None = Field(..., description="UMLS CUI (null: not linked)")
+    cui: str | None = Field(..., description="deprecated alias of concept_id (not always a UMLS CUI)", deprecated=True)
+    concept_id: str | None = Field(..., description="concept id: a UMLS CUI or a prefixed source id such as DRUGBANK:DB01050 (null: not linked)")
+    concept_system: str | None = Field(..., description="URI of the concept's terminology, as in FHIR Coding.system (null: not linked)")
     concept_name: str | None
     candidates: List[Tuple[str, float]]
     confidence: float | None = Field(..., description="calibrated probability that the entity is right (null: not scored)")

@@ -39,9 +39,10 @@ function drawText(text, entities) {
   for (const [ent, i] of order) {
     if (ent.start < pos) continue; // overlapping entity: listed in the table only
     box.append(document.createTextNode(slice(pos, ent.start)));
-    const tag = el("span", { class: "tag" }, [ent.cui ? `${ent.label} · ${ent.cui}` : ent.label]);
-    const title = `${ent.label}; assertion: ${ent.assertion ?? "n/a"}${ent.cui ? "; " + ent.cui : ""}${ent.concept_name ? " (" + ent.concept_name + ")" : ""}`;
-    box.append(el("mark", { class: entityClass(ent), "data-index": i, "data-label": ent.label, "data-cui": ent.cui, title: title }, [slice(ent.start, ent.end), tag]));
+    const concept = ent.concept_id ?? ent.cui;  // "cui": records before 0.2
+    const tag = el("span", { class: "tag" }, [concept ? `${ent.label} · ${concept}` : ent.label]);
+    const title = `${ent.label}; assertion: ${ent.assertion ?? "n/a"}${concept ? "; " + concept : ""}${ent.concept_name ? " (" + ent.concept_name + ")" : ""}`;
+    box.append(el("mark", { class: entityClass(ent), "data-index": i, "data-label": ent.label, "data-cui": concept, title: title }, [slice(ent.start, ent.end), tag]));
     pos = ent.end;
   }
   box.append(document.createTextNode(slice(pos)));
@@ -51,7 +52,7 @@ function drawTables(record) {
   const ents = document.querySelector("#entities tbody");
   ents.replaceChildren(...record.entities.map((ent, i) => el("tr", { class: isNegated(ent) ? "negated" : null }, [
     el("td", {}, [i]), el("td", {}, [ent.text]), el("td", {}, [ent.label]), el("td", {}, [ent.assertion ?? ""]),
-    el("td", {}, [ent.cue ? ent.cue.text : ""]), el("td", { class: "cui" }, [ent.cui ?? ""]), el("td", {}, [ent.concept_name ?? ""]),
+    el("td", {}, [ent.cue ? ent.cue.text : ""]), el("td", { class: "cui" }, [ent.concept_id ?? ent.cui ?? ""]), el("td", {}, [ent.concept_name ?? ""]),
   ])));
   const rels = document.querySelector("#relations tbody");
   rels.replaceChildren(...record.relations.map((rel) => el("tr", {}, [
