@@ -142,7 +142,9 @@ def test_confidence_calibration_threshold_and_round_trip(trained_nlp, tmp_path):
         assert conf.calibration and len(conf.calibration["x"]) == len(conf.calibration["y"])
         nlp.to_disk(tmp_path / "p")
         nlp2 = spacy.load(tmp_path / "p")
-        assert nlp2.get_pipe("clinical_entity_confidence").calibration == conf.calibration
+        loaded = nlp2.get_pipe("clinical_entity_confidence").calibration
+        assert loaded["method"] == conf.calibration["method"] == "greedy"
+        assert loaded["x"] == pytest.approx(conf.calibration["x"]) and loaded["y"] == pytest.approx(conf.calibration["y"])
         # one threshold setting trades recall for precision
         strict = spacy.load(tmp_path / "p", config={"components": {"clinical_entity_confidence": {"threshold": 1.0}}})
         n_all = sum(len(d.ents) for d in nlp2.pipe(texts))
@@ -153,12 +155,53 @@ def test_confidence_calibration_threshold_and_round_trip(trained_nlp, tmp_path):
         nlp.remove_pipe("clinical_entity_confidence")
 
 
+def test_greedy_confidence_follows_the_ner_and_ranks(trained_nlp):
+    """The greedy replay scores exactly the NER's entities; a memorised entity scores high, a forced odd one low."""
+    nlp = trained_nlp
+    conf = nlp.add_pipe("clinical_entity_confidence")
+    try:
+        assert conf.method == "greedy"
+        doc = nlp("She takes Motrin 800 mg for the pain.")
+        scores = conf.raw_scores([doc])[0]
+        assert set(scores) == {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+        assert all(0.0 <= v <= 1.0 for v in scores.values())
+        motrin = next(e for e in doc.ents if e.text == "Motrin")
+        assert motrin.label_ == "Medication" and scores[(motrin.start_char, motrin.end_char, "Medication")] > 0.8
+        # the same doc with an entity the model did not choose: the replay gives it a low probability
+        odd = nlp("She takes Motrin 800 mg for the pain.")
+        odd.ents = [Span(odd, 0, 2, label="Date")]
+        odd_score = conf.raw_scores([odd])[0][(0, len("She takes"), "Date")]
+        assert odd_score < 0.2
+        # a rule entity (ent_id_ set) gets no model score: the dictionary precision instead
+        ruled = nlp.make_doc("Zoloft daily")
+        ruled.ents = [Span(ruled, 0, 1, label="Medication", span_id="Sertraline")]
+        assert ruled.ents[0].ent_id_ == "Sertraline"
+        assert conf.raw_scores([ruled])[0] == {}
+        conf.calibration = {"x": [0.0, 1.0], "y": [0.0, 1.0], "dictionary": 0.77}
+        assert conf.confidence_of(ruled.ents[0], {}) == pytest.approx(0.77)
+        # the beam marginal stays available
+        conf.method = "beam"
+        beam = conf.raw_scores([doc])[0]
+        assert all(0.0 <= v <= 1.0 + 1e-6 for v in beam.values())
+    finally:
+        nlp.remove_pipe("clinical_entity_confidence")
+
+
+def test_roc_auc_matches_the_rank_definition():
+    from spacy_clinical_ner.confidence.component import roc_auc
+
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert roc_auc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)
+
+
 def test_confidence_bad_settings():
     nlp = clinical_blank()
     with pytest.raises(ValueError, match="E901"):
         nlp.add_pipe("clinical_entity_confidence", config={"beam_width": 1})
     with pytest.raises(ValueError, match="E902"):
         nlp.add_pipe("clinical_entity_confidence", config={"threshold": 2.0})
+    with pytest.raises(ValueError, match="E906"):
+        nlp.add_pipe("clinical_entity_confidence", config={"method": "softmax"})
     nlp.add_pipe("clinical_entity_confidence")
     doc = Doc(nlp.vocab, words=["fever"])
     doc.ents = [Span(doc, 0, 1, label="Sign_symptom")]

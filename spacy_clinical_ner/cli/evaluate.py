@@ -161,7 +161,9 @@ def calibrate_confidence(
         None, help="Medication patterns (build-drug-patterns): add the shipped pipeline's drug_ruler after the ner"
     ),
     markdown: Optional[Path] = typer.Option(None, help="Write the report (P/R at thresholds, ECE) here"),
-    beam_width: int = typer.Option(8, help="Beam width of the confidence component"),
+    method: str = typer.Option(
+        "greedy", help="Raw score of the confidence component: greedy (replayed decisions) or beam (beam marginals)"
+    ),
 ) -> None:
     """Fit the entity confidence's calibration and report ECE and P/R at thresholds on the notes dev split."""
     import numpy as np
@@ -169,7 +171,7 @@ def calibrate_confidence(
     import srsly
     from spacy.tokens import DocBin
 
-    from ..confidence.component import expected_calibration_error, isotonic_fit
+    from ..confidence.component import expected_calibration_error, isotonic_fit, roc_auc
     from ..extensions import install_doc_extensions
 
     install_doc_extensions()
@@ -182,7 +184,7 @@ def calibrate_confidence(
             config={"phrase_matcher_attr": "LOWER", "overwrite_ents": False, "validate": False},
         )
         ruler.add_patterns(list(srsly.read_jsonl(patterns)))
-    conf = nlp.add_pipe("clinical_entity_confidence", config={"beam_width": beam_width})
+    conf = nlp.add_pipe("clinical_entity_confidence", config={"method": method})
 
     def scored(path: Path):
         gold = list(DocBin().from_disk(path).get_docs(nlp.vocab))
@@ -208,13 +210,11 @@ def calibrate_confidence(
             correct_all.append(y)
             raw_all.append(1.0 if rule else x)
     bx, by, dictionary = fit(fit_rows + note_rows)
-    calibration = {"x": [round(v, 6) for v in bx], "y": [round(v, 6) for v in by]}
+    calibration = {"method": method, "x": [round(v, 6) for v in bx], "y": [round(v, 6) for v in by]}
     if dictionary is not None:
         calibration["dictionary"] = round(dictionary, 4)
     output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(
-        output, {"calibration": calibration, "model": model, "patterns": str(patterns) if patterns else None, "beam_width": beam_width}
-    )
+    srsly.write_json(output, {"calibration": calibration, "model": model, "patterns": str(patterns) if patterns else None})
     thresholds = []
     for t in (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         kept = [y for c, y in zip(conf_all, correct_all) if c >= t]
@@ -233,6 +233,7 @@ def calibrate_confidence(
         "notes_entities_predicted": len(conf_all),
         "notes_gold_entities": note_gold,
         "ece_raw": round(expected_calibration_error(raw_all, correct_all), 4),
+        "roc_auc_raw": round(roc_auc(raw_all, correct_all), 4),
         "ece_calibrated_crossfit": round(expected_calibration_error(conf_all, correct_all), 4),
         "dictionary_precision": calibration.get("dictionary"),
         "thresholds": thresholds,
@@ -242,7 +243,8 @@ def calibrate_confidence(
         lines = [
             f"Entity confidence on the notes dev split ({report['notes_entities_predicted']} predicted, {note_gold} gold entities; "
             f"strict match; calibration cross-fitted in two folds over the notes, with the other held-out sets always in the fit): "
-            f"expected calibration error (10 bins) of the raw beam marginal {report['ece_raw']:.3f}, calibrated {report['ece_calibrated_crossfit']:.3f}.",
+            f"raw score: {method}; expected calibration error (10 bins) raw {report['ece_raw']:.3f}, calibrated {report['ece_calibrated_crossfit']:.3f}; "
+            f"ROC AUC of the raw score for right vs wrong entities {report['roc_auc_raw']:.3f}.",
             "",
             "| threshold | entities kept | P | R | F1 |",
             "|---:|---:|---:|---:|---:|",

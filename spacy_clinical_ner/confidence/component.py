@@ -64,6 +64,23 @@ def isotonic_fit(scores: Sequence[float], correct: Sequence[int]) -> Tuple[List[
     return bx, by
 
 
+def roc_auc(scores: Sequence[float], correct: Sequence[int]) -> float:
+    """Probability that a right entity scores above a wrong one (ties count half): how well a score ranks."""
+    s = np.asarray(scores, dtype="f8")
+    y = np.asarray(correct, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    # average ranks over ties
+    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[int], n_bins: int = 10) -> float:
     conf = np.asarray(confidences, dtype=float)
     corr = np.asarray(correct, dtype=float)
@@ -148,7 +165,7 @@ class EntityConfidence(Pipe):
                 replay.set_ents([], blocked=blocked, default="missing")
                 acts = ["O"] * len(doc)
                 for e in doc.ents:
-                    if e.ent_id_:
+                    if e.ent_id_ or "U-" + e.label_ not in index:  # a rule entity, or a label the NER lacks: replayed as O
                         continue
                     if len(e) == 1:
                         acts[e.start] = "U-" + e.label_
@@ -186,7 +203,8 @@ class EntityConfidence(Pipe):
             for i, d in enumerate(batch):
                 for e in docs[d].ents:
                     if not e.ent_id_:
-                        out[d][(e.start_char, e.end_char, e.label_)] = float(np.prod(probs[i][e.start : e.end]))
+                        known = "U-" + e.label_ in index
+                        out[d][(e.start_char, e.end_char, e.label_)] = float(np.prod(probs[i][e.start : e.end])) if known else 0.0
         return out
 
     def beam_scores(self, docs: Sequence[Doc]) -> List[Dict[Tuple[int, int, str], float]]:

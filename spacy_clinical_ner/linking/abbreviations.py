@@ -14,9 +14,7 @@ from typing import List, Optional, Tuple
 from spacy.tokens import Doc, Span
 
 
-def find_abbreviation(
-    long_form_candidate: Span, short_form_candidate: Span
-) -> Tuple[Span, Optional[Span]]:
+def find_abbreviation(long_form_candidate: Span, short_form_candidate: Span) -> Tuple[Span, Optional[Span]]:
     """
     Implements the abbreviation detection algorithm in "A simple algorithm
     for identifying abbreviation definitions in biomedical text.", (Schwartz & Hearst, 2003).
@@ -57,11 +55,7 @@ def find_abbreviation(
             or
             # .... or if we are checking the first character of the abbreviation, we enforce
             # to be the _starting_ character of a span.
-            (
-                short_index == 0
-                and long_index > 0
-                and long_form[long_index - 1].isalnum()
-            )
+            (short_index == 0 and long_index > 0 and long_form[long_index - 1].isalnum())
         ):
             long_index -= 1
 
@@ -105,9 +99,7 @@ def span_contains_unbalanced_parentheses(span: Span) -> bool:
     return stack_counter != 0
 
 
-def filter_matches(
-    matcher_output: List[Tuple[int, int, int]], doc: Doc
-) -> List[Tuple[Span, Span]]:
+def filter_matches(matcher_output: List[Tuple[int, int, int]], doc: Doc) -> List[Tuple[Span, Span]]:
     # Filter into two cases:
     # 1. <Short Form> ( <Long Form> )
     # 2. <Long Form> (<Short Form>) [this case is most common].

@@ -148,7 +148,9 @@ class EntityOut(BaseModel):
     cue: Cue | None
     cues: List[Cue]
     cui: str | None = Field(..., description="deprecated alias of concept_id (not always a UMLS CUI)", deprecated=True)
-    concept_id: str | None = Field(..., description="concept id: a UMLS CUI or a prefixed source id such as DRUGBANK:DB01050 (null: not linked)")
+    concept_id: str | None = Field(
+        ..., description="concept id: a UMLS CUI or a prefixed source id such as DRUGBANK:DB01050 (null: not linked)"
+    )
     concept_system: str | None = Field(..., description="URI of the concept's terminology, as in FHIR Coding.system (null: not linked)")
     concept_name: str | None
     candidates: List[Tuple[str, float]]
