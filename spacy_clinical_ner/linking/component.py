@@ -78,13 +78,42 @@ def install_span_extensions() -> None:
         Span.set_extension(KB_NAME_ATTR, default=None)
 
 
+#: Which semantic groups an entity label may link to (used when ``type_filter`` is ``null``):
+#: MACCROBAT's clinical labels and the PubTator corpora's mention types. ``DISO`` (UMLS
+#: *Disorders*) holds diseases, signs, symptoms and findings; ``CHEM`` drugs and chemicals;
+#: ``PROC`` procedures (a UMLS KB has them, the open KB does not).
+DEFAULT_TYPE_COMPATIBILITY: Dict[str, List[str]] = {
+    "Disease_disorder": ["DISO"],
+    "Sign_symptom": ["DISO"],
+    "Medication": ["CHEM"],
+    "Diagnostic_procedure": ["PROC"],
+    "Therapeutic_procedure": ["PROC"],
+    "Disease": ["DISO"],
+    "Chemical": ["CHEM"],
+}
+
+TYPE_MODES = ("filter", "rerank", "off")
+
+#: Words that end a drug name in a medication mention: "Motrin 800 mg PO BID" is looked up as
+#: "Motrin" (see ``dose_labels``). Strength units, dose forms, routes and frequencies; a word that
+#: starts with a digit ends the name too.
+DOSE_WORDS = frozenset(
+    """mg mcg ug g gm gram grams kg ml cc unit units iu meq mmol mol percent tab tabs tablet tablets cap caps capsule
+    capsules pill pills puff puffs drop drops patch spray solution suspension syrup injection inj po sl pr im sc sq
+    subq subcut intravenous intravenously oral orally topical inhaled bid tid qid qd qod qhs qam qpm hs daily nightly
+    weekly prn once twice every""".split()
+)
+
 DEFAULT_CONFIG = {
     "spans_key": None,
     "labels": [],
     "threshold": 0.7,
     "max_candidates": 10,
     "resolve_abbreviations": True,
-    "type_filter": {},
+    "type_filter": None,
+    "type_mode": "filter",
+    "type_penalty": 0.5,
+    "dose_labels": ["Medication"],
     "keep_untyped": True,
     "require_coverage": True,
     "exact_max_strings": 500_000,
@@ -109,7 +138,10 @@ def make_umls_linker(
     threshold: float,
     max_candidates: int,
     resolve_abbreviations: bool,
-    type_filter: Dict[str, List[str]],
+    type_filter: Dict[str, List[str]] | None,
+    type_mode: str,
+    type_penalty: float,
+    dose_labels: List[str],
     keep_untyped: bool,
     require_coverage: bool,
     exact_max_strings: int,
@@ -127,6 +159,9 @@ def make_umls_linker(
         max_candidates=max_candidates,
         resolve_abbreviations=resolve_abbreviations,
         type_filter=type_filter,
+        type_mode=type_mode,
+        type_penalty=type_penalty,
+        dose_labels=dose_labels,
         keep_untyped=keep_untyped,
         require_coverage=require_coverage,
         exact_max_strings=exact_max_strings,
@@ -151,6 +186,9 @@ class UMLSLinker(Pipe):
         max_candidates: int = 10,
         resolve_abbreviations: bool = True,
         type_filter: Dict[str, List[str]] | None = None,
+        type_mode: str = "filter",
+        type_penalty: float = 0.5,
+        dose_labels: Sequence[str] = ("Medication",),
         keep_untyped: bool = True,
         require_coverage: bool = True,
         exact_max_strings: int = 500_000,
@@ -167,7 +205,18 @@ class UMLSLinker(Pipe):
             raise KnowledgeBaseError(
                 LinkingErrors.E407.format(name="max_candidates", value=max_candidates, reason="keep at least one candidate")
             )
+        if type_mode not in TYPE_MODES:
+            raise KnowledgeBaseError(LinkingErrors.E407.format(name="type_mode", value=type_mode, reason=f"one of {list(TYPE_MODES)}"))
+        if not 0.0 <= type_penalty <= 1.0:
+            raise KnowledgeBaseError(
+                LinkingErrors.E407.format(name="type_penalty", value=type_penalty, reason="a factor between 0 and 1 (rerank mode)")
+            )
         install_span_extensions()
+        #: ``type_filter = null`` in the config: the default table, frozen into the saved cfg
+        #: (``from_disk`` reads it back, so a later default does not change a saved pipeline).
+        self._default_types = type_filter is None
+        if type_filter is None:
+            type_filter = DEFAULT_TYPE_COMPATIBILITY
         self.vocab = nlp.vocab
         self.name = name
         self.cfg: Dict[str, Any] = {
@@ -177,6 +226,9 @@ class UMLSLinker(Pipe):
             "max_candidates": int(max_candidates),
             "resolve_abbreviations": bool(resolve_abbreviations),
             "type_filter": {k: list(v) for k, v in (type_filter or {}).items()},
+            "type_mode": type_mode,
+            "type_penalty": float(type_penalty),
+            "dose_labels": list(dose_labels),
             "keep_untyped": bool(keep_untyped),
             "require_coverage": bool(require_coverage),
             "exact_max_strings": int(exact_max_strings),
@@ -226,8 +278,11 @@ class UMLSLinker(Pipe):
         self._coverage.clear()
         self._type_ids = {label: set(kb.type_ids(types)) for label, types in self.cfg["type_filter"].items()}
         known = set(kb.type_names)
+        linked = set(self.cfg["labels"])
         for label, types in self.cfg["type_filter"].items():
             unknown = [t for t in types if t not in known]
+            if self._default_types and (all(t not in known for t in types) or (linked and label not in linked)):
+                continue  # the default table names groups (PROC) a small KB may not have
             if unknown:  # a typo (T0047) or a group the KB does not carry would make every typed concept NIL
                 warnings.warn(LinkingErrors.W401.format(label=label, types=unknown, known=sorted(known)[:20]), stacklevel=2)
 
@@ -391,22 +446,16 @@ class UMLSLinker(Pipe):
         kb = self.kb
         assert kb is not None
         labels = labels or [""] * len(texts)
-        norms = [normalize_alias(t) for t in texts]
+        norms = self._norms(texts, labels)
         ranked = self._lookup(norms)
         out = []
-        threshold, n, keep_untyped = self.cfg["threshold"], self.cfg["max_candidates"], self.cfg["keep_untyped"]
+        threshold, n = self.cfg["threshold"], self.cfg["max_candidates"]
         require_coverage = self.cfg["require_coverage"]
-        type_ids = self._type_ids
         for cands, label, norm in zip(ranked, labels, norms, strict=False):
-            allowed = type_ids.get(label)
             picked = []
-            for ci, score in cands:
+            for ci, score in self._typed(cands, label):
                 if score < threshold - SCORE_EPS:
                     break
-                if allowed is not None:
-                    types = kb.concept_type_ids(ci)
-                    if (len(types) and not allowed.intersection(types.tolist())) or (not len(types) and not keep_untyped):
-                        continue
                 if require_coverage and score < 1.0 - SCORE_EPS and not self._covered(ci, norm):
                     continue
                 picked.append((ci, score))
@@ -414,6 +463,36 @@ class UMLSLinker(Pipe):
                     break
             out.append(picked)
         return out
+
+    def _norms(self, texts: Sequence[str], labels: Sequence[str]) -> List[str]:
+        """Normalised query texts; a mention whose label is in ``dose_labels`` loses its dose,
+        form, route and frequency ("Motrin 800 mg PO" -> "motrin")."""
+        dose = set(self.cfg["dose_labels"])
+        norms = [normalize_alias(t) for t in texts]
+        if dose:
+            norms = [strip_dose(t) if label in dose else t for t, label in zip(norms, labels, strict=False)]
+        return norms
+
+    def _compatible(self, index: int, allowed: set) -> bool:
+        assert self.kb is not None
+        types = self.kb.concept_type_ids(index)
+        if not len(types):
+            return self.cfg["keep_untyped"]
+        return bool(allowed.intersection(types.tolist()))
+
+    def _typed(self, cands: List[Tuple[int, float]], label: str) -> List[Tuple[int, float]]:
+        """Candidates after the label's semantic-group compatibility (``type_filter``):
+        ``filter`` drops the incompatible ones, ``rerank`` multiplies their scores by
+        ``type_penalty`` and sorts again, ``off`` keeps the ranking."""
+        allowed = self._type_ids.get(label)
+        mode = self.cfg["type_mode"]
+        if allowed is None or mode == "off":
+            return cands
+        if mode == "filter":
+            return [(ci, s) for ci, s in cands if self._compatible(ci, allowed)]
+        penalty = self.cfg["type_penalty"]
+        rescored = [(ci, s if self._compatible(ci, allowed) else s * penalty) for ci, s in cands]
+        return sorted(rescored, key=lambda x: -x[1])  # stable: ties keep the concept-id order
 
     def _covered(self, index: int, mention: str) -> bool:
         """Whether the normalised ``mention`` covers one of the concept's aliases word for word
@@ -434,12 +513,19 @@ class UMLSLinker(Pipe):
             aliases = self._alias_words[index] = list(dict.fromkeys(normalize_alias(a) for a in [concept.canonical_name, *concept.aliases]))
         return any(alias_covered(alias, mention_words) for alias in aliases)
 
-    def candidates(self, texts: Sequence[str], k: int = 10) -> List[List[Tuple[str, float]]]:
-        """The ``k`` best concepts per text with no threshold and no type filter (for evaluation)."""
+    def candidates(
+        self, texts: Sequence[str], k: int = 10, labels: Sequence[str] | None = None
+    ) -> List[List[Tuple[str, float]]]:
+        """The ``k`` best concepts per text with no threshold (for evaluation). With ``labels``,
+        the label's type compatibility and dose stripping apply as when linking; without, the
+        raw ranking."""
         self._require()
         assert self.kb is not None
         cid = self._concept_id
-        return [[(cid(ci), s) for ci, s in c[:k]] for c in self._lookup([normalize_alias(t) for t in texts])]
+        if labels is None:
+            return [[(cid(ci), s) for ci, s in c[:k]] for c in self._lookup([normalize_alias(t) for t in texts])]
+        ranked = self._lookup(self._norms(texts, labels))
+        return [[(cid(ci), s) for ci, s in self._typed(c, label)[:k]] for c, label in zip(ranked, labels, strict=False)]
 
     def _search(self, norms: Sequence[str]) -> List[List[Tuple[int, float]]]:
         assert self.index is not None
@@ -538,6 +624,9 @@ class UMLSLinker(Pipe):
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "UMLSLinker":
         path = ensure_path(path)
         state = srsly.read_json(path / "state.json") if (path / "state.json").exists() else {"initialized": True}
+        saved_cfg = srsly.read_json(path / "cfg") if (path / "cfg").exists() else {}
+        if self._default_types and "type_filter" in saved_cfg:  # the table this pipeline was saved with
+            self.cfg["type_filter"] = {k: list(v) for k, v in saved_cfg["type_filter"].items()}
         if not state.get("initialized", True):
             return self
         if not (path / "kb").exists():
@@ -553,6 +642,8 @@ class UMLSLinker(Pipe):
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "UMLSLinker":
         msg = srsly.msgpack_loads(data)
+        if self._default_types and "type_filter" in msg.get("cfg", {}):
+            self.cfg["type_filter"] = {k: list(v) for k, v in msg["cfg"]["type_filter"].items()}
         if msg.get("kb") is not None:
             self.set_kb(KnowledgeBase.from_bytes(msg["kb"]), TfidfIndex.from_bytes(msg["index"]))
         return self
@@ -564,3 +655,14 @@ def _abbreviation_tokens(doc: Doc, abbrs: Dict[str, str]) -> set | None:
         return None
     keys = np.array([doc.vocab.strings[k] for k in abbrs], dtype=np.uint64)
     return set(np.flatnonzero(np.isin(doc.to_array(ORTH), keys)).tolist())
+
+
+def strip_dose(norm: str) -> str:
+    """A normalised medication mention up to its first dose word (:data:`DOSE_WORDS`, or a word
+    starting with a digit), never emptied: ``"motrin 800 mg"`` -> ``"motrin"``,
+    ``"lasix 40 mg po daily"`` -> ``"lasix"``, ``"vitamin b12"`` unchanged."""
+    words = norm.split()
+    for i, w in enumerate(words):
+        if i and (w[0].isdigit() or w in DOSE_WORDS):
+            return " ".join(words[:i])
+    return norm
