@@ -33,7 +33,7 @@ from typing import Dict, Iterable, Iterator, List, Sequence, Tuple, Union
 from spacy.util import registry
 
 from .errors import KnowledgeBaseError, LinkingErrors
-from .kb import KBBuilder, KnowledgeBase, normalize_alias
+from .kb import KBBuilder, KnowledgeBase, is_short_form, normalize_alias
 
 logger = logging.getLogger(__name__)
 
@@ -486,23 +486,29 @@ def read_pubtator_aliases(
     labels: Sequence[str] | None = None,
     allow_held_out: bool = False,
     majority: float = ALIAS_MAJORITY,
+    short_forms: bool = True,
 ) -> KBBuilder:
     """Dictionary expansion: the mention texts of annotated PubTator files (**training splits
     only**) become aliases, with the source ``train:<file name>``, of
 
     1. the concepts of the mention's semantic group (``DISO`` for diseases, ``CHEM`` for
-       chemicals) whose canonical name is the id's most frequent text ("seizures" -> *Seizure*,
-       rather than an epilepsy that carries MeSH *Seizures* as a broader cross-reference);
-    2. else the concepts of that group that carry the gold id (as id or cross-reference);
-    3. else those of that group that have the most frequent text as an alias;
+       chemicals) whose canonical name is one of the id's texts ("seizure" -> *Seizure*, rather
+       than an epilepsy that carries MeSH *Seizures* as a broader cross-reference);
+    2. else those of that group that have the id's most frequent text as an alias;
+    3. else the concepts of that group that carry the gold id (as id or cross-reference);
     4. else a new concept with the gold id as its id (``MESH:D012345``, typed by the group).
 
-    In 1 and 3 the gold id becomes a cross-reference of the concept.
+    The gold id becomes a cross-reference of the concepts found in 1 and 2.
 
     A text annotated with different ids (``"APC"``: the polyposis and, elsewhere, a protein;
     ``"AS"``) is added only to an id that holds ``majority`` of its occurrences, so that a short
     form does not become an alias of an unrelated concept. Composite mentions (several ids) are
-    skipped. A file whose name looks like a dev or test split raises E411 unless ``allow_held_out``."""
+    skipped. A short form ("AS", "APC") that the sources already give to other concepts is not
+    added: "AS" is Angelman syndrome in NCBI-disease but *aortic valve stenosis* in Disease
+    Ontology, and the corpus's reading must not take over. ``short_forms=False`` skips all short
+    forms (what "DM" stands for depends on the document: myotonic dystrophy in NCBI-disease,
+    diabetes in a visit note; the linker resolves abbreviations a document defines).
+    A file whose name looks like a dev or test split raises E411 unless ``allow_held_out``."""
     from ..readers.pubtator import read_pubtator
 
     by_text: Dict[str, Counter] = defaultdict(Counter)
@@ -516,6 +522,8 @@ def read_pubtator_aliases(
         for doc in read_pubtator(p):
             for m in doc.mentions:
                 if len(m.ids) != 1 or (labels and m.label not in labels):
+                    continue
+                if not short_forms and is_short_form(m.text):
                     continue
                 norm = normalize_alias(m.text)
                 if not norm:
@@ -536,12 +544,13 @@ def read_pubtator_aliases(
     for texts in by_id.values():
         texts.sort(key=lambda t: -t[2])  # most frequent first: the text that names the concept
     owners = builder.owners_of(by_id)
-    aliases = builder.alias_index({normalize_alias(texts[0][0]) for texts in by_id.values()})
+    aliases = builder.alias_index({normalize_alias(t[0]) for texts in by_id.values() for t in texts})
     for gold_id, texts in by_id.items():
         group = PUBTATOR_GROUPS.get(label_of[gold_id], "")
-        top = normalize_alias(texts[0][0])
-        named = [c for c in _fitting(builder, aliases.get(top, []), group) if normalize_alias(builder.canonical_name(c) or "") == top]
-        targets = named or _fitting(builder, owners.get(gold_id, []), group) or _fitting(builder, aliases.get(top, []), group)
+        norms = list(dict.fromkeys(normalize_alias(t[0]) for t in texts))
+        holders = _fitting(builder, list(dict.fromkeys(c for n in norms for c in aliases.get(n, []))), group)
+        named = [c for c in holders if normalize_alias(builder.canonical_name(c) or "") in norms]
+        targets = named or _fitting(builder, aliases.get(norms[0], []), group) or _fitting(builder, owners.get(gold_id, []), group)
         if not targets:
             if gold_id in builder:
                 continue  # the id names a concept of another group (a drug dictionary's MeSH id for a disease)
@@ -550,6 +559,8 @@ def read_pubtator_aliases(
             new = cid not in builder
             builder.add(cid, texts[0][0] if new else None, [], [group] if new and group else [], None, [] if new else [gold_id])
             for text, source, _ in texts:
+                if is_short_form(text) and not set(aliases.get(normalize_alias(text), ())) <= set(targets):
+                    continue  # the sources give this short form to another concept
                 builder.add(cid, None, [text], (), None, (), source)
     return builder
 

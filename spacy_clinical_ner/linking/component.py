@@ -37,7 +37,7 @@ from . import builders as _builders  # noqa: F401  (registers the KB builders in
 from . import scorer as _scorer  # noqa: F401  (registers the scorer)
 from .candidates import TfidfIndex
 from .errors import KnowledgeBaseError, LinkingErrors
-from .kb import KnowledgeBase, alias_covered, normalize_alias
+from .kb import KnowledgeBase, alias_covered, is_short_form, normalize_alias
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ DEFAULT_CONFIG = {
     "type_mode": "filter",
     "type_penalty": 0.5,
     "dose_labels": ["Medication"],
+    "short_forms_exact": True,
     "keep_untyped": True,
     "require_coverage": True,
     "exact_max_strings": 500_000,
@@ -142,6 +143,7 @@ def make_umls_linker(
     type_mode: str,
     type_penalty: float,
     dose_labels: List[str],
+    short_forms_exact: bool,
     keep_untyped: bool,
     require_coverage: bool,
     exact_max_strings: int,
@@ -162,6 +164,7 @@ def make_umls_linker(
         type_mode=type_mode,
         type_penalty=type_penalty,
         dose_labels=dose_labels,
+        short_forms_exact=short_forms_exact,
         keep_untyped=keep_untyped,
         require_coverage=require_coverage,
         exact_max_strings=exact_max_strings,
@@ -189,6 +192,7 @@ class UMLSLinker(Pipe):
         type_mode: str = "filter",
         type_penalty: float = 0.5,
         dose_labels: Sequence[str] = ("Medication",),
+        short_forms_exact: bool = True,
         keep_untyped: bool = True,
         require_coverage: bool = True,
         exact_max_strings: int = 500_000,
@@ -229,6 +233,7 @@ class UMLSLinker(Pipe):
             "type_mode": type_mode,
             "type_penalty": float(type_penalty),
             "dose_labels": list(dose_labels),
+            "short_forms_exact": bool(short_forms_exact),
             "keep_untyped": bool(keep_untyped),
             "require_coverage": bool(require_coverage),
             "exact_max_strings": int(exact_max_strings),
@@ -451,9 +456,9 @@ class UMLSLinker(Pipe):
         out = []
         threshold, n = self.cfg["threshold"], self.cfg["max_candidates"]
         require_coverage = self.cfg["require_coverage"]
-        for cands, label, norm in zip(ranked, labels, norms, strict=False):
+        for cands, label, norm, text in zip(ranked, labels, norms, texts, strict=False):
             picked = []
-            for ci, score in self._typed(cands, label):
+            for ci, score in self._exact_if_short(self._typed(cands, label), text):
                 if score < threshold - SCORE_EPS:
                     break
                 if require_coverage and score < 1.0 - SCORE_EPS and not self._covered(ci, norm):
@@ -472,6 +477,15 @@ class UMLSLinker(Pipe):
         if dose:
             norms = [strip_dose(t) if label in dose else t for t, label in zip(norms, labels, strict=False)]
         return norms
+
+    def _exact_if_short(self, cands: List[Tuple[int, float]], text: str) -> List[Tuple[int, float]]:
+        """An undefined short form ("OAB", "A-T", "HPT-JT": no long form in the document) only
+        names concepts that have it as an alias (``short_forms_exact``): its character 3-grams
+        would otherwise pick any long name that happens to contain them ("OAB" -> *Anti-thyroid
+        peroxidase antibody positivity*)."""
+        if not self.cfg["short_forms_exact"] or not is_short_form(text):
+            return cands
+        return [(ci, s) for ci, s in cands if s >= 1.0 - SCORE_EPS]
 
     def _compatible(self, index: int, allowed: set) -> bool:
         assert self.kb is not None
@@ -525,7 +539,10 @@ class UMLSLinker(Pipe):
         if labels is None:
             return [[(cid(ci), s) for ci, s in c[:k]] for c in self._lookup([normalize_alias(t) for t in texts])]
         ranked = self._lookup(self._norms(texts, labels))
-        return [[(cid(ci), s) for ci, s in self._typed(c, label)[:k]] for c, label in zip(ranked, labels, strict=False)]
+        return [
+            [(cid(ci), s) for ci, s in self._exact_if_short(self._typed(c, label), text)[:k]]
+            for c, label, text in zip(ranked, labels, texts, strict=False)
+        ]
 
     def _search(self, norms: Sequence[str]) -> List[List[Tuple[int, float]]]:
         assert self.index is not None
@@ -666,3 +683,4 @@ def strip_dose(norm: str) -> str:
         if i and (w[0].isdigit() or w in DOSE_WORDS):
             return " ".join(words[:i])
     return norm
+

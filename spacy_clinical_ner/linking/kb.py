@@ -629,3 +629,17 @@ def _array_to_msg(a: np.ndarray) -> dict:
 
 def _array_from_msg(m: dict) -> np.ndarray:
     return np.frombuffer(m["data"], dtype=np.dtype(m["dtype"])).reshape(m["shape"])
+
+
+_SHORT_FORM = re.compile(r"^(?=(?:[^A-Z]*[A-Z]){2})[A-Za-z0-9][A-Za-z0-9\-/]{1,7}$")
+
+
+def is_short_form(text: str) -> bool:
+    """An abbreviation as written: one token of 2-8 letters, digits, hyphens or slashes with at
+    least two capitals and more capitals than lower-case letters ("APC", "A-T", "MEN1", "HPT-JT";
+    not "Lasix", "pH")."""
+    text = text.strip()
+    if not _SHORT_FORM.match(text):
+        return False
+    upper = sum(c.isupper() for c in text)
+    return upper > sum(c.islower() for c in text)
