@@ -19,6 +19,7 @@ The KB and its index are written by ``to_disk``/``to_bytes`` and memory-mapped b
 
 import gc
 import logging
+import re
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -251,6 +252,7 @@ class UMLSLinker(Pipe):
         self._open_orth = nlp.vocab.strings.add("(")
         self._close_orth = nlp.vocab.strings.add(")")
         self._type_ids: Dict[str, set] = {}
+        self._concept_types: Dict[int, frozenset] = {}
 
     # ------------------------------------------------------------------ setup
     @property
@@ -281,6 +283,7 @@ class UMLSLinker(Pipe):
         self._concept_ids.clear()
         self._alias_words.clear()
         self._coverage.clear()
+        self._concept_types.clear()
         self._type_ids = {label: set(kb.type_ids(types)) for label, types in self.cfg["type_filter"].items()}
         known = set(kb.type_names)
         linked = set(self.cfg["labels"])
@@ -412,6 +415,19 @@ class UMLSLinker(Pipe):
             short, long = find_abbreviation(long_candidate, short_candidate)
             if long is not None and short.text not in out:
                 out[short.text] = long.text
+        # short forms the tokenizer splits ("A-T", "HPT-JT"): scispaCy's filter wants every token
+        # of a short form to have 2-9 characters, so "( A - T )" is never considered
+        for _, i, j in matches:
+            if j - i < 2 or j - i > 5 or any(doc[k].whitespace_ for k in range(i, j - 1)):
+                continue
+            short = doc[i:j]
+            text = short.text
+            if text in out or not (2 <= len(text) < 10 and text[0].isalpha() and sum(c.isalpha() for c in text) * 2 >= len(text)):
+                continue
+            n = min(len(text) + 5, len(text) * 2)
+            _, long = find_abbreviation(doc[max(i - n - 1, 0) : i - 1], short)
+            if long is not None:
+                out[text] = long.text
         return out
 
     @staticmethod
@@ -423,12 +439,16 @@ class UMLSLinker(Pipe):
         text = span.text
         if text in abbrs:
             return abbrs[text]
+        out = text
         if marked is not None:
-            if not any(i in marked for i in range(span.start, span.end)):
-                return text
-        elif not any(t.text in abbrs for t in span):
-            return text
-        return "".join(abbrs.get(t.text, t.text) + t.whitespace_ for t in span).strip()
+            if any(i in marked for i in range(span.start, span.end)):
+                out = "".join(abbrs.get(t.text, t.text) + t.whitespace_ for t in span).strip()
+        elif any(t.text in abbrs for t in span):
+            out = "".join(abbrs.get(t.text, t.text) + t.whitespace_ for t in span).strip()
+        for short, long in abbrs.items():  # short forms of several tokens ("A-T patients")
+            if short in out and not short.isalnum():
+                out = re.sub(rf"(?<![\w-]){re.escape(short)}(?![\w-])", lambda _m, long=long: long, out)
+        return out
 
     def link_texts(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> List[List[Tuple[str, float]]]:
         """Ranked ``(concept_id, score)`` per mention text, after the type filter and threshold."""
@@ -488,11 +508,13 @@ class UMLSLinker(Pipe):
         return [(ci, s) for ci, s in cands if s >= 1.0 - SCORE_EPS]
 
     def _compatible(self, index: int, allowed: set) -> bool:
-        assert self.kb is not None
-        types = self.kb.concept_type_ids(index)
-        if not len(types):
+        types = self._concept_types.get(index)
+        if types is None:
+            assert self.kb is not None
+            types = self._concept_types[index] = frozenset(self.kb.concept_type_ids(index).tolist())
+        if not types:
             return self.cfg["keep_untyped"]
-        return bool(allowed.intersection(types.tolist()))
+        return not allowed.isdisjoint(types)
 
     def _typed(self, cands: List[Tuple[int, float]], label: str) -> List[Tuple[int, float]]:
         """Candidates after the label's semantic-group compatibility (``type_filter``):
