@@ -370,7 +370,9 @@ class KnowledgeBase:
     - ``str_blob``/``str_off``: unique normalised alias strings (what the index searches);
     - ``str_cptr``/``str_cidx``: for each string, the concepts it names;
     - ``type_ptr``/``type_idx`` (+ ``type_names``): semantic types per concept, for filtering;
-    - ``has_def``: whether a concept has a definition.
+    - ``has_def``: whether a concept has a definition;
+    - ``n_xrefs`` (optional, KBs built since it exists): how many identifiers in other
+      vocabularies a concept carries, the linker's tie-break between concepts sharing an alias.
     """
 
     ARRAYS = (
@@ -387,6 +389,7 @@ class KnowledgeBase:
         "type_idx",
         "has_def",
     )
+    OPTIONAL_ARRAYS = ("n_xrefs",)
 
     def __init__(self, arrays: Dict[str, np.ndarray], info: dict) -> None:
         missing = [a for a in self.ARRAYS if a not in arrays]
@@ -470,6 +473,7 @@ class KnowledgeBase:
             "type_ptr": tptr,
             "type_idx": np.asarray(tidx, dtype=np.int32),
             "has_def": np.array([bool(c.definition) for c in concepts], dtype=bool),
+            "n_xrefs": np.array([len(c.xrefs) for c in concepts], dtype=np.int32),
         }
         meta = dict(info or {})
         meta.update(
@@ -575,7 +579,7 @@ class KnowledgeBase:
     def to_disk(self, path: Union[str, Path]) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        for name in self.ARRAYS:
+        for name in self.ARRAYS + tuple(a for a in self.OPTIONAL_ARRAYS if a in self.arrays):
             save_npy(path / f"{name}.npy", self.arrays[name])
         srsly.write_json(path / "kb.json", self.info)
 
@@ -591,6 +595,9 @@ class KnowledgeBase:
             if not f.exists():
                 raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what=f.name))
             arrays[name] = load_npy(f, mmap)
+        for name in cls.OPTIONAL_ARRAYS:
+            if (path / f"{name}.npy").exists():
+                arrays[name] = load_npy(path / f"{name}.npy", mmap)
         return cls(arrays, info)
 
     def to_bytes(self) -> bytes:
