@@ -330,6 +330,21 @@ def test_evaluate_linking_on_pubtator(linker_nlp, fx):
     assert scores["acc@1"] == 1.0  # HBP resolved through its long form, ids through MeSH xrefs
 
 
+def test_evaluate_linking_details(linker_nlp, fx):
+    """One record per evaluated mention, for error analysis (benchmarks/linking_errors.py)."""
+    from spacy_clinical_ner.linking.evaluate import evaluate_linking
+
+    linker_nlp.get_pipe("umls_linker").cfg["spans_key"] = "entities"
+    details: list = []
+    scores = evaluate_linking(linker_nlp, [fx / "gold.pubtator"], labels=["Disease"], k=5, details=details)
+    assert len(details) == scores["mentions"] == 5
+    hbp = [d for d in details if d["text"] == "HBP"]
+    assert [(d["start"], d["end"]) for d in hbp] == [(61, 64), (102, 105)]
+    assert all(d["query"] == "high blood pressure" and d["gold"] == ["MESH:D006973"] for d in hbp)
+    assert all(d["hit_rank"] == 1 and d["ranked"][0] == d["linked"] for d in details)
+    assert {d["doc"] for d in details} == {"100"} and {d["label"] for d in details} == {"Disease"}
+
+
 def test_concept_ids():
     c = Concept("MESH:D001", "x", xrefs=["MESH:D002", "OMIM:1"])
     assert c.ids("mesh") == {"MESH:D001", "MESH:D002"}
