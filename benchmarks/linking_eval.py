@@ -136,10 +136,10 @@ def main(kb_dirs, skip_scispacy, reuse=None, exact_max_strings=None, out_dir="be
         )
     lines += [
         "",
-        "KBs: `open` = `python -m spacy_clinical_ner build-kb assets/kb/open` (Disease Ontology + MONDO->UMLS + HPO 2025 + "
-        "drug-named-entity-recognition); `open_train_aliases` = the same plus the mention texts of the BC5CDR and NCBI-disease "
-        "*training* sets as aliases (`--pubtator-aliases corpus/bc5cdr/CDR_TrainingSet.PubTator.txt --pubtator-aliases "
-        "corpus/ncbi_disease/NCBItrainset_corpus.txt`; no dev/test text).",
+        "KBs: built by `python -m spacy_clinical_ner build-kb <folder>` (Disease Ontology + MONDO->UMLS + HPO 2025 + "
+        "drug-named-entity-recognition, merged by CUI and exact cross-references); `spacy project run build-kb` adds the mention "
+        "texts of the BC5CDR and NCBI-disease *training* sets as aliases (`--pubtator-aliases corpus/bc5cdr/CDR_TrainingSet.PubTator.txt "
+        "--pubtator-aliases corpus/ncbi_disease/NCBItrainset_corpus.txt`; no dev/test text). Before/after issue 19: linking.md.",
         f"Command: `PYTHONPATH=. python benchmarks/linking_eval.py {' '.join(kb_dirs)}`. Machine: 2 shared cores.",
     ]
     (out / "linking_eval.md").write_text("\n".join(lines) + "\n")

@@ -330,6 +330,21 @@ def test_evaluate_linking_on_pubtator(linker_nlp, fx):
     assert scores["acc@1"] == 1.0  # HBP resolved through its long form, ids through MeSH xrefs
 
 
+def test_evaluate_linking_details(linker_nlp, fx):
+    """One record per evaluated mention, for error analysis (benchmarks/linking_errors.py)."""
+    from spacy_clinical_ner.linking.evaluate import evaluate_linking
+
+    linker_nlp.get_pipe("umls_linker").cfg["spans_key"] = "entities"
+    details: list = []
+    scores = evaluate_linking(linker_nlp, [fx / "gold.pubtator"], labels=["Disease"], k=5, details=details)
+    assert len(details) == scores["mentions"] == 5
+    hbp = [d for d in details if d["text"] == "HBP"]
+    assert [(d["start"], d["end"]) for d in hbp] == [(61, 64), (102, 105)]
+    assert all(d["query"] == "high blood pressure" and d["gold"] == ["MESH:D006973"] for d in hbp)
+    assert all(d["hit_rank"] == 1 and d["ranked"][0] == d["linked"] for d in details)
+    assert {d["doc"] for d in details} == {"100"} and {d["label"] for d in details} == {"Disease"}
+
+
 def test_concept_ids():
     c = Concept("MESH:D001", "x", xrefs=["MESH:D002", "OMIM:1"])
     assert c.ids("mesh") == {"MESH:D001", "MESH:D002"}
@@ -658,3 +673,188 @@ def test_build_kb_cli_umls_options(tmp_path, fx):
     assert result.exit_code != 0 and "cannot be used with --source scispacy" in result.output
     result = CliRunner().invoke(app, ["build-kb", str(out), "--vocab-dir", str(tmp_path / "nowhere")])
     assert result.exit_code != 0 and "--vocab-dir" in result.output
+
+
+# ------------------------------------------------------------------ issue 19: merged concepts, types, expansion, brands
+def test_merged_concepts_keep_every_source_id():
+    b = KBBuilder()
+    b.add("C0000001", "Seizure", ["Seizures"], ["DISO"], None, ["MESH:D012640", "HP:0001250"], source="HPO")
+    b.add("DOID:1826", "epileptic seizure", ["fits"], ["DISO"], "a def", ["MESH:D012640", "OMIM:600000", "ICD10CM:R56"], source="DOID")
+    # a key shared by two CUI concepts is a broader mapping: no merge
+    b.add("C0000002", "Neoplasm", [], ["DISO"], None, ["MESH:D009369"], source="MONDO")
+    b.add("C0000003", "Tumour", [], ["DISO"], None, ["MESH:D009369"], source="MONDO")
+    b.add("DOID:162", "cancer", [], ["DISO"], None, ["MESH:D009369"], source="DOID")
+    # a drug sharing a MeSH id with a disease stays apart; an ICD code is not an identity
+    b.add("C0000004", "Copper deficiency", [], ["DISO"], None, ["MESH:D000070", "ICD10CM:E61.0"], source="DOID")
+    b.add("DRUGBANK:DB09130", "Copper", [], ["CHEM"], None, ["MESH:D000070"], source="DRUGBANK")
+    b.add("DOID:9999", "other", [], ["DISO"], None, ["ICD10CM:E61.0"], source="DOID")
+    merged = b.merge_by_xrefs()
+    assert merged == {"DOID:1826": "C0000001"}
+    concepts = {c.concept_id: c for c in b.concepts()}
+    assert "DOID:1826" not in concepts and {"DOID:162", "DRUGBANK:DB09130", "DOID:9999"} <= set(concepts)
+    c = concepts["C0000001"]
+    assert c.canonical_name == "Seizure" and c.definition == "a def"
+    assert {"DOID:1826", "MESH:D012640", "HP:0001250", "OMIM:600000", "ICD10CM:R56"} <= set(c.xrefs)
+    assert c.aliases == ["Seizure", "Seizures", "epileptic seizure", "fits"]
+    assert c.sources_of("Seizures") == ["HPO"] and c.sources_of("fits") == ["DOID"]
+    # the sources survive the compiled KB, and a KB written without them still reads
+    kb = KnowledgeBase.from_concepts(concepts.values())
+    assert kb.get("C0000001").sources_of("epileptic seizure") == ["DOID"] and kb.get("C0000001").ids("OMIM") == {"OMIM:600000"}
+    plain = KnowledgeBase.from_concepts([Concept("C9", "x", ["y"])])
+    assert plain.get("C9").alias_sources == [] and plain.get("C9").sources_of("y") == []
+
+
+@pytest.fixture(scope="module")
+def typed_kb():
+    b = KBBuilder()
+    b.add("DRUGBANK:DB09130", "Copper", ["copper", "Cu"], ["CHEM"], source="DRUGBANK")
+    b.add("DRUGBANK:DB12466", "Favipiravir", ["T-705", "A-T 705"], ["CHEM"], source="DRUGBANK")
+    b.add("C0019202", "hepatolenticular degeneration", ["Wilson disease", "copper toxicosis syndrome"], ["DISO"], source="DOID")
+    b.add("C0004135", "ataxia telangiectasia", ["Louis-Bar syndrome"], ["DISO"], source="DOID")
+    b.add("HP:0000006", "Autosomal dominant inheritance", [], ["CONC"], source="HPO")
+    return b.build()
+
+
+def test_disease_mention_never_links_to_a_drug(typed_kb, tmp_path):
+    nlp = clinical_blank()
+    linker = nlp.add_pipe("umls_linker", config={"threshold": 0.0, "require_coverage": False})
+    linker.initialize(kb=typed_kb)
+    kb = linker.kb
+    texts = ["copper", "copper toxicosis", "A-T", "Copper"]
+    for label in ("Disease_disorder", "Sign_symptom", "Disease"):
+        for cands in linker.link_texts(texts, [label] * len(texts)) + linker.candidates(texts, k=10, labels=[label] * len(texts)):
+            assert all("CHEM" not in kb.get(cid).types for cid, _ in cands)
+    assert linker.link_texts(["copper"], ["Medication"])[0][0][0] == "DRUGBANK:DB09130"
+    assert linker.link_texts(["copper toxicosis"], ["Disease_disorder"])[0][0][0] == "C0019202"
+    # the raw ranking (no label) still sees the drug first
+    assert linker.candidates(["copper"], k=1)[0][0][0] == "DRUGBANK:DB09130"
+    # the default table is saved with the pipeline and read back from it
+    doc = nlp(make_doc(nlp, "copper toxicosis", [("copper toxicosis", "Disease_disorder")]))
+    assert doc.ents[0].kb_id_ == "C0019202"
+    nlp.to_disk(tmp_path / "pipe")
+    saved = json.loads((tmp_path / "pipe" / "umls_linker" / "cfg").read_text())
+    assert saved["type_filter"]["Disease_disorder"] == ["DISO"] and saved["type_filter"]["Medication"] == ["CHEM"]
+    saved["type_filter"] = {"Disease_disorder": ["CHEM"]}  # what an older default would have been
+    (tmp_path / "pipe" / "umls_linker" / "cfg").write_text(json.dumps(saved))
+    nlp2 = spacy.load(tmp_path / "pipe")
+    assert nlp2.get_pipe("umls_linker").cfg["type_filter"] == {"Disease_disorder": ["CHEM"]}
+    assert nlp2.get_pipe("umls_linker").link_texts(["copper"], ["Disease_disorder"])[0][0][0] == "DRUGBANK:DB09130"
+
+
+def test_type_rerank_mode_and_bad_mode(typed_kb):
+    nlp = clinical_blank()
+    linker = nlp.add_pipe("umls_linker", config={"threshold": 0.0, "require_coverage": False, "type_mode": "rerank", "type_penalty": 0.1})
+    linker.initialize(kb=typed_kb)
+    ranked = linker.candidates(["copper toxicosis"], k=10, labels=["Disease"])[0]
+    assert ranked[0][0] == "C0019202" and "DRUGBANK:DB09130" in [c for c, _ in ranked]
+    drug = dict(ranked)["DRUGBANK:DB09130"]
+    assert drug < 0.1 + 1e-6  # its score times the penalty
+    with pytest.raises(KnowledgeBaseError, match="type_mode"):
+        clinical_blank().add_pipe("umls_linker", config={"type_mode": "sort"})
+
+
+def test_undefined_short_form_needs_an_exact_alias(typed_kb):
+    from spacy_clinical_ner.linking.kb import is_short_form
+
+    assert is_short_form("A-T") and is_short_form("APC") and is_short_form("MEN1") and is_short_form("HPT-JT")
+    assert not is_short_form("Lasix") and not is_short_form("pH") and not is_short_form("copper toxicosis")
+    nlp = clinical_blank()
+    linker = nlp.add_pipe("umls_linker", config={"threshold": 0.0, "require_coverage": False})
+    linker.initialize(kb=typed_kb)
+    assert linker.candidates(["A-T"], labels=["Medication"])[0] == []  # "A-T 705" shares 3-grams only
+    assert linker.candidates(["CU"], labels=["Medication"])[0][0][0] == "DRUGBANK:DB09130"  # an exact alias
+    # defined in the document: the long form is looked up
+    text = "Ataxia telangiectasia (A-T) is rare. Most A-T patients"
+    doc = nlp.make_doc(text)
+    start = text.rindex("A-T")
+    doc.ents = [doc.char_span(start, start + 3, label="Disease")]
+    assert nlp(doc).ents[0].kb_id_ == "C0004135"
+
+
+def _write_pubtator(path, mentions):
+    lines, text = [], ""
+    for i, (mention, label, gold) in enumerate(mentions):
+        text = f"{mention} was seen."
+        lines += [f"{i}|t|{text}", f"{i}|a|", f"{i}\t0\t{len(mention)}\t{mention}\t{label}\t{gold}", ""]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_expansion_alias_from_a_train_split_is_used(tmp_path):
+    from spacy_clinical_ner.linking.builders import read_pubtator_aliases
+
+    def sources():
+        b = KBBuilder()
+        b.add("C0036572", "Seizures", ["Seizure"], ["DISO"], source="HPO")
+        b.add("C0270824", "visual epilepsy", [], ["DISO"], None, ["MESH:D012640"], source="DOID")
+        b.add("C0003", "aortic valve stenosis", ["AS"], ["DISO"], source="DOID")
+        b.add("MESH:D010146", "Analgesics", [], ["CHEM"], source="DRUGBANK")  # a drug dictionary's wrong MeSH id
+        return b
+
+    train = _write_pubtator(
+        tmp_path / "CDR_TrainingSet.PubTator.txt",
+        [("seizures", "Disease", "D012640")] * 2
+        + [("fits and starts", "Disease", "D012640"), ("AS", "SpecificDisease", "D017204"), ("pain", "Disease", "D010146")]
+        + [("rare thing", "Disease", "D000001"), ("rare thing", "Disease", "D000002")],
+    )
+    b = read_pubtator_aliases([train], sources())
+    concepts = {c.concept_id: c for c in b.concepts()}
+    seizure = concepts["C0036572"]
+    # the concept the texts name gets them (and the MeSH id), not the epilepsy carrying the id
+    assert "fits and starts" in seizure.aliases and "MESH:D012640" in seizure.xrefs
+    assert seizure.sources_of("fits and starts") == ["train:CDR_TrainingSet.PubTator.txt"]
+    assert seizure.sources_of("Seizure") == ["HPO"]
+    assert "fits and starts" not in concepts["C0270824"].aliases
+    # "AS" is aortic stenosis in the sources: the corpus's reading is not added
+    assert not any("AS" in c.aliases for cid, c in concepts.items() if cid != "C0003")
+    # a disease text does not go to a drug, and an ambiguous text goes nowhere
+    assert "pain" not in concepts["MESH:D010146"].aliases and "pain" not in [a for c in concepts.values() for a in c.aliases]
+    assert not any("rare thing" in c.aliases for c in concepts.values())
+    # the expansion alias is what links the mention
+    nlp = clinical_blank()
+    linker = nlp.add_pipe("umls_linker")
+    linker.initialize(kb=KnowledgeBase.from_concepts(concepts.values()))
+    assert linker.link_texts(["fits and starts"], ["Disease"])[0][0][0] == "C0036572"
+    without = clinical_blank().add_pipe("umls_linker")
+    without.initialize(kb=sources().build())
+    assert without.link_texts(["fits and starts"], ["Disease"]) == [[]]
+    # never from a dev or test split
+    for name in ("CDR_TestSet.PubTator.txt", "NCBIdevelopset_corpus.txt", "CDR_DevelopmentSet.PubTator.txt"):
+        held_out = _write_pubtator(tmp_path / name, [("seizures", "Disease", "D012640")])
+        with pytest.raises(KnowledgeBaseError, match="E411"):
+            read_pubtator_aliases([held_out], sources())
+
+
+@pytest.fixture(scope="module")
+def drug_linker():
+    pytest.importorskip("drug_named_entity_recognition")
+    from spacy_clinical_ner.linking.builders import read_drugs
+
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker", config={"labels": ["Medication"]}).initialize(kb=read_drugs().build())
+    return nlp
+
+
+@pytest.mark.parametrize(
+    "text,ingredient",
+    [
+        ("Motrin 800 mg", "Ibuprofen"),
+        ("Zoloft", "Sertraline"),
+        ("Crestor 10mg daily", "Rosuvastatin"),
+        ("Lasix 40 mg PO BID", "Furosemide"),
+        ("Tylenol", "Acetaminophen"),
+        ("insulin glargine 10 units", "Insulin Glargine"),
+    ],
+)
+def test_brand_names_resolve(drug_linker, text, ingredient):
+    doc = drug_linker(make_doc(drug_linker, f"Started {text} today.", [(text, "Medication")]))
+    ent = doc.ents[0]
+    assert ent._.kb_name == ingredient and ent.kb_id_.startswith("DRUGBANK:")
+
+
+def test_strip_dose():
+    from spacy_clinical_ner.linking.component import strip_dose
+
+    assert strip_dose("motrin 800 mg") == "motrin" and strip_dose("lasix 40 mg po daily") == "lasix"
+    assert strip_dose("vitamin b12") == "vitamin b12" and strip_dose("5 fluorouracil 500 mg") == "5 fluorouracil"
+    assert strip_dose("factor x") == "factor x" and strip_dose("insulin glargine 10 units") == "insulin glargine"

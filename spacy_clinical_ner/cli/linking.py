@@ -21,7 +21,10 @@ def build_kb_cli(
     languages: List[str] = typer.Option(["ENG"], help="UMLS LAT values to keep (ALL: every language)"),
     sources: List[str] = typer.Option([], help="UMLS SAB values to keep (default: all)"),
     semantic_types: List[str] = typer.Option([], help="Keep concepts with one of these TUIs / semantic groups"),
-    pubtator_aliases: List[Path] = typer.Option([], help="Add mention texts of these (training!) PubTator files as aliases"),
+    pubtator_aliases: List[Path] = typer.Option(
+        [], help="Dictionary expansion: add the mention texts of these TRAINING PubTator files as aliases (dev/test files are refused)"
+    ),
+    merge: bool = typer.Option(True, help="Open KB: merge concepts without a CUI into the CUI concept sharing an exact cross-reference"),
     include_suppressed: bool = typer.Option(False, help="UMLS: keep suppressible strings (SUPPRESS O/E/Y)"),
     index: bool = typer.Option(True, help="Also build the search index"),
 ) -> None:
@@ -35,6 +38,7 @@ def build_kb_cli(
         "--languages/--sources/--semantic-types/--include-suppressed": source != "umls"
         and (languages != ["ENG"] or sources or semantic_types or include_suppressed),
         "--pubtator-aliases": source != "open" and bool(pubtator_aliases),
+        "--no-merge": source != "open" and not merge,
     }
     for option, unused in ignored.items():
         if unused:
@@ -44,7 +48,7 @@ def build_kb_cli(
             raise typer.BadParameter(
                 f"{vocab_dir} is not a folder: --vocab-dir names the vendored vocabularies (corpus/vocab of the repository)"
             )
-        kb = build_open_kb(vocab_dir, pubtator_aliases=pubtator_aliases)
+        kb = build_open_kb(vocab_dir, pubtator_aliases=pubtator_aliases, merge=merge)
     elif source in ("umls", "scispacy"):
         if path is None:
             raise typer.BadParameter(f"--path is required for --source {source}")

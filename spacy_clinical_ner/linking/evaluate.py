@@ -17,6 +17,10 @@ from ..readers.pubtator import pubtator_to_doc, read_pubtator
 
 DEFAULT_NAMESPACES = ("MESH", "OMIM")
 
+#: NCBI-disease's mention types are all diseases: they play the NER label "Disease" (the linker's
+#: type compatibility, ``type_filter``); BC5CDR's "Disease"/"Chemical" are used as they are.
+PUBTATOR_LABELS = {"SpecificDisease": "Disease", "DiseaseClass": "Disease", "Modifier": "Disease", "CompositeMention": "Disease"}
+
 
 def concept_gold_ids(linker, concept_id: str, namespaces: Sequence[str], memo: Dict[str, Set[str]]) -> Set[str]:
     if concept_id not in memo:
@@ -33,11 +37,19 @@ def evaluate_linking(
     namespaces: Sequence[str] = DEFAULT_NAMESPACES,
     linker_name: str = "umls_linker",
     candidate_fn=None,
+    typed: bool = True,
+    details: List[dict] | None = None,
 ) -> Dict[str, float]:
     """Accuracy@1, recall@k, in-KB share and P/R/F of ``nlp``'s linker on gold mentions.
 
     ``candidate_fn(texts) -> [[concept_id, ...], ...]`` replaces the linker's own ranking (used
-    by the benchmark to score scispaCy's candidate generator with the same protocol)."""
+    by the benchmark to score scispaCy's candidate generator with the same protocol). ``typed``:
+    the corpus label (Disease, Chemical; NCBI's types as Disease) plays the NER label's part, so
+    the linker's type compatibility applies to the ranking too (``False``: the raw ranking, as
+    before the type-aware linker, for accuracy@1/recall@k; linking always sees the label).
+    ``details``: a list that receives one record per mention (document, offsets, text, query
+    text, label, gold ids, the ranked concept ids, the rank of the first hit or ``None``, the
+    linked concept or ``None``), for error analysis."""
     linker = nlp.get_pipe(linker_name)
     in_kb_ids: Set[str] = set()
     for ns in namespaces:
@@ -57,9 +69,13 @@ def evaluate_linking(
                 continue
             abbrs = linker.find_abbreviations(doc) if linker.cfg["resolve_abbreviations"] else {}
             texts = [linker._query_text(s, abbrs) for s in mentions]
-            ranked = candidate_fn(texts) if candidate_fn else [[c for c, _ in cands] for cands in linker.candidates(texts, k=k)]
-            linked = linker.link_texts(texts, [s.label_ for s in mentions])
-            for span, cands, best in zip(mentions, ranked, linked, strict=False):
+            span_labels = [PUBTATOR_LABELS.get(s.label_, s.label_) for s in mentions] if typed else None
+            if candidate_fn:
+                ranked = candidate_fn(texts)
+            else:
+                ranked = [[c for c, _ in cands] for cands in linker.candidates(texts, k=k, labels=span_labels)]
+            linked = linker.link_texts(texts, span_labels or [s.label_ for s in mentions])
+            for span, query, cands, best in zip(mentions, texts, ranked, linked, strict=False):
                 gold = _gold_for(span, golds, pdoc)
                 n += 1
                 in_kb += bool(gold & in_kb_ids)
@@ -71,6 +87,21 @@ def evaluate_linking(
                         tp += 1
                     else:
                         fp += 1
+                if details is not None:
+                    details.append(
+                        {
+                            "doc": pdoc.pmid,
+                            "start": span.start_char,
+                            "end": span.end_char,
+                            "text": span.text,
+                            "query": query,
+                            "label": span.label_,
+                            "gold": sorted(gold),
+                            "ranked": list(cands[:k]),
+                            "hit_rank": hits.index(True) + 1 if any(hits) else None,
+                            "linked": best[0][0] if best and candidate_fn is None else None,
+                        }
+                    )
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / n if n else 0.0
     return {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Sequence, Set, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Set, Union
 
 import numpy as np
 import srsly
@@ -123,9 +123,13 @@ class Concept:
     types: List[str] = field(default_factory=list)
     definition: str | None = None
     xrefs: List[str] = field(default_factory=list)
+    #: Where each alias comes from, parallel to ``aliases`` (``"DOID"``, ``"HPO|MONDO"``,
+    #: ``"train:NCBItrainset_corpus.txt"``; several sources joined by ``|``); empty when unknown
+    #: (KBs built before sources were recorded).
+    alias_sources: List[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "concept_id": self.concept_id,
             "canonical_name": self.canonical_name,
             "aliases": list(self.aliases),
@@ -133,6 +137,18 @@ class Concept:
             "definition": self.definition,
             "xrefs": list(self.xrefs),
         }
+        if self.alias_sources:
+            out["alias_sources"] = list(self.alias_sources)
+        return out
+
+    def sources_of(self, alias: str) -> List[str]:
+        """The sources that gave ``alias`` (exact string), ``[]`` if unknown or not an alias."""
+        if not self.alias_sources:
+            return []
+        for a, src in zip(self.aliases, self.alias_sources, strict=False):
+            if a == alias:
+                return src.split("|") if src else []
+        return []
 
     def ids(self, prefix: str) -> Set[str]:
         """The concept's ids in one namespace (``"MESH"`` -> ``{"MESH:D003920", ...}``),
@@ -144,11 +160,26 @@ class Concept:
         return out
 
 
+#: A UMLS concept id.
+CUI_PATTERN = re.compile(r"^C\d{7}$")
+
+#: Cross-reference namespaces that name one concept (not a class of them): a concept without a
+#: CUI is merged into the CUI-bearing concept that shares one of these ids (``merge_by_xrefs``).
+MERGE_NAMESPACES = ("MESH", "OMIM", "ORDO", "GARD", "NCIT", "SNOMEDCT")
+
+
+def _add_source(names: Dict[str, List[str]], alias: str, source: str | None) -> None:
+    sources = names.setdefault(alias, [])
+    if source and source not in sources:
+        sources.append(source)
+
+
 class KBBuilder:
     """Collects concepts from one or more sources and merges records with the same id.
 
     The first source to name a concept gives its canonical name and definition; aliases,
-    types and cross-references are united (first-seen order, duplicates dropped).
+    types and cross-references are united (first-seen order, duplicates dropped). Each alias
+    remembers the sources that gave it (``source=`` of :meth:`add`).
     """
 
     def __init__(self) -> None:
@@ -168,6 +199,7 @@ class KBBuilder:
         types: Iterable[str] = (),
         definition: str | None = None,
         xrefs: Iterable[str] = (),
+        source: str | None = None,
     ) -> None:
         concept_id = concept_id.strip()
         if not concept_id:
@@ -175,14 +207,15 @@ class KBBuilder:
         rec = self._records.get(concept_id)
         if rec is None:
             rec = self._records[concept_id] = {"name": None, "aliases": {}, "types": {}, "definition": None, "xrefs": {}}
+        names = rec["aliases"]
         if name and name.strip():
             name = name.strip()
             if rec["name"] is None:
                 rec["name"] = name
-            rec["aliases"].setdefault(name, None)
+            _add_source(names, name, source)
         for alias in aliases:
             if alias and alias.strip():
-                rec["aliases"].setdefault(alias.strip(), None)
+                _add_source(names, alias.strip(), source)
         for t in types:
             if t:
                 rec["types"].setdefault(t, None)
@@ -192,14 +225,127 @@ class KBBuilder:
         if definition and rec["definition"] is None:
             rec["definition"] = definition
 
-    def add_concept(self, concept: Concept) -> None:
-        self.add(concept.concept_id, concept.canonical_name, concept.aliases, concept.types, concept.definition, concept.xrefs)
+    def add_concept(self, concept: Concept, source: str | None = None) -> None:
+        if concept.alias_sources:  # keep each alias's own sources
+            self.add(concept.concept_id, concept.canonical_name, (), concept.types, concept.definition, concept.xrefs, source)
+            rec = self._records[concept.concept_id]
+            for alias, src in zip(concept.aliases, concept.alias_sources, strict=False):
+                for one in (src.split("|") if src else [None]):
+                    _add_source(rec["aliases"], alias, one)
+        else:
+            self.add(concept.concept_id, concept.canonical_name, concept.aliases, concept.types, concept.definition, concept.xrefs, source)
+
+    def types_of(self, concept_id: str) -> List[str]:
+        rec = self._records.get(concept_id)
+        return list(rec["types"]) if rec else []
+
+    def canonical_name(self, concept_id: str) -> str | None:
+        rec = self._records.get(concept_id)
+        return rec["name"] if rec else None
+
+    def alias_index(self, wanted: Iterable[str] | None = None) -> Dict[str, List[str]]:
+        """Normalised alias -> ids of the concepts that have it (one pass, for dictionary
+        expansion). With ``wanted`` (normalised strings), only those keys: aliases whose first
+        characters cannot start one of them are skipped without normalising them."""
+        wanted_set = set(wanted) if wanted is not None else None
+        prefixes = {w[:3] for w in wanted_set} if wanted_set is not None else None
+        out: Dict[str, List[str]] = {}
+        for cid, rec in self._records.items():
+            for alias in rec["aliases"]:
+                if prefixes is not None and alias[:3].lower() not in prefixes:
+                    if alias[:3].isascii() and alias[:3].isalnum():
+                        continue  # plain start that no wanted string has
+                norm = normalize_alias(alias)
+                if wanted_set is not None and norm not in wanted_set:
+                    continue
+                owners = out.setdefault(norm, [])
+                if not owners or owners[-1] != cid:
+                    owners.append(cid)
+        return out
+
+    def owners_of(self, keys: Iterable[str]) -> Dict[str, List[str]]:
+        """Key -> ids of the concepts whose id or a cross-reference it is."""
+        keys = set(keys)
+        out: Dict[str, List[str]] = {}
+        for cid, rec in self._records.items():
+            if cid in keys:
+                out.setdefault(cid, []).append(cid)
+            for x in rec["xrefs"]:
+                if x in keys:
+                    out.setdefault(x, []).append(cid)
+        return out
+
+    def merge_into(self, source_id: str, target_id: str) -> None:
+        """Fold concept ``source_id`` into ``target_id``: its id becomes a cross-reference of the
+        target; names (with their sources), types, cross-references and definition are united;
+        the target keeps its canonical name."""
+        if source_id == target_id or source_id not in self._records or target_id not in self._records:
+            return
+        src = self._records.pop(source_id)
+        dst = self._records[target_id]
+        for alias, sources in src["aliases"].items():
+            for one in sources or [None]:
+                _add_source(dst["aliases"], alias, one)
+        for t in src["types"]:
+            dst["types"].setdefault(t, None)
+        for x in [source_id, *src["xrefs"]]:
+            if x != target_id:
+                dst["xrefs"].setdefault(x, None)
+        if dst["definition"] is None:
+            dst["definition"] = src["definition"]
+
+    def merge_by_xrefs(
+        self,
+        namespaces: Sequence[str] = MERGE_NAMESPACES,
+        is_primary: Callable[[str], bool] = lambda cid: bool(CUI_PATTERN.match(cid)),
+    ) -> Dict[str, str]:
+        """Merge each concept without a primary id (a CUI) into the one CUI-bearing concept that
+        shares an exact cross-reference with it, in identity namespaces only (``namespaces``:
+        MeSH, OMIM, Orphanet, GARD, NCIt, SNOMED CT; never ICD, a classification, nor OMIM
+        phenotypic series ``OMIM:PS...``). A key shared by several CUI concepts or by several
+        concepts without one is a broader mapping and is not used; a concept whose keys point to
+        different CUI concepts, or whose semantic groups differ from the target's (a drug and a
+        disease sharing a MeSH id), stays apart. Returns ``{merged id: target id}``."""
+        prefixes = tuple(ns.upper() + ":" for ns in namespaces)
+
+        def keys(cid: str, rec: dict) -> List[str]:
+            out = [x for x in rec["xrefs"] if x.upper().startswith(prefixes) and not x.upper().startswith("OMIM:PS")]
+            if cid.upper().startswith(prefixes):
+                out.append(cid)
+            return out
+
+        primary: Dict[str, List[str]] = {}
+        secondary: Dict[str, List[str]] = {}
+        for cid, rec in self._records.items():
+            table = primary if is_primary(cid) else secondary
+            for k in keys(cid, rec):
+                table.setdefault(k, []).append(cid)
+        merged: Dict[str, str] = {}
+        for cid in [c for c in self._records if not is_primary(c)]:
+            rec = self._records[cid]
+            targets = set()
+            for k in keys(cid, rec):
+                owners = primary.get(k, [])
+                if len(owners) == 1 and len(secondary.get(k, [])) == 1:
+                    targets.add(owners[0])
+            if len(targets) != 1:
+                continue
+            target = targets.pop()
+            mine, theirs = set(rec["types"]), set(self._records[target]["types"])
+            if mine and theirs and not (mine & theirs):
+                continue
+            self.merge_into(cid, target)
+            merged[cid] = target
+        return merged
 
     def concepts(self) -> Iterator[Concept]:
         for cid, rec in self._records.items():
             aliases = list(rec["aliases"])
             name = rec["name"] or (aliases[0] if aliases else cid)
-            yield Concept(cid, name, aliases, list(rec["types"]), rec["definition"], list(rec["xrefs"]))
+            sources = ["|".join(s) if s else "" for s in rec["aliases"].values()]
+            yield Concept(
+                cid, name, aliases, list(rec["types"]), rec["definition"], list(rec["xrefs"]), sources if any(sources) else []
+            )
 
     def build(self) -> KnowledgeBase:
         return KnowledgeBase.from_concepts(self.concepts())
@@ -224,7 +370,9 @@ class KnowledgeBase:
     - ``str_blob``/``str_off``: unique normalised alias strings (what the index searches);
     - ``str_cptr``/``str_cidx``: for each string, the concepts it names;
     - ``type_ptr``/``type_idx`` (+ ``type_names``): semantic types per concept, for filtering;
-    - ``has_def``: whether a concept has a definition.
+    - ``has_def``: whether a concept has a definition;
+    - ``n_xrefs`` (optional, KBs built since it exists): how many identifiers in other
+      vocabularies a concept carries, the linker's tie-break between concepts sharing an alias.
     """
 
     ARRAYS = (
@@ -241,6 +389,7 @@ class KnowledgeBase:
         "type_idx",
         "has_def",
     )
+    OPTIONAL_ARRAYS = ("n_xrefs",)
 
     def __init__(self, arrays: Dict[str, np.ndarray], info: dict) -> None:
         missing = [a for a in self.ARRAYS if a not in arrays]
@@ -270,7 +419,9 @@ class KnowledgeBase:
         # JSON, not msgpack: srsly's msgpack looks up its registry on every call (slow per record)
         metas = [
             json.dumps(
-                {"a": list(c.aliases), "t": list(c.types), "d": c.definition, "x": list(c.xrefs)}, ensure_ascii=False, separators=(",", ":")
+                {"a": list(c.aliases), "t": list(c.types), "d": c.definition, "x": list(c.xrefs), **({"s": list(c.alias_sources)} if c.alias_sources else {})},
+                ensure_ascii=False,
+                separators=(",", ":"),
             ).encode("utf8")
             for c in concepts
         ]
@@ -322,6 +473,7 @@ class KnowledgeBase:
             "type_ptr": tptr,
             "type_idx": np.asarray(tidx, dtype=np.int32),
             "has_def": np.array([bool(c.definition) for c in concepts], dtype=bool),
+            "n_xrefs": np.array([len(c.xrefs) for c in concepts], dtype=np.int32),
         }
         meta = dict(info or {})
         meta.update(
@@ -393,7 +545,7 @@ class KnowledgeBase:
     def concept_at(self, index: int) -> Concept:
         off = self.arrays["meta_off"]
         meta = json.loads(bytes(self.arrays["meta_blob"][off[index] : off[index + 1]]))
-        return Concept(self.concept_id(index), self.name(index), meta["a"], meta["t"], meta["d"], meta["x"])
+        return Concept(self.concept_id(index), self.name(index), meta["a"], meta["t"], meta["d"], meta["x"], meta.get("s", []))
 
     def get(self, concept_id: str, default: Concept | None = None) -> Concept | None:
         """The concept with this id, or ``default``."""
@@ -427,7 +579,7 @@ class KnowledgeBase:
     def to_disk(self, path: Union[str, Path]) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        for name in self.ARRAYS:
+        for name in self.ARRAYS + tuple(a for a in self.OPTIONAL_ARRAYS if a in self.arrays):
             save_npy(path / f"{name}.npy", self.arrays[name])
         srsly.write_json(path / "kb.json", self.info)
 
@@ -443,6 +595,9 @@ class KnowledgeBase:
             if not f.exists():
                 raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what=f.name))
             arrays[name] = load_npy(f, mmap)
+        for name in cls.OPTIONAL_ARRAYS:
+            if (path / f"{name}.npy").exists():
+                arrays[name] = load_npy(path / f"{name}.npy", mmap)
         return cls(arrays, info)
 
     def to_bytes(self) -> bytes:
@@ -463,8 +618,9 @@ class KnowledgeBase:
         with Path(path).open("w", encoding="utf8") as f:
             for c in self:
                 record = c.to_dict()
-                if not xrefs:
+                if not xrefs:  # scispaCy's own loader rejects keys it does not know
                     record.pop("xrefs", None)
+                    record.pop("alias_sources", None)
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def summary(self) -> dict:
@@ -480,3 +636,17 @@ def _array_to_msg(a: np.ndarray) -> dict:
 
 def _array_from_msg(m: dict) -> np.ndarray:
     return np.frombuffer(m["data"], dtype=np.dtype(m["dtype"])).reshape(m["shape"])
+
+
+_SHORT_FORM = re.compile(r"^(?=(?:[^A-Z]*[A-Z]){2})[A-Za-z0-9][A-Za-z0-9\-/]{1,7}$")
+
+
+def is_short_form(text: str) -> bool:
+    """An abbreviation as written: one token of 2-8 letters, digits, hyphens or slashes with at
+    least two capitals and more capitals than lower-case letters ("APC", "A-T", "MEN1", "HPT-JT";
+    not "Lasix", "pH")."""
+    text = text.strip()
+    if not _SHORT_FORM.match(text):
+        return False
+    upper = sum(c.isupper() for c in text)
+    return upper > sum(c.islower() for c in text)
