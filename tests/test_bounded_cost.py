@@ -1,0 +1,163 @@
+"""Bounded cost on adversarial notes (issue 22): ConText's scopes, its single run per Doc.
+
+Time bounds are ratios to a normal note of the same length (best of 3 runs each), never
+absolute times: the machine may be slow or shared, a quadratic algorithm is still found.
+"""
+
+import time
+import weakref
+
+import pytest
+import spacy
+from spacy.tokens import Span
+from spacy.training import Example
+
+import spacy_clinical_ner.context  # noqa: F401 - registers the factories
+from spacy_clinical_ner.context import engine as context_engine
+from spacy_clinical_ner.context.corpus import copy_entities
+from spacy_clinical_ner.extensions import install_doc_extensions
+from spacy_clinical_ner.tokenizer import clinical_blank
+
+NORMAL_PARA = "The patient denies chest pain. She has a history of asthma. Mild cough was noted, without fever.\n"
+WORDS = ("fever", "cough", "asthma", "pain", "rash")
+
+
+def rule_nlp():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_sectionizer")
+    nlp.add_pipe("clinical_context")
+    return nlp
+
+
+def run(nlp, text):
+    doc = nlp.make_doc(text)
+    doc.ents = [Span(doc, t.i, t.i + 1, label="PROBLEM") for t in doc if t.lower_ in WORDS]
+    for _, proc in nlp.pipeline:
+        doc = proc(doc)
+    return doc
+
+
+def best_time(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    pipeline = rule_nlp()
+    run(pipeline, NORMAL_PARA)  # compile the rules
+    return pipeline
+
+
+@pytest.mark.parametrize(
+    "unit,tail",
+    [
+        ("no ", "fever"),  # the reported denial of service: one sentence of 'no'
+        ("denies fever no cough ruled out rash possibly pneumonia history of asthma if pain ", ""),
+        ("fever ruled out ", ""),  # backward cues
+    ],
+)
+def test_cue_heavy_sentence_costs_like_a_normal_note(nlp, unit, tail):
+    n = 40_000
+    normal = (NORMAL_PARA * (n // len(NORMAL_PARA) + 1))[:n]
+    heavy = unit * ((n - len(tail)) // len(unit)) + tail
+    t_normal = best_time(lambda: run(nlp, normal))
+    t_heavy = best_time(lambda: run(nlp, heavy))
+    # before the fix: 'no ' x 13,000 took ~70 x a normal note of that size (quadratic)
+    assert t_heavy < 15 * t_normal, (t_heavy, t_normal)
+
+
+def test_many_cues_in_one_sentence_still_decide_locally(nlp):
+    doc = run(nlp, "no fever, " * 400)  # 400 cues, more than MAX_SCOPE_PEERS
+    assert len(doc.ents) == 400 and all(e._.is_negated for e in doc.ents)
+    doc = run(nlp, "no fever but cough, " * 300)
+    assert [e._.is_negated for e in doc.ents] == [True, False] * 300
+
+
+def test_a_cue_reaches_at_most_the_documented_number_of_targets(nlp):
+    doc = run(nlp, "The patient denies " + ", ".join(["fever"] * 1000) + ".")
+    negated = [e._.is_negated for e in doc.ents]
+    limit = context_engine.MAX_CUE_TARGETS + context_engine.MAX_LIST_ITEMS
+    assert negated == [True] * limit + [False] * (1000 - limit)
+
+
+def test_limits_are_not_reached_on_real_notes(maccrobat_dir):
+    """Unbounded limits (the all-pairs algorithm) and the defaults give the same results."""
+    from spacy_clinical_ner.readers.brat import docs_from_brat, iter_brat_files
+
+    install_doc_extensions()
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_sectionizer")
+    bounded = nlp.add_pipe("clinical_context", config={"spans_key": "entities", "include_ents": False})
+    unbounded = nlp.add_pipe("clinical_context", name="unbounded", config={"spans_key": "entities", "include_ents": False})
+    engine = unbounded.engine
+    engine.max_scope_peers = engine.max_cue_targets = engine.max_list_items = 10**9
+    ids = [f.stem for f in iter_brat_files(maccrobat_dir)[:40]]
+    compared = 0
+    for doc in docs_from_brat(maccrobat_dir, nlp.make_doc, ids):
+        for name in ("clinical_sentencizer", "clinical_sectionizer"):
+            doc = nlp.get_pipe(name)(doc)
+        targets = bounded.targets(doc)
+        assert bounded.analyze(doc, targets) == unbounded.analyze(doc, targets)
+        compared += len(targets)
+    assert compared > 1000
+
+
+ASSERTION_CONFIG = {
+    "nlp": {
+        "lang": "en",
+        "pipeline": ["clinical_sentencizer", "clinical_context", "clinical_assertion"],
+        "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v2"},
+    },
+    "components": {
+        "clinical_sentencizer": {"factory": "clinical_sentencizer"},
+        "clinical_context": {"factory": "clinical_context", "spans_key": "entities", "include_ents": False},
+        "clinical_assertion": {"factory": "clinical_assertion", "spans_key": "entities", "include_ents": False},
+    },
+}
+
+
+def test_assertion_classifier_reuses_the_context_run(maccrobat_dir, monkeypatch):
+    from thinc.api import Adam
+
+    from spacy_clinical_ner.readers.brat import docs_from_brat, iter_brat_files
+
+    install_doc_extensions()
+    nlp = spacy.util.load_model_from_config(ASSERTION_CONFIG, auto_fill=True)
+    ids = [f.stem for f in iter_brat_files(maccrobat_dir)[1:4]]
+    docs = list(docs_from_brat(maccrobat_dir, nlp.make_doc, ids))
+    examples = [Example(copy_entities(d, nlp.make_doc(d.text), "entities"), d) for d in docs]
+    optimizer = Adam(0.01)
+    nlp.initialize(lambda: examples, sgd=optimizer)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer, exclude=["clinical_sentencizer", "clinical_context"])
+    context = nlp.get_pipe("clinical_context")
+    engine = context.engine
+    runs = []
+    original = engine.modifiers
+
+    def counted(*args, **kwargs):  # the real method, counted
+        runs.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "modifiers", counted)
+    doc = nlp(copy_entities(docs[0], nlp.make_doc(docs[0].text), "entities"))
+    assert len(runs) == 1  # ConText ran once for both components
+    reused = [(s._.is_negated, s._.assertion, s._.context_cues) for s in doc.spans["entities"]]
+    # the same results when the assertion classifier has to run ConText itself
+    again = copy_entities(docs[0], nlp.make_doc(docs[0].text), "entities")
+    for name in ("clinical_sentencizer", "clinical_context"):
+        again = nlp.get_pipe(name)(again)
+    context._analysed = weakref.WeakKeyDictionary()
+    again = nlp.get_pipe("clinical_assertion")(again)
+    assert len(runs) == 3
+    assert [(s._.is_negated, s._.assertion, s._.context_cues) for s in again.spans["entities"]] == reused
+    # other spans than the ones ConText annotated: analysed afresh
+    spans = list(doc.spans["entities"])[:3]
+    assert context.analysis(doc, spans) == context.analyze(doc, spans)
