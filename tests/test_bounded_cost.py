@@ -161,3 +161,44 @@ def test_assertion_classifier_reuses_the_context_run(maccrobat_dir, monkeypatch)
     # other spans than the ones ConText annotated: analysed afresh
     spans = list(doc.spans["entities"])[:3]
     assert context.analysis(doc, spans) == context.analyze(doc, spans)
+
+
+# ---------------------------------------------------------------------------- benchmark kinds
+def _benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "adversarial.py"
+    spec = importlib.util.spec_from_file_location("adversarial_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    module = _benchmark()
+    nlp, make_doc = module.rule_pipeline()
+    module.process(nlp, make_doc, module.normal_note(2000))
+    return module, nlp, make_doc
+
+
+@pytest.mark.parametrize("kind", ["cues", "cue_mix", "no_stops", "huge_token", "newlines", "long_list"])
+def test_adversarial_note_costs_like_a_normal_note(bench, kind):
+    """Rule components, relation candidates and the FHIR writer on each adversarial kind of
+    benchmarks/adversarial.py: within a generous factor of a normal note of the same size."""
+    module, nlp, make_doc = bench
+    n = 40_000
+    normal, text = module.normal_note(n), module.KINDS[kind](n)
+    assert abs(len(text) - len(normal)) < n // 10
+    t_normal = module.best_time(lambda: module.process(nlp, make_doc, normal), 3)
+    t_kind = module.best_time(lambda: module.process(nlp, make_doc, text), 3)
+    assert t_kind < 15 * t_normal, (kind, t_kind, t_normal)
+
+
+def test_newlines_and_huge_token_notes_are_annotated(bench):
+    module, nlp, make_doc = bench
+    doc = module.process(nlp, make_doc, module.newlines(200_000) + "No fever.")
+    assert [(e.text, e._.is_negated) for e in doc.ents] == [("fever", True)]
+    doc = module.process(nlp, make_doc, module.huge_token(100_000) + " no fever")
+    assert [(e.text, e._.is_negated) for e in doc.ents] == [("fever", True)]

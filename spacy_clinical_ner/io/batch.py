@@ -226,15 +226,89 @@ class JsonlOutput:
             self._fh = None
 
 
+#: File names a note may not take: the HTML index, and names Windows reserves for devices.
+RESERVED_NAMES = frozenset(["index", "con", "prn", "aux", "nul"] + [f"com{i}" for i in range(1, 10)] + [f"lpt{i}" for i in range(1, 10)])
+
+
 def safe_filename(note_id: str) -> str:
-    """A file name for a note id (ids may hold '/', spaces, ...); unique per id."""
+    """A file name (without extension) for a note id; a different one for every id.
+
+    An id that is a plain name (letters, digits, ``.``, ``_``, ``-``) is its own file name.
+    Any other id – with '/', '\\', spaces or other characters, longer than 120 characters,
+    empty, starting or ending with '.', or a reserved name (``index``, which is the HTML
+    index, or a Windows device name such as ``con``) – gets its characters replaced by '_'
+    and a hash of the id appended, so two ids that look alike after the replacement ("a/b",
+    "a_b") never share a file, and no note is a hidden file or overwrites the index.
+    """
     import hashlib
     import re
 
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", note_id)[:120]
-    if safe != note_id or safe.startswith(".") or not safe:
-        safe = f"{safe}-{hashlib.sha1(note_id.encode('utf8')).hexdigest()[:10]}"
+    if safe != note_id or not safe or safe[0] == "." or safe[-1] == "." or safe.split(".")[0].lower() in RESERVED_NAMES:
+        base = safe.strip(".") or "note"
+        if base.split(".")[0].lower() in RESERVED_NAMES:
+            base = f"_{base}"  # "index" -> "_index-…": Windows reserves "con.txt" as well as "con"
+        safe = f"{base}-{hashlib.sha1(note_id.encode('utf8', 'surrogatepass')).hexdigest()[:10]}"
     return safe
+
+
+LOCK_NAME = ".lock"
+
+
+class OutputLock:
+    """An exclusive lock on an output folder for the length of a run (E630 when held).
+
+    The operating system holds it (``flock`` / ``msvcrt.locking`` on ``<folder>/.lock``),
+    so a run that is killed, even with SIGKILL, leaves no stale lock. The file names the
+    holder (process id, host, start time) for the error message of a second run.
+    """
+
+    def __init__(self, folder: Union[str, Path]):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self._fh = None
+
+    def acquire(self) -> OutputLock:
+        import socket
+
+        fh = open(self.path, "a+", encoding="utf8")  # noqa: SIM115 - held open for the run
+        try:
+            _lock_file(fh)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise ClinicalNERError(Errors.E630.format(path=self.folder, holder=holder)) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"process {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing the file releases the lock
+            self._fh = None
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _lock_file(fh) -> None:
+    """Lock ``fh`` exclusively without waiting; OSError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def write_atomic(path: Path, data: str) -> None:
@@ -385,11 +459,44 @@ def run_batch(
     all_notes = read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit, encoding=encoding)
     read_options = {"id_field": id_field, "text_field": text_field, "glob": glob, "encoding": encoding}
     manifest = _manifest(nlp, input_path, formats, read_options)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # one run per folder at a time: a second one would write every note again (E630)
+    with OutputLock(output_dir):
+        return _run_locked(
+            nlp,
+            input_path,
+            output_dir,
+            all_notes,
+            manifest,
+            formats,
+            limit,
+            n_process=n_process,
+            batch_size=batch_size,
+            glob=glob,
+            overwrite=overwrite,
+            progress=progress,
+        )
+
+
+def _run_locked(
+    nlp: Language,
+    input_path: Path,
+    output_dir: Path,
+    all_notes: Iterator[Note],
+    manifest: Dict[str, Any],
+    formats: List[str],
+    limit: int,
+    *,
+    n_process: int,
+    batch_size: int,
+    glob: str,
+    overwrite: bool,
+    progress: bool,
+) -> Dict[str, Any]:
     manifest_path = output_dir / MANIFEST_NAME
     jsonl_path = output_dir / JSONL_NAME
     if not overwrite and manifest_path.exists() and jsonl_path.exists():
         _check_resumable(manifest_path, manifest, output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(manifest_path, json.dumps(dict(manifest, completed=False), indent=2))
 
     out = JsonlOutput(jsonl_path).open(resume=not overwrite)
@@ -442,7 +549,11 @@ def run_batch(
     for writer in writers:
         writer.finish(jsonl_path)
     summary = dict(
-        counts, error_codes=by_code, seconds=round(seconds, 3), words_per_second=round(counts["words"] / seconds, 1) if seconds else None
+        counts,
+        error_codes=by_code,
+        seconds=round(seconds, 3),
+        words_per_second=round(counts["words"] / seconds, 1) if seconds else None,
+        notes=counts["annotated"] + counts["errors"] + counts["skipped"],
     )
     write_atomic(manifest_path, json.dumps(dict(manifest, completed=True, last_run=summary), indent=2))
     return summary
