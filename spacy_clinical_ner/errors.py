@@ -60,6 +60,15 @@ class Errors(metaclass=ErrorsWithCodes):
         "every note twice. Wait for it to end, or write to another folder"
     )
     E631 = "The input {path} holds no notes: nothing was annotated"
+    E632 = "Too much work in one request: {count} characters in its notes, the limit is {limit}: send the notes in several requests"
+    E633 = (
+        "No answer within {timeout:g} s: the service is busy with other requests. Retry later, or send smaller "
+        "or fewer notes; the notes of this request were not annotated"
+    )
+    E634 = (
+        "Host header not allowed: the service answers requests for {allowed} only (protection against DNS "
+        "rebinding). Start it with --allowed-host NAME for each name it is reached by"
+    )
     E620 = (
         "Output {path} holds a run in the formats {old}; this run asks for {new}. A resumed run writes the same "
         "formats (so every note listed in annotations.jsonl is complete in each): give the same --format, "
