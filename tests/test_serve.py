@@ -39,7 +39,7 @@ def test_health(client, nlp):
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["pipeline"] == nlp.pipe_names
     assert body["limits"] == {"max_body_bytes": 20_000, "max_notes": 5, "max_chars": 1_000, "max_request_chars": 400_000, "timeout_s": 60.0}
-    assert body["queued"] == 0 and body["running_s"] == 0.0
+    assert body["queued"] == 0 and body["running_s"] == 0.0 and isinstance(body["limits"]["max_chars"], int)
 
 
 def test_annotate_one(client, nlp, comp, validator):

@@ -172,7 +172,7 @@ class Health(BaseModel):
     model: str
     pipeline: List[str]
     version: str
-    limits: Dict[str, float]
+    limits: Dict[str, Union[int, float]]
     queued: int = Field(0, description="requests waiting for the pipeline")
     running_s: float = Field(0.0, description="seconds the pipeline has been on its current batch (0: idle)")
 
