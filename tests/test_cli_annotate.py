@@ -571,3 +571,73 @@ def test_output_file_names_are_safe_and_unique(tmp_path, nlp):
     assert len(html) == len(notes) + 1 and not any(n.startswith(".") for n in html)
     assert "Note 0" not in (out / "html" / "index.html").read_text(encoding="utf8")  # the index is still the index
     assert len(list((out / "brat").glob("*.txt"))) == len(notes) and not (tmp_path / "up.txt").exists()
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "Ctrl-C"])
+def test_interrupted_two_process_run_leaves_no_worker_and_resumes(tmp_path, comp, nlp, how):
+    """kill -9 / SIGTERM of the main process, or Ctrl-C (SIGINT to the process group), while both workers
+    of a --n-process 2 run wait: no worker survives, the run stops within seconds, the re-run is exact."""
+    import psutil
+
+    gate = tmp_path / "gate"  # each worker waits before its 4th note until this file exists
+    slow = comp.save_pipeline(tmp_path / "slow_model", gate_file=str(gate), gate_after=3)
+    notes = [(f"n{i:02d}", f"Visit {i}. Patient denies fever. Severe chest pain.") for i in range(24)]
+    src = write_jsonl(tmp_path / "in.jsonl", notes)
+    out = tmp_path / "out"
+    args = ["annotate", str(src), str(out), "--model", str(slow), "--code", str(CODE), "--format", "jsonl,fhir"]
+    args += ["--n-process", "2", "--batch-size", "1", "--no-progress"]
+    proc = subprocess.Popen(
+        [*_launcher(), *args], env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    jsonl = out / JSONL_NAME
+    try:
+        deadline = time.monotonic() + 240
+        workers: list = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            workers = [p.pid for p in psutil.Process(proc.pid).children()]
+            if len(workers) == 2 and jsonl.exists() and jsonl.read_bytes().count(b"\n") >= 4:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and len(workers) == 2, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.3)  # both workers at the gate
+        stopped = time.monotonic()
+        if how == "Ctrl-C":
+            os.killpg(proc.pid, signal.SIGINT)  # the terminal sends it to the whole foreground group
+        else:
+            os.kill(proc.pid, getattr(signal, how))  # the main process only
+        rc = proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(_gone(pid) for pid in workers):
+            time.sleep(0.05)
+        took = time.monotonic() - stopped
+        stderr = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        proc.stderr.close()
+    assert all(_gone(pid) for pid in workers), (how, workers)
+    assert took < 10, (how, took)
+    if how == "SIGKILL":
+        assert rc == -signal.SIGKILL
+    else:
+        assert rc == 130 and "run the same command again to resume" in stderr and "Traceback" not in stderr, (rc, stderr[-2000:])
+    done_before = jsonl.read_bytes().count(b"\n")
+    assert 4 <= done_before < len(notes)
+    gate.touch()
+    rerun = subprocess.run([*_launcher(), *args], env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    records = read_jsonl(jsonl)
+    assert [r["id"] for r in records] == [nid for nid, _ in notes]  # each exactly once, in order
+    for rec, (nid, text) in zip(records, notes, strict=True):
+        assert rec == doc_to_record(nlp(text), nid)

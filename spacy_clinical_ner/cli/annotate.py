@@ -1,6 +1,8 @@
 """``annotate``: batch annotation of a folder of ``.txt`` files, a JSONL or a CSV file."""
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -11,6 +13,7 @@ from . import app
 EXIT_NOTE_ERRORS = 1
 EXIT_ERROR = 2
 EXIT_EMPTY = 3
+EXIT_INTERRUPTED = 130
 
 
 @app.command("annotate")
@@ -55,10 +58,12 @@ def annotate_cli(
 
     2 = the run did not start or stopped (bad option, unreadable input, output folder in use or not writable);
 
-    3 = the input holds no notes (E631).
+    3 = the input holds no notes (E631);
+
+    130 = stopped by Ctrl-C or SIGTERM (worker processes stopped too; re-running resumes).
     """
     from ..errors import ClinicalNERError, Errors
-    from ..io.batch import parse_formats, run_batch
+    from ..io.batch import Interrupted, parse_formats, run_batch
     from ..io.model import load_pipeline
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -83,6 +88,14 @@ def annotate_cli(
     except (ClinicalNERError, OSError) as err:  # OSError: a missing input, an output folder that cannot be written
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(code=EXIT_ERROR) from err
+    except (KeyboardInterrupt, Interrupted) as err:
+        # The output files are closed and the lock released (run_batch's clean-up ran). Exit at once:
+        # multiprocessing's queue finaliser would wait for ever on a queue its killed workers never read.
+        what = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"signal {err.signum}"
+        typer.echo(f"Stopped by {what}: the notes done so far are in {output_dir}; run the same command again to resume.", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     errors = ", ".join(f"{code} {n}" for code, n in sorted(summary["error_codes"].items())) or "none"
     typer.echo(
         f"{summary['annotated']} annotated, {summary['errors']} error record(s) ({errors}), {summary['skipped']} already done; "

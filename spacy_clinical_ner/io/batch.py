@@ -17,10 +17,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.util
 import os
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Union
@@ -94,17 +100,95 @@ def _annotate_one(nlp: Language, note: Note) -> Result:
 def drop_tensor(doc: Doc) -> Doc:
     """Empty ``doc.tensor`` (the tok2vec output, ~80% of a serialised Doc), which no output
     uses: worker processes send Docs back as bytes, and this makes them 5x smaller."""
+    die_with_parent()  # a worker started with "spawn" (macOS, Windows) gets its watchdog here
     doc.tensor = numpy.zeros((0,), dtype="float32")
     return doc
 
 
+#: Exit status of a worker process whose parent is gone.
+EXIT_PARENT_GONE = 70
+_watched_pid = 0
+
+
+def die_with_parent(_: object = None) -> None:
+    """In a worker process: exit as soon as the process that started it ends, even by SIGKILL
+    (a thread waits on the parent's sentinel, and checks the parent id every second), and
+    leave Ctrl-C to the parent, which stops its workers. Nothing in the main process."""
+    global _watched_pid
+    parent = multiprocessing.parent_process()
+    if parent is None or _watched_pid == os.getpid():
+        return
+    _watched_pid = os.getpid()
+    parent_pid = os.getppid()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
+
+    def watch() -> None:
+        while True:
+            gone = multiprocessing.connection.wait([parent.sentinel], timeout=1.0)
+            if gone or os.getppid() != parent_pid:
+                os._exit(EXIT_PARENT_GONE)
+
+    threading.Thread(target=watch, name="clinical-ner-watchdog", daemon=True).start()
+
+
+class _ForkHook:
+    """Registered with ``multiprocessing.util.register_after_fork`` while a run uses worker
+    processes: a forked worker starts its watchdog before it reads its first batch."""
+
+
+class Interrupted(BaseException):
+    """A run stopped by SIGTERM (SIGINT is ``KeyboardInterrupt``)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+
+
+@contextmanager
+def _workers_stop_with_run() -> Iterator[None]:
+    """While worker processes run: SIGINT and SIGTERM kill them at once (a worker may be on a
+    long note, and the pipe's clean-up waits for it) and stop the run by ``KeyboardInterrupt`` /
+    ``Interrupted`` in the main thread, so the output files are closed and the lock released."""
+    hook = _ForkHook()
+    multiprocessing.util.register_after_fork(hook, die_with_parent)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {p.pid for p in multiprocessing.active_children()}
+
+    def stop(signum, frame) -> None:
+        for child in multiprocessing.active_children():
+            if child.pid not in before:
+                child.kill()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        del hook  # the after-fork registry holds it weakly: no more watchdogs
+
+
 def annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int = 1, batch_size: int = 16) -> Iterator[Result]:
-    """One ``Result`` per note, in input order (error notes included)."""
+    """One ``Result`` per note, in input order (error notes included).
+
+    With worker processes, they end with this process (SIGKILL included), and SIGINT /
+    SIGTERM stop them at once: ``KeyboardInterrupt`` / ``Interrupted`` is raised here."""
     added = n_process != 1 and DROP_TENSOR not in nlp.pipe_names
     if added:
         nlp.add_pipe(DROP_TENSOR, last=True)
     try:
-        yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
+        if n_process == 1:
+            yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
+        else:
+            with _workers_stop_with_run():
+                yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
     finally:
         if added:
             nlp.remove_pipe(DROP_TENSOR)
