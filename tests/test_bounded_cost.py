@@ -202,3 +202,40 @@ def test_newlines_and_huge_token_notes_are_annotated(bench):
     assert [(e.text, e._.is_negated) for e in doc.ents] == [("fever", True)]
     doc = module.process(nlp, make_doc, module.huge_token(100_000) + " no fever")
     assert [(e.text, e._.is_negated) for e in doc.ents] == [("fever", True)]
+
+
+# ---------------------------------------------------------------------------- output writers
+def _record_with_relations(n: int) -> dict:
+    """``n`` findings, each with a severity and a site linked to it: 3n entities, 2n relations."""
+    entities, relations = [], []
+    for k in range(n):
+        base = len(entities)
+        for j, (text, label) in enumerate((("pain", "Sign_symptom"), ("severe", "Severity"), ("knee", "Biological_structure"))):
+            start = 20 * k + 6 * j
+            entities.append({"text": text, "label": label, "start": start, "end": start + len(text), "assertion": "present"})
+        relations.append({"head": base + 1, "tail": base, "label": "MODIFY", "typed_label": "severity_of", "score": 1.0})
+        relations.append({"head": base + 2, "tail": base, "label": "MODIFY", "typed_label": "location_of", "score": 1.0})
+    return {"id": "big", "text_length": 20 * n, "entities": entities, "relations": relations, "triples": [], "error": None}
+
+
+def test_fhir_writer_is_linear_in_entities_and_relations():
+    """Each Condition gets its own severity and site; 4x the entities and relations cost about 4x
+    (it was quadratic: every entity scanned every relation), measured as a ratio, not a time."""
+    from spacy_clinical_ner.io.fhir import record_to_bundle_dict
+
+    small, large = _record_with_relations(500), _record_with_relations(2000)
+    bundle = record_to_bundle_dict(small)
+    conditions = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
+    assert len(conditions) == 500
+    assert all(c["severity"] == {"text": "severe"} and len(c["bodySite"]) == 1 for c in conditions)
+    t_small = min(_timed(lambda: record_to_bundle_dict(small)) for _ in range(3))
+    t_large = min(_timed(lambda: record_to_bundle_dict(large)) for _ in range(3))
+    assert t_large < 8 * t_small, (t_small, t_large)  # linear: about 4; quadratic: about 16
+
+
+def _timed(fn) -> float:
+    import time
+
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
