@@ -33,7 +33,7 @@ def run_once(model: str, src: Path, out: Path, n_process: int, batch_size: int, 
     with RssSampler(proc.pid) as rss:
         _, err = proc.communicate()
     wall = time.perf_counter() - started
-    if proc.returncode != 0:
+    if proc.returncode not in (0, 1):  # 1: the run finished with error records (counted below)
         raise RuntimeError(f"annotate failed: {err.decode()[-2000:]}")
     last = json.loads((out / "run.json").read_text(encoding="utf8"))["last_run"]
     return {

@@ -33,7 +33,6 @@ class Errors(metaclass=ErrorsWithCodes):
     # input / batch (E2xx)
     E201 = "Input {input_id!r}: {reason}"
     # product surface: batch CLI, outputs, REST service, Spark (E6xx)
-    E600 = "{path} is read line by line, which needs an ASCII-compatible encoding, not {encoding}: re-encode it as UTF-8"
     E601 = (
         "No pipeline found for {model!r}: it is neither an installed package nor a pipeline folder. "
         "Pass --model with a package name or a path (a folder with config.cfg and meta.json), "
@@ -56,6 +55,20 @@ class Errors(metaclass=ErrorsWithCodes):
     E621 = "The DataFrame has no column {column!r} ({option}); its columns are {columns}"
     E622 = "The text column {column!r} holds {dtype}, not strings: cast it (F.col({column!r}).cast('string')) or name another text_col"
     E623 = "The DataFrame already has a column {column!r}: drop or rename it before annotating"
+    E630 = (
+        "Output folder {path} is in use by another run ({holder}): two runs into one folder would write "
+        "every note twice. Wait for it to end, or write to another folder"
+    )
+    E631 = "The input {path} holds no notes: nothing was annotated"
+    E632 = "Too much work in one request: {count} characters in its notes, the limit is {limit}: send the notes in several requests"
+    E633 = (
+        "No answer within {timeout:g} s: the service is busy with other requests. Retry later, or send smaller "
+        "or fewer notes; the notes of this request were not annotated"
+    )
+    E634 = (
+        "Host header not allowed: the service answers requests for {allowed} only (protection against DNS "
+        "rebinding). Start it with --allowed-host NAME for each name it is reached by"
+    )
     E620 = (
         "Output {path} holds a run in the formats {old}; this run asks for {new}. A resumed run writes the same "
         "formats (so every note listed in annotations.jsonl is complete in each): give the same --format, "

@@ -72,7 +72,7 @@ def test_cli_all_formats_two_processes(tmp_path, model_dir, comp, nlp, validator
     cmd = [sys.executable, "-m", "spacy_clinical_ner", "annotate", str(src), str(out), "--model", str(model_dir), "--code", str(CODE)]
     cmd += ["--format", "jsonl,fhir,brat,html", "--n-process", "2", "--batch-size", "2", "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert "4 annotated, 1 error record(s) (empty_text 1)" in proc.stderr
     records = read_jsonl(out / JSONL_NAME)
     assert [r["id"] for r in records] == [nid for nid, _ in notes]  # input order, nothing lost
@@ -187,8 +187,10 @@ def test_encodings(tmp_path, nlp):
     jsonl.write_bytes(json.dumps({"id": "j", "text": text}, ensure_ascii=False).encode("cp1252") + b"\n")
     run_batch(nlp, jsonl, tmp_path / "jsonl", encoding="windows-1252", progress=False)
     assert read_jsonl(tmp_path / "jsonl" / JSONL_NAME)[0]["text_length"] == len(text)
-    with pytest.raises(ClinicalNERError, match="E600"):
-        run_batch(nlp, jsonl, tmp_path / "u16", encoding="utf-16", progress=False)
+    # a UTF-16 export without a byte-order mark, named by --encoding
+    (tmp_path / "u16le.jsonl").write_bytes((json.dumps({"id": "u", "text": text}) + "\n").encode("utf-16-le"))
+    run_batch(nlp, tmp_path / "u16le.jsonl", tmp_path / "u16", encoding="utf-16-le", progress=False)
+    assert read_jsonl(tmp_path / "u16" / JSONL_NAME)[0]["entities"][0]["start"] == text.index("fever")
     with pytest.raises(ClinicalNERError, match="E609"):
         run_batch(nlp, src, tmp_path / "bad", encoding="klingon", progress=False)
 
@@ -440,3 +442,202 @@ def test_cli_user_errors_are_one_line(tmp_path):
         assert [line for line in proc.stderr.splitlines() if line.startswith("Error:")], (name, proc.stderr)
         if name == "show":  # the good line is still shown, the bad one named
             assert "== ok: 0 entities" in proc.stdout and "line 1 of" in proc.stderr
+
+
+# ---------------------------------------------------------------------------- failing clean (issue 22)
+def _launcher():
+    script = Path(sys.executable).parent / "clinical-ner"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "spacy_clinical_ner"]
+
+
+def test_one_run_per_output_folder(tmp_path, comp):
+    """A second run into a folder in use stops with E630 (exit 2) and writes nothing; a killed run leaves no lock."""
+    gate = tmp_path / "gate"
+    slow = comp.save_pipeline(tmp_path / "slow_model", gate_file=str(gate), gate_after=5)
+    notes = [(f"n{i:02d}", f"Visit {i}. Patient denies fever.") for i in range(20)]
+    src = write_jsonl(tmp_path / "in.jsonl", notes)
+    out = tmp_path / "out"
+    args = ["annotate", str(src), str(out), "--model", str(slow), "--code", str(CODE), "--batch-size", "1", "--no-progress"]
+    proc = subprocess.Popen(
+        [*_launcher(), *args], env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    jsonl = out / JSONL_NAME
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if jsonl.exists() and jsonl.read_bytes().count(b"\n") >= 5:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        before = jsonl.read_bytes()
+        second = CliRunner().invoke(load_commands(), args)
+        assert second.exit_code == 2, second.output
+        assert "E630" in second.output and f"process {proc.pid}" in second.output
+        assert jsonl.read_bytes() == before  # the second run wrote nothing
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    gate.touch()
+    third = CliRunner().invoke(load_commands(), args)  # the lock died with its process
+    assert third.exit_code == 0, third.output
+    assert [r["id"] for r in read_jsonl(jsonl)] == [nid for nid, _ in notes]  # every note exactly once
+
+
+def test_lock_is_held_for_the_run(tmp_path, nlp):
+    from spacy_clinical_ner.io.batch import OutputLock
+
+    src = write_jsonl(tmp_path / "in.jsonl", [("a", "No fever.")])
+    out = tmp_path / "out"
+    out.mkdir()
+    with OutputLock(out), pytest.raises(ClinicalNERError, match="E630"):
+        run_batch(nlp, src, out, progress=False)
+    assert not (out / JSONL_NAME).exists()
+    run_batch(nlp, src, out, progress=False)  # released
+    assert [r["id"] for r in read_jsonl(out / JSONL_NAME)] == ["a"]
+
+
+def test_exit_codes(tmp_path, model_dir):
+    app = load_commands()
+    base = ["--model", str(model_dir), "--code", str(CODE), "--no-progress"]
+    good = write_jsonl(tmp_path / "good.jsonl", [("a", "No fever."), ("b", "Severe chest pain.")])
+    result = CliRunner().invoke(app, ["annotate", str(good), str(tmp_path / "o1"), *base])
+    assert result.exit_code == 0, result.output
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", [("a", "No fever."), ("b", "   ")])
+    result = CliRunner().invoke(app, ["annotate", str(mixed), str(tmp_path / "o2"), *base])
+    assert result.exit_code == 1 and "empty_text 1" in result.output
+    every_failed = write_jsonl(tmp_path / "bad.jsonl", [("a", ""), ("b", " ")])
+    assert CliRunner().invoke(app, ["annotate", str(every_failed), str(tmp_path / "o3"), *base]).exit_code == 1
+    for name, content in (("empty.jsonl", "\n\n"), ("empty.csv", "id,text\n"), ("nothing.csv", "")):
+        (tmp_path / name).write_text(content, encoding="utf8")
+        result = CliRunner().invoke(app, ["annotate", str(tmp_path / name), str(tmp_path / f"o_{name}"), *base])
+        assert result.exit_code == 3 and "E631" in result.output, (name, result.output)
+    help_text = CliRunner().invoke(app, ["annotate", "--help"]).output
+    assert "Exit codes" in help_text and "E631" in help_text
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-32-be", "utf-8-sig"])
+def test_byte_order_mark_in_every_input_kind(tmp_path, nlp, codec):
+    import codecs as codecs_module
+
+    text = "Café patient: no fever. Temp 38°C."
+    bom = {"utf-16-be": codecs_module.BOM_UTF16_BE, "utf-32-be": codecs_module.BOM_UTF32_BE}.get(codec, b"")
+
+    def encode(s: str) -> bytes:
+        return bom + s.encode(codec)
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "t.txt").write_bytes(encode(text))
+    (tmp_path / "in.jsonl").write_bytes(encode(json.dumps({"id": "j", "text": text}, ensure_ascii=False) + "\n"))
+    (tmp_path / "in.csv").write_bytes(encode('id,text\r\nc,"' + text + '"\r\n'))
+    for name, source in (("t", folder), ("j", tmp_path / "in.jsonl"), ("c", tmp_path / "in.csv")):
+        out = tmp_path / f"out_{name}"
+        run_batch(nlp, source, out, progress=False)
+        (record,) = read_jsonl(out / JSONL_NAME)
+        assert record["id"] == name and not record["error"], record
+        assert record["text_length"] == len(text) and record["entities"][0]["start"] == text.index("fever")
+
+
+def test_utf16_file_cut_in_the_middle_loses_nothing(tmp_path, nlp):
+    lines = [json.dumps({"id": f"n{i}", "text": "No fever."}) + "\n" for i in range(3)]
+    (tmp_path / "cut.jsonl").write_bytes("".join(lines).encode("utf-16") + b"{")  # an odd last byte
+    run_batch(nlp, tmp_path / "cut.jsonl", tmp_path / "out", progress=False)
+    records = read_jsonl(tmp_path / "out" / JSONL_NAME)
+    assert [r["id"] for r in records[:3]] == ["n0", "n1", "n2"] and not any(r["error"] for r in records[:3])
+    assert len(records) == 4 and records[3]["error"]["code"] == "invalid_utf8" and "cut.jsonl:4" == records[3]["id"]
+    (tmp_path / "cut.csv").write_bytes("id,text\nc1,No fever.\n".encode("utf-16") + b"x")
+    run_batch(nlp, tmp_path / "cut.csv", tmp_path / "out_csv", progress=False)
+    records = read_jsonl(tmp_path / "out_csv" / JSONL_NAME)
+    assert [r["id"] for r in records][0] == "c1" and records[-1]["error"]["code"] == "invalid_utf8"
+
+
+def test_output_file_names_are_safe_and_unique(tmp_path, nlp):
+    from spacy_clinical_ner.io.batch import RESERVED_NAMES, safe_filename
+
+    ids = ["index", "INDEX", "Index.html", ".hidden", "..", ".", "a/b", "a_b", "a\\b", "../../etc/passwd", "con", "nul.txt"]
+    ids += ["x" * 200, "x" * 201, "", "trailing.", "ok-name_1.2", "ümlaut", "a b", "a_b#2"]
+    names = [safe_filename(i) for i in ids]
+    assert len(set(names)) == len(ids)
+    for note_id, name in zip(ids, names, strict=True):
+        assert name and not name.startswith(".") and not name.endswith(".") and "/" not in name and "\\" not in name
+        assert name.split(".")[0].lower() not in RESERVED_NAMES and len(name) <= 140, (note_id, name)
+    assert safe_filename("ok-name_1.2") == "ok-name_1.2"  # plain ids keep their name
+    notes = [(i, f"Note {k}: no fever.") for k, i in enumerate(["index", ".hidden", "a/b", "a_b", "../up", "INDEX"])]
+    src = write_jsonl(tmp_path / "in.jsonl", notes)
+    out = tmp_path / "out"
+    run_batch(nlp, src, out, formats="jsonl,brat,html", progress=False)
+    html = sorted(p.name for p in (out / "html").iterdir())
+    assert len(html) == len(notes) + 1 and not any(n.startswith(".") for n in html)
+    assert "Note 0" not in (out / "html" / "index.html").read_text(encoding="utf8")  # the index is still the index
+    assert len(list((out / "brat").glob("*.txt"))) == len(notes) and not (tmp_path / "up.txt").exists()
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="signals and /proc as on Linux")
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "Ctrl-C"])
+def test_interrupted_two_process_run_leaves_no_worker_and_resumes(tmp_path, comp, nlp, how):
+    """kill -9 / SIGTERM of the main process, or Ctrl-C (SIGINT to the process group), while both workers
+    of a --n-process 2 run wait: no worker survives, the run stops within seconds, the re-run is exact."""
+    import psutil
+
+    gate = tmp_path / "gate"  # each worker waits before its 4th note until this file exists
+    slow = comp.save_pipeline(tmp_path / "slow_model", gate_file=str(gate), gate_after=3)
+    notes = [(f"n{i:02d}", f"Visit {i}. Patient denies fever. Severe chest pain.") for i in range(24)]
+    src = write_jsonl(tmp_path / "in.jsonl", notes)
+    out = tmp_path / "out"
+    args = ["annotate", str(src), str(out), "--model", str(slow), "--code", str(CODE), "--format", "jsonl,fhir"]
+    args += ["--n-process", "2", "--batch-size", "1", "--no-progress"]
+    proc = subprocess.Popen(
+        [*_launcher(), *args], env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    jsonl = out / JSONL_NAME
+    try:
+        deadline = time.monotonic() + 240
+        workers: list = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            workers = [p.pid for p in psutil.Process(proc.pid).children()]
+            if len(workers) == 2 and jsonl.exists() and jsonl.read_bytes().count(b"\n") >= 4:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None and len(workers) == 2, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.3)  # both workers at the gate
+        stopped = time.monotonic()
+        if how == "Ctrl-C":
+            os.killpg(proc.pid, signal.SIGINT)  # the terminal sends it to the whole foreground group
+        else:
+            os.kill(proc.pid, getattr(signal, how))  # the main process only
+        rc = proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(_gone(pid) for pid in workers):
+            time.sleep(0.05)
+        took = time.monotonic() - stopped
+        stderr = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        proc.stderr.close()
+    assert all(_gone(pid) for pid in workers), (how, workers)
+    assert took < 10, (how, took)
+    if how == "SIGKILL":
+        assert rc == -signal.SIGKILL
+    else:
+        assert rc == 130 and "run the same command again to resume" in stderr and "Traceback" not in stderr, (rc, stderr[-2000:])
+    done_before = jsonl.read_bytes().count(b"\n")
+    assert 4 <= done_before < len(notes)
+    gate.touch()
+    rerun = subprocess.run([*_launcher(), *args], env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    records = read_jsonl(jsonl)
+    assert [r["id"] for r in records] == [nid for nid, _ in notes]  # each exactly once, in order
+    for rec, (nid, text) in zip(records, notes, strict=True):
+        assert rec == doc_to_record(nlp(text), nid)

@@ -462,7 +462,7 @@ def test_rest_graph_endpoint(pipe):
     from spacy_clinical_ner.serve.app import create_app
 
     notes = [{"id": i, "patient_id": "p1", "date": d, "text": t} for i, d, t in VISITS]
-    with TestClient(create_app(pipe, max_notes=5)) as client:
+    with TestClient(create_app(pipe, max_notes=5), base_url="http://localhost") as client:
         data = client.post("/graph", json={"notes": notes}).json()
         assert data["format"] == "spacy-clinical-ner.graph.v1"
         facts = {e["target"] for e in data["edges"] if e["kind"] == "HAS_PROBLEM"}

@@ -13,6 +13,7 @@ from spacy_clinical_ner.io.records import doc_to_record, load_schema
 from spacy_clinical_ner.serve.app import create_app
 
 SECRET = "Zebediah Quokkaworth denies fever"  # must never reach a log
+LOCAL = "http://localhost"  # the test client's default Host, "testserver", is not in the default allow-list
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def nlp(comp):
 @pytest.fixture(scope="module")
 def client(nlp):
     app = create_app(nlp, max_body_bytes=20_000, max_notes=5, max_chars=1_000)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 
@@ -37,7 +38,8 @@ def validator():
 def test_health(client, nlp):
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["pipeline"] == nlp.pipe_names
-    assert body["limits"] == {"max_body_bytes": 20_000, "max_notes": 5, "max_chars": 1_000}
+    assert body["limits"] == {"max_body_bytes": 20_000, "max_notes": 5, "max_chars": 1_000, "max_request_chars": 400_000, "timeout_s": 60.0}
+    assert body["queued"] == 0 and body["running_s"] == 0.0 and isinstance(body["limits"]["max_chars"], int)
 
 
 def test_annotate_one(client, nlp, comp, validator):
@@ -115,7 +117,7 @@ def test_openapi_and_page(client):
 def test_no_note_text_in_logs(nlp, caplog):
     caplog.set_level(logging.DEBUG)
     app = create_app(nlp, max_chars=200)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         c.post("/annotate", json={"text": SECRET})
         c.post("/annotate", json={"notes": [{"text": SECRET}, {"text": "CRASH_ME " + SECRET}, {"text": SECRET * 10}]})
         c.post("/annotate", json={"txt": SECRET})
@@ -131,7 +133,7 @@ def test_pipeline_loaded_once_from_model(tmp_path, comp, monkeypatch):
     calls = []
     real = model_module.load_pipeline
     monkeypatch.setattr(model_module, "load_pipeline", lambda *a, **k: calls.append(a) or real(*a, **k))
-    with TestClient(create_app(model=str(model_dir), code_path=str(CODE))) as c:
+    with TestClient(create_app(model=str(model_dir), code_path=str(CODE)), base_url=LOCAL) as c:
         assert c.get("/health").json()["pipeline"] == ["sentencizer", "entity_ruler", "surface_test_annotator"]
         for _ in range(3):
             assert c.post("/annotate", json={"text": "No fever."}).json()["entities"][0]["is_negated"] is True
@@ -190,3 +192,76 @@ def test_batches_are_split_by_characters(nlp):
     annotator = Annotator(nlp, max_chars=1_000)
     records = annotator.annotate([("n1", "fever " * 100), ("n2", "No cough. " * 90), ("n3", "fever")])
     assert [r["id"] for r in records] == ["n1", "n2", "n3"] and not any(r.get("error") for r in records)
+
+
+# ---------------------------------------------------------------------------- bounded work (issue 22)
+def test_work_limit_per_request(nlp):
+    app = create_app(nlp, max_chars=1_000, max_request_chars=2_500)
+    with TestClient(app, base_url=LOCAL) as c:
+        notes = [{"id": str(i), "text": "No fever. " * 90} for i in range(3)]  # 2,700 characters in all
+        response = c.post("/annotate", json={"notes": notes})
+        assert response.status_code == 413 and response.json()["detail"]["code"] == "too_much_work"
+        assert "2700" in response.json()["detail"]["message"]
+        # a note over max_chars costs nothing: it gets its own too_long record
+        notes = [{"id": "a", "text": "No fever. " * 90}, {"id": "b", "text": "No fever. " * 90}, {"id": "c", "text": "x" * 5_000}]
+        response = c.post("/annotate", json={"notes": notes})
+        assert response.status_code == 200
+        assert [(r["error"] or {}).get("code") for r in response.json()["results"]] == [None, None, "too_long"]
+
+
+def test_timeout_and_health_busy(comp, tmp_path):
+    """A request stuck behind a slow one gets 503 timeout (and is dropped from the queue), /health answers
+    at once and says busy; once the slow one is done, health says ok again and requests are answered."""
+    import threading
+    import time
+
+    gate = tmp_path / "gate"
+    slow = comp.build_pipeline(gate_file=str(gate), gate_after=0)  # every doc waits for the gate file
+    app = create_app(slow, timeout=0.5, busy_after=0.2)
+    with TestClient(app, base_url=LOCAL) as c:
+        assert c.get("/health").json()["status"] == "ok"
+        first: dict = {}
+        thread = threading.Thread(target=lambda: first.update(r=c.post("/annotate", json={"id": "slow", "text": "No fever."})))
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while c.get("/health").json()["running_s"] < 0.3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            started = time.perf_counter()
+            health = c.get("/health").json()
+            assert time.perf_counter() - started < 1.0 and health["status"] == "busy" and health["running_s"] >= 0.2, health
+            response = c.post("/annotate", json={"id": "waiting", "text": "Mild cough."})
+            assert response.status_code == 503 and response.json()["detail"]["code"] == "timeout"
+            assert "0.5 s" in response.json()["detail"]["message"]
+        finally:
+            gate.touch()
+            thread.join(timeout=30)
+        assert first["r"].status_code == 503  # the slow one itself ran past the timeout
+        throttle = slow.get_pipe("surface_test_throttle")
+        seen = throttle.seen
+        assert c.post("/annotate", json={"id": "after", "text": "No fever."}).status_code == 200
+        assert throttle.seen == seen + 1  # the timed-out "waiting" note was dropped, never run
+        health = c.get("/health").json()
+        assert health["status"] == "ok" and health["queued"] == 0
+
+
+def test_host_allow_list(nlp):
+    from spacy_clinical_ner.serve.app import allowed_hosts, host_name
+
+    assert host_name("[::1]:8000") == "::1" and host_name("LocalHost:80") == "localhost" and host_name("a.org.") == "a.org"
+    default = create_app(nlp)
+    for host in ("localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000"):
+        with TestClient(default, base_url=f"http://{host}") as c:
+            assert c.get("/health").status_code == 200, host
+    for host in ("evil.example", "attacker.localhost.evil", "testserver", "127.0.0.1.nip.io"):
+        with TestClient(default, base_url=f"http://{host}") as c:
+            for response in (c.get("/health"), c.post("/annotate", json={"text": SECRET}), c.get("/")):
+                assert response.status_code == 400 and response.json()["detail"]["code"] == "host_not_allowed", host
+                assert "E634" in response.json()["detail"]["message"]
+    app = create_app(nlp, allowed_hosts=["*.clinic.org", "ner.internal"])
+    for host, status in (("a.clinic.org", 200), ("clinic.org", 200), ("ner.internal:9000", 200), ("xclinic.org", 400), ("localhost", 400)):
+        with TestClient(app, base_url=f"http://{host}") as c:
+            assert c.get("/health").status_code == status, host
+    assert allowed_hosts("127.0.0.1", []) == ["localhost", "127.0.0.1", "::1"]
+    assert allowed_hosts("10.0.0.5", []) == ["localhost", "127.0.0.1", "::1", "10.0.0.5"]
+    assert allowed_hosts("0.0.0.0", ["ner.clinic.org"]) == ["ner.clinic.org"]

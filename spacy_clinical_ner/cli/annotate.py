@@ -1,11 +1,19 @@
 """``annotate``: batch annotation of a folder of ``.txt`` files, a JSONL or a CSV file."""
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import typer
 
 from . import app
+
+#: Exit codes of ``annotate`` (its --help lists them).
+EXIT_NOTE_ERRORS = 1
+EXIT_ERROR = 2
+EXIT_EMPTY = 3
+EXIT_INTERRUPTED = 130
 
 
 @app.command("annotate")
@@ -38,9 +46,24 @@ def annotate_cli(
     code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at INFO level"),
 ) -> None:
-    """Annotate notes into JSONL (+ FHIR R4B Bundles, BRAT, displaCy HTML). Re-running resumes."""
-    from ..errors import ClinicalNERError
-    from ..io.batch import parse_formats, run_batch
+    """Annotate notes into JSONL (+ FHIR R4B Bundles, BRAT, displaCy HTML). Re-running resumes.
+
+    One run at a time per output folder: a second run into a folder in use stops (E630).
+
+    Exit codes:
+
+    0 = every note annotated (or done by an earlier run);
+
+    1 = the run finished, but some notes have an error record (see annotations.jsonl; re-running tries them again);
+
+    2 = the run did not start or stopped (bad option, unreadable input, output folder in use or not writable);
+
+    3 = the input holds no notes (E631);
+
+    130 = stopped by Ctrl-C or SIGTERM (worker processes stopped too; re-running resumes).
+    """
+    from ..errors import ClinicalNERError, Errors
+    from ..io.batch import Interrupted, parse_formats, run_batch
     from ..io.model import load_pipeline
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -64,10 +87,23 @@ def annotate_cli(
         )
     except (ClinicalNERError, OSError) as err:  # OSError: a missing input, an output folder that cannot be written
         typer.echo(f"Error: {err}", err=True)
-        raise typer.Exit(code=2) from err
+        raise typer.Exit(code=EXIT_ERROR) from err
+    except (KeyboardInterrupt, Interrupted) as err:
+        # The output files are closed and the lock released (run_batch's clean-up ran). Exit at once:
+        # multiprocessing's queue finaliser would wait for ever on a queue its killed workers never read.
+        what = "Ctrl-C" if isinstance(err, KeyboardInterrupt) else f"signal {err.signum}"
+        typer.echo(f"Stopped by {what}: the notes done so far are in {output_dir}; run the same command again to resume.", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     errors = ", ".join(f"{code} {n}" for code, n in sorted(summary["error_codes"].items())) or "none"
     typer.echo(
         f"{summary['annotated']} annotated, {summary['errors']} error record(s) ({errors}), {summary['skipped']} already done; "
         f"{summary['words']} words in {summary['seconds']:.1f} s ({summary['words_per_second'] or 0:.0f} words/s) -> {output_dir}",
         err=True,
     )
+    if summary["notes"] == 0:
+        typer.echo(f"Error: {Errors.E631.format(path=input_path)}", err=True)
+        raise typer.Exit(code=EXIT_EMPTY)
+    if summary["errors"]:
+        raise typer.Exit(code=EXIT_NOTE_ERRORS)

@@ -3,6 +3,7 @@
 import logging
 import os
 from pathlib import Path
+from typing import List
 
 import typer
 
@@ -20,6 +21,16 @@ def serve_cli(
     max_body_bytes: int = typer.Option(2_000_000, "--max-body-bytes", min=1, help="Larger requests get 413"),
     max_notes: int = typer.Option(64, "--max-notes", min=1, help="More notes in one request get 413"),
     max_chars: int = typer.Option(100_000, "--max-chars", min=1, help="Longer notes get a too_long error"),
+    max_request_chars: int = typer.Option(
+        400_000, "--max-request-chars", min=1, help="More characters in all the notes of one request get 413 too_much_work"
+    ),
+    timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Seconds before a request not yet answered gets 503 timeout"),
+    allowed_host: List[str] = typer.Option(
+        [],
+        "--allowed-host",
+        help="A host name the service is reached by (repeat for several; '*' any, '*.example.org' a domain). "
+        "Default: the loopback names, and --host when it names one host",
+    ),
     code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
@@ -33,7 +44,7 @@ def serve_cli(
         raise missing_extra("serve", err) from None
 
     from ..io.model import resolve_model
-    from ..serve.app import ENV
+    from ..serve.app import ENV, allowed_hosts
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -48,6 +59,9 @@ def serve_cli(
     os.environ[ENV["max_body_bytes"]] = str(max_body_bytes)
     os.environ[ENV["max_notes"]] = str(max_notes)
     os.environ[ENV["max_chars"]] = str(max_chars)
+    os.environ[ENV["max_request_chars"]] = str(max_request_chars)
+    os.environ[ENV["timeout"]] = str(timeout)
+    os.environ[ENV["allowed_hosts"]] = ",".join(allowed_hosts(host, allowed_host))
     uvicorn.run(
         "spacy_clinical_ner.serve.app:app_from_env",
         factory=True,

@@ -199,7 +199,8 @@ class ClinicalAssertion(TrainablePipe):
         self, doc: Doc, spans: List[Span]
     ) -> Tuple[List[Instance], List[Tuple[Dict[str, bool], List[dict]]], List[List[Tuple[str, int | None]]]]:
         context = self.context
-        analysed = context.analyze(doc, spans) if context is not None else [({}, []) for _ in spans]
+        # what ConText found when it annotated this Doc (run again only for other spans)
+        analysed = context.analysis(doc, spans) if context is not None else [({}, []) for _ in spans]
         if context is not None:
             starts = context.sentence_starts(doc)
         else:

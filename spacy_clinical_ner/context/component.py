@@ -27,6 +27,7 @@ the results are medspaCy's, see tests/test_context.py):
 
 import logging
 import warnings
+import weakref
 from bisect import bisect_right
 from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple, Union
 
@@ -274,7 +275,20 @@ class ClinicalContext(Pipe):
         self._engine: ContextEngine | None = None
         self._abbrevs = frozenset(DEFAULT_ABBREVIATIONS)
         self._warned_missing_group = False
+        # The last analysis of each Doc this component annotated, for ``analysis`` (the
+        # assertion classifier reads it instead of running ConText a second time); weak, so
+        # it lives only as long as the Doc.
+        self._analysed: weakref.WeakKeyDictionary[Doc, Tuple[tuple, list]] = weakref.WeakKeyDictionary()
         self.scorer = scorer
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_analysed"] = None  # a cache of live Docs: not picklable, not worth sending
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._analysed = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ rules
     @property
@@ -394,6 +408,7 @@ class ClinicalContext(Pipe):
         sections = getattr(doc._, SECTIONS_ATTR) if self.cfg["section_attrs"] else []
         section_starts = [s["start"] for s in sections]
         out: List[Tuple[Dict[str, bool], List[dict]]] = []
+        cue_chars: Dict[int, Tuple[str, int, int]] = {}
         for target, mods_t in zip(targets, edges, strict=True):
             values: Dict[str, bool] = {}
             cues: List[dict] = []
@@ -403,7 +418,7 @@ class ClinicalContext(Pipe):
                     continue
                 for attr, value in attrs.items():
                     values[attr] = values.get(attr, False) or value
-                cues.append(self._cue_record(doc, mod, target, attrs))
+                cues.append(self._cue_record(doc, mod, target, attrs, cue_chars))
             if sections:
                 k = bisect_right(section_starts, target.start_char) - 1
                 while k >= 0 and target.start_char >= sections[k]["end"] and sections[k].get("line_scope"):
@@ -422,12 +437,26 @@ class ClinicalContext(Pipe):
             out.append((values, cues))
         return out
 
+    @staticmethod
+    def _signature(doc: Doc, targets: Sequence[Span]) -> tuple:
+        return (len(doc), tuple((t.start, t.end, t.label) for t in targets))
+
+    def analysis(self, doc: Doc, targets: Sequence[Span]) -> List[Tuple[Dict[str, bool], List[dict]]]:
+        """``analyze``, reusing what this component's ``__call__`` found for the same Doc and
+        the same targets (ConText runs once per document however many components read it)."""
+        cached = self._analysed.get(doc)
+        if cached is not None and cached[0] == self._signature(doc, targets):
+            return cached[1]
+        return self.analyze(doc, targets)
+
     def __call__(self, doc: Doc) -> Doc:
         targets = self.targets(doc)
         if not targets:
             return doc
+        analysed = self.analyze(doc, targets)
+        self._analysed[doc] = (self._signature(doc, targets), analysed)
         results: Dict[Tuple[int, int], Tuple[Dict[str, bool], List[dict]]] = {}
-        for target, (values, cues) in zip(targets, self.analyze(doc, targets), strict=True):
+        for target, (values, cues) in zip(targets, analysed, strict=True):
             # spans with the same offsets (two labels) share their extension values
             merged_values, merged_cues = results.setdefault((target.start_char, target.end_char), ({}, []))
             for attr, value in values.items():
@@ -443,13 +472,17 @@ class ClinicalContext(Pipe):
         return doc
 
     @staticmethod
-    def _cue_record(doc: Doc, mod: Modifier, target: Span, attrs: Dict[str, bool]) -> dict:
-        cue = doc[mod.start : mod.end]
+    def _cue_record(doc: Doc, mod: Modifier, target: Span, attrs: Dict[str, bool], chars: Dict[int, Tuple[str, int, int]]) -> dict:
+        # the cue's text and offsets, once per modifier (a cue may modify hundreds of targets)
+        cue = chars.get(id(mod))
+        if cue is None:
+            span = doc[mod.start : mod.end]
+            cue = chars[id(mod)] = (span.text, span.start_char, span.end_char)
         distance = max(target.start - mod.end, mod.start - target.end, 0)
         return {
-            "text": cue.text,
-            "start": cue.start_char,
-            "end": cue.end_char,
+            "text": cue[0],
+            "start": cue[1],
+            "end": cue[2],
             "category": mod.rule.category,
             "rule": mod.rule.literal,
             "direction": mod.rule.direction,

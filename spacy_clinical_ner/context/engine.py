@@ -19,7 +19,7 @@ ones medspaCy finds (``tests/test_context.py`` checks this on medspaCy's own rul
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from typing import Callable, Dict, FrozenSet, Iterable, List, Sequence, Tuple
 
 from spacy.matcher import Matcher, PhraseMatcher
@@ -87,19 +87,25 @@ class LowerPatternMatcher:
     """
 
     def __init__(self) -> None:
-        self._patterns: List[Tuple[int, List[Tuple[FrozenSet[str], Tuple[Tuple[str, ...], ...], bool]]]] = []
+        # each slot as {first word: token sequences starting with it}, so a slot with a
+        # long ``IN`` list costs one dict lookup per position, not one comparison per word
+        self._patterns: List[Tuple[int, List[Tuple[Dict[str, Tuple[Tuple[str, ...], ...]], bool]]]] = []
         self._first: Dict[str, List[int]] = {}
+        self._span = 1  # the most tokens one pattern can cover
 
     def __len__(self) -> int:
         return len(self._patterns)
 
     def add(self, key: int, slots: List[Slot]) -> None:
         idx = len(self._patterns)
-        # one-token options as a set (one lookup per position), longer ones compared as tuples
-        compiled = [
-            (frozenset(q[0] for q in seqs if len(q) == 1), tuple(q for q in seqs if len(q) > 1), optional) for seqs, optional in slots
-        ]
-        self._patterns.append((key, compiled))
+        indexed = []
+        for seqs, optional in slots:
+            by_first: Dict[str, List[Tuple[str, ...]]] = {}
+            for q in seqs:
+                by_first.setdefault(q[0], []).append(q)
+            indexed.append(({w: tuple(qs) for w, qs in by_first.items()}, optional))
+        self._patterns.append((key, indexed))
+        self._span = max(self._span, sum(max((len(q) for q in seqs), default=0) for seqs, _ in slots))
         firsts = set()
         for seqs, optional in slots:
             firsts.update(q[0] for q in seqs)
@@ -112,27 +118,38 @@ class LowerPatternMatcher:
         lowers = [t.lower_ for t in doc]
         n = len(lowers)
         first = self._first
+        span = self._span
         out: List[Tuple[int, int, int]] = []
+        # what matches at a position depends only on the next ``span`` words: repeated
+        # text ("no no no ...", a list pasted 1,000 times) is matched once per distinct window
+        seen: Dict[Tuple[str, ...], List[Tuple[int, int]]] = {}
         for i, word in enumerate(lowers):
             cands = first.get(word)
             if not cands:
                 continue
+            window = tuple(lowers[i : i + span])
+            known = seen.get(window)
+            if known is not None:
+                out.extend((key, i, i + length) for key, length in known)
+                continue
+            start = len(out)
             for idx in cands:
                 key, slots = self._patterns[idx]
                 ends = {i}
-                for singles, multis, optional in slots:
+                for by_first, optional in slots:
                     nxt = set(ends) if optional else set()
                     for j in ends:
-                        if j < n and lowers[j] in singles:
-                            nxt.add(j + 1)
-                        for q in multis:
+                        if j >= n:
+                            continue
+                        for q in by_first.get(lowers[j], ()):
                             k = j + len(q)
-                            if k <= n and tuple(lowers[j:k]) == q:
+                            if k <= n and (len(q) == 1 or tuple(lowers[j:k]) == q):
                                 nxt.add(k)
                     ends = nxt
                     if not ends:
                         break
                 out.extend((key, i, e) for e in sorted(ends) if e > i)
+            seen[window] = [(key, e - i) for key, _, e in out[start:]]
         return out
 
 
@@ -181,13 +198,36 @@ def prune_overlapping(matches: List[Tuple[int, int, int]]) -> List[Tuple[int, in
         matches = pruned
 
 
+#: Work limits that keep the cost of one sentence linear in its length however many cues it
+#: holds ("no no no ... no fever", a 5,000-item list). None of them is reached by real notes
+#: (the largest sentence of the test corpora has far fewer modifiers, targets per cue and list
+#: items); on text that does reach them the result is what medspaCy's all-pairs algorithm
+#: gives wherever a cue's scope is decided by one of its nearer neighbours.
+#:
+#: * ``MAX_SCOPE_PEERS`` – a modifier's scope is limited by (and limits) the next this many
+#:   modifiers of its sentence, not all of them;
+#: * ``MAX_CUE_TARGETS`` – a cue modifies at most this many targets, the nearest ones (as a
+#:   rule's ``max_targets`` does, which stays the tighter limit where set);
+#: * ``MAX_LIST_ITEMS`` – list propagation (``coordination``) carries a cue at most this many
+#:   items beyond its scope.
+MAX_SCOPE_PEERS = 128
+MAX_CUE_TARGETS = 512
+MAX_LIST_ITEMS = 256
+
+
 class ContextEngine:
     """Matches the rules on a Doc and links modifiers to target spans.
 
     ``rules`` are kept as given (they are what the component saves); global settings
     (``max_scope``, ``max_targets``, ``allowed_types``, ``excluded_types``,
-    ``terminating_types``) fill in what a rule leaves unset, as in medspaCy.
+    ``terminating_types``) fill in what a rule leaves unset, as in medspaCy. The work
+    limits ``max_scope_peers``, ``max_cue_targets`` and ``max_list_items`` default to the
+    module's constants (see there).
     """
+
+    max_scope_peers: int = MAX_SCOPE_PEERS
+    max_cue_targets: int = MAX_CUE_TARGETS
+    max_list_items: int = MAX_LIST_ITEMS
 
     def __init__(
         self,
@@ -361,17 +401,33 @@ class ContextEngine:
             sent_end = sent_starts[k + 1] if k + 1 < len(sent_starts) else n
             scope = self._scope_of(rule_id, start, end, sent_start, max(sent_end, end))
             mods.append(Modifier(rule_id, self.rules[rule_id], start, end, k, scope))
-        # Modifiers are sorted by start; compare only those of the same sentence.
+        # Modifiers are sorted by start; compare only those of the same sentence, and each
+        # only with the next MAX_SCOPE_PEERS ones (all pairs in any sentence of up to
+        # MAX_SCOPE_PEERS + 1 modifiers: the limit changes nothing in real text, and keeps
+        # "no no no ... no fever" linear).
+        window = self.max_scope_peers
         i = 0
         while i < len(mods):
             j = i
             while j < len(mods) and mods[j].sent == mods[i].sent:
                 j += 1
             group = mods[i:j]
+            backward = [k for k, m in enumerate(group) if m.rule.direction in ("BACKWARD", "BIDIRECTIONAL")]
             for a in range(len(group) - 1):
-                for b in range(a + 1, len(group)):
-                    self._limit_scope(group[a], group[b])
-                    self._limit_scope(group[b], group[a])
+                mod_a = group[a]
+                stop = min(a + 1 + window, len(group))
+                b = a + 1
+                if mod_a.rule.direction not in ("TERMINATE", "PSEUDO"):
+                    # while a later modifier starts inside mod_a's scope (or cue) it may cut it
+                    while b < stop and (group[b].start < mod_a.scope_end or group[b].start < mod_a.end):
+                        self._limit_scope(mod_a, group[b])
+                        self._limit_scope(group[b], mod_a)
+                        b += 1
+                # beyond that mod_a's scope stays as it is; mod_a can still cut backward scopes
+                for k in range(bisect_left(backward, b), bisect_left(backward, stop)):
+                    mod_b = group[backward[k]]
+                    if mod_b.scope_start < mod_a.end:
+                        self._limit_scope(mod_b, mod_a)
             i = j
         return mods
 
@@ -391,21 +447,59 @@ class ContextEngine:
         conjunctions, parentheticals and other entities lie between them.
         """
         if self.prune_on_target_overlap:
-            spans = [(t.start, t.end) for t in targets]
-            mods = [m for m in mods if not any(_overlaps(m.start, m.end, s, e) for s, e in spans)]
+            # a cue overlapping any target is dropped: one sweep over both sorted lists
+            spans = sorted((t.start, t.end) for t in targets)
+            span_starts = [s for s, _ in spans]
+            longest = max((e - s for s, e in spans), default=0)
+            kept = []
+            for m in mods:
+                lo = bisect_left(span_starts, m.start - longest)
+                hi = bisect_left(span_starts, m.end)
+                if not any(_overlaps(m.start, m.end, s, e) for s, e in spans[lo:hi]):
+                    kept.append(m)
+            mods = kept
         by_sent: Dict[int, List[Modifier]] = {}
         for m in mods:
             if m.rule.direction not in ("TERMINATE", "PSEUDO") and m.scope_end > m.scope_start:
                 by_sent.setdefault(m.sent, []).append(m)
         if not by_sent:
             return [[] for _ in targets]
-        for t_idx, target in enumerate(targets):
-            first = bisect_right(sent_starts, target.start) - 1
-            last = bisect_right(sent_starts, max(target.end - 1, target.start)) - 1
-            # a forward scope may end one sentence later only when its cue closes the sentence
-            label = target.label_.upper()
-            for k in range(max(first - 1, 0), last + 1):
-                for m in by_sent.get(k, ()):
+        # Targets indexed by start and by end: each modifier looks up the targets its scope
+        # reaches (start inside the scope, or end inside it) instead of every target
+        # looking at every modifier of its sentence.
+        first_sent = [bisect_right(sent_starts, t.start) - 1 for t in targets]
+        last_sent = [bisect_right(sent_starts, max(t.end - 1, t.start)) - 1 for t in targets]
+        labels = [t.label_.upper() for t in targets]
+        by_start = sorted(range(len(targets)), key=lambda t: (targets[t].start, t))
+        starts = [targets[t].start for t in by_start]
+        by_end = sorted(range(len(targets)), key=lambda t: (targets[t].end, t))
+        ends = [targets[t].end for t in by_end]
+        cap = self.max_cue_targets
+        for group in by_sent.values():
+            for m in group:
+                s0, s1 = m.scope_start, m.scope_end
+                # start in [s0, s1) or end in (s0, s1]
+                a = by_start[bisect_left(starts, s0) : bisect_left(starts, s1)]
+                b = by_end[bisect_right(ends, s0) : bisect_right(ends, s1)]
+                if len(a) > cap or len(b) > cap:
+                    # a scope over more than ``cap`` targets keeps the nearest ones to its cue
+                    if m.rule.direction == "BACKWARD":
+                        a, b = a[-cap:], b[-cap:]
+                    elif m.rule.direction == "FORWARD":
+                        a, b = a[:cap], b[:cap]
+                    else:
+                        a = a[: cap // 2] + a[-(cap // 2) :]
+                        b = b[: cap // 2] + b[-(cap // 2) :]
+                found = set(a).union(b)
+                # and the targets the cue itself runs into (a trimmed cue: "return if [worse]")
+                found.update(by_start[bisect_left(starts, m.start) : bisect_left(starts, m.end)])
+                found.update(by_end[bisect_right(ends, m.start) : bisect_right(ends, m.end)])
+                found = sorted(found)
+                # a forward scope may end one sentence later only when its cue closes the sentence
+                for t_idx in found:
+                    if not (first_sent[t_idx] - 1 <= m.sent <= last_sent[t_idx]):
+                        continue
+                    target = targets[t_idx]
                     overlap = _overlaps(m.start, m.end, target.start, target.end)
                     if overlap and not self._trimmed(m, target):
                         continue
@@ -414,11 +508,11 @@ class ContextEngine:
                         # radiation]"), not about it; medspaCy's overlap test misses containment and
                         # links it. After auxiliaries only it still opens it ("[did not show X]").
                         continue
-                    if not overlap and not _overlaps(m.scope_start, m.scope_end, target.start, target.end):
+                    if not overlap and not _overlaps(s0, s1, target.start, target.end):
                         # (a trimmed cue that runs into the target modifies it even when the target ends
                         # inside the cue, before its scope starts: "return if [worse]", "no [focal]")
                         continue
-                    if self.allows(m.rule_id, label):
+                    if self.allows(m.rule_id, labels[t_idx]):
                         m.targets.append(t_idx)
         if coordination is not None:
             self._propagate(by_sent, targets, sent_starts, coordination)
@@ -460,8 +554,18 @@ class ContextEngine:
         sent_of = {t: bisect_right(sent_starts, targets[t].start) - 1 for t in order}
         doc = targets[0].doc if targets else None
 
+        memo: Dict[Tuple[int, int], bool] = {}
+
         def linked(a: int, b: int) -> bool:
-            """Only list material between target a (earlier) and target b (later)."""
+            """Only list material between target a (earlier) and target b (later).
+
+            Memoized: every pair is walked once however many cues ask (linear cost)."""
+            key = (a, b)
+            if key not in memo:
+                memo[key] = _linked(a, b)
+            return memo[key]
+
+        def _linked(a: int, b: int) -> bool:
             i, end = targets[a].end, targets[b].start
             if i > end or sent_of[a] != sent_of[b]:
                 return i > end  # overlapping/nested targets count as linked
@@ -484,9 +588,11 @@ class ContextEngine:
                     continue
                 have = set(m.targets)
                 direction = m.rule.direction
+                budget = self.max_list_items
                 if direction in ("FORWARD", "BIDIRECTIONAL"):
                     k = max(pos[t] for t in have)
-                    while k + 1 < len(order):
+                    while k + 1 < len(order) and budget > 0:
+                        budget -= 1
                         nxt = order[k + 1]
                         if nxt in have or not linked(order[k], nxt) or targets[nxt].start < m.end:
                             break
@@ -496,7 +602,9 @@ class ContextEngine:
                         k += 1
                 if direction in ("BACKWARD", "BIDIRECTIONAL"):
                     k = min(pos[t] for t in have)
-                    while k - 1 >= 0:
+                    budget = self.max_list_items
+                    while k - 1 >= 0 and budget > 0:
+                        budget -= 1
                         prev = order[k - 1]
                         if prev in have or not linked(prev, order[k]) or targets[prev].end > m.start:
                             break

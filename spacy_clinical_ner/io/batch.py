@@ -17,10 +17,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.util
 import os
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Sequence, Set, Tuple, Union
@@ -94,17 +100,95 @@ def _annotate_one(nlp: Language, note: Note) -> Result:
 def drop_tensor(doc: Doc) -> Doc:
     """Empty ``doc.tensor`` (the tok2vec output, ~80% of a serialised Doc), which no output
     uses: worker processes send Docs back as bytes, and this makes them 5x smaller."""
+    die_with_parent()  # a worker started with "spawn" (macOS, Windows) gets its watchdog here
     doc.tensor = numpy.zeros((0,), dtype="float32")
     return doc
 
 
+#: Exit status of a worker process whose parent is gone.
+EXIT_PARENT_GONE = 70
+_watched_pid = 0
+
+
+def die_with_parent(_: object = None) -> None:
+    """In a worker process: exit as soon as the process that started it ends, even by SIGKILL
+    (a thread waits on the parent's sentinel, and checks the parent id every second), and
+    leave Ctrl-C to the parent, which stops its workers. Nothing in the main process."""
+    global _watched_pid
+    parent = multiprocessing.parent_process()
+    if parent is None or _watched_pid == os.getpid():
+        return
+    _watched_pid = os.getpid()
+    parent_pid = os.getppid()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
+
+    def watch() -> None:
+        while True:
+            gone = multiprocessing.connection.wait([parent.sentinel], timeout=1.0)
+            if gone or os.getppid() != parent_pid:
+                os._exit(EXIT_PARENT_GONE)
+
+    threading.Thread(target=watch, name="clinical-ner-watchdog", daemon=True).start()
+
+
+class _ForkHook:
+    """Registered with ``multiprocessing.util.register_after_fork`` while a run uses worker
+    processes: a forked worker starts its watchdog before it reads its first batch."""
+
+
+class Interrupted(BaseException):
+    """A run stopped by SIGTERM (SIGINT is ``KeyboardInterrupt``)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+
+
+@contextmanager
+def _workers_stop_with_run() -> Iterator[None]:
+    """While worker processes run: SIGINT and SIGTERM kill them at once (a worker may be on a
+    long note, and the pipe's clean-up waits for it) and stop the run by ``KeyboardInterrupt`` /
+    ``Interrupted`` in the main thread, so the output files are closed and the lock released."""
+    hook = _ForkHook()
+    multiprocessing.util.register_after_fork(hook, die_with_parent)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {p.pid for p in multiprocessing.active_children()}
+
+    def stop(signum, frame) -> None:
+        for child in multiprocessing.active_children():
+            if child.pid not in before:
+                child.kill()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        del hook  # the after-fork registry holds it weakly: no more watchdogs
+
+
 def annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int = 1, batch_size: int = 16) -> Iterator[Result]:
-    """One ``Result`` per note, in input order (error notes included)."""
+    """One ``Result`` per note, in input order (error notes included).
+
+    With worker processes, they end with this process (SIGKILL included), and SIGINT /
+    SIGTERM stop them at once: ``KeyboardInterrupt`` / ``Interrupted`` is raised here."""
     added = n_process != 1 and DROP_TENSOR not in nlp.pipe_names
     if added:
         nlp.add_pipe(DROP_TENSOR, last=True)
     try:
-        yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
+        if n_process == 1:
+            yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
+        else:
+            with _workers_stop_with_run():
+                yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
     finally:
         if added:
             nlp.remove_pipe(DROP_TENSOR)
@@ -226,15 +310,89 @@ class JsonlOutput:
             self._fh = None
 
 
+#: File names a note may not take: the HTML index, and names Windows reserves for devices.
+RESERVED_NAMES = frozenset(["index", "con", "prn", "aux", "nul"] + [f"com{i}" for i in range(1, 10)] + [f"lpt{i}" for i in range(1, 10)])
+
+
 def safe_filename(note_id: str) -> str:
-    """A file name for a note id (ids may hold '/', spaces, ...); unique per id."""
+    """A file name (without extension) for a note id; a different one for every id.
+
+    An id that is a plain name (letters, digits, ``.``, ``_``, ``-``) is its own file name.
+    Any other id – with '/', '\\', spaces or other characters, longer than 120 characters,
+    empty, starting or ending with '.', or a reserved name (``index``, which is the HTML
+    index, or a Windows device name such as ``con``) – gets its characters replaced by '_'
+    and a hash of the id appended, so two ids that look alike after the replacement ("a/b",
+    "a_b") never share a file, and no note is a hidden file or overwrites the index.
+    """
     import hashlib
     import re
 
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", note_id)[:120]
-    if safe != note_id or safe.startswith(".") or not safe:
-        safe = f"{safe}-{hashlib.sha1(note_id.encode('utf8')).hexdigest()[:10]}"
+    if safe != note_id or not safe or safe[0] == "." or safe[-1] == "." or safe.split(".")[0].lower() in RESERVED_NAMES:
+        base = safe.strip(".") or "note"
+        if base.split(".")[0].lower() in RESERVED_NAMES:
+            base = f"_{base}"  # "index" -> "_index-…": Windows reserves "con.txt" as well as "con"
+        safe = f"{base}-{hashlib.sha1(note_id.encode('utf8', 'surrogatepass')).hexdigest()[:10]}"
     return safe
+
+
+LOCK_NAME = ".lock"
+
+
+class OutputLock:
+    """An exclusive lock on an output folder for the length of a run (E630 when held).
+
+    The operating system holds it (``flock`` / ``msvcrt.locking`` on ``<folder>/.lock``),
+    so a run that is killed, even with SIGKILL, leaves no stale lock. The file names the
+    holder (process id, host, start time) for the error message of a second run.
+    """
+
+    def __init__(self, folder: Union[str, Path]):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self._fh = None
+
+    def acquire(self) -> OutputLock:
+        import socket
+
+        fh = open(self.path, "a+", encoding="utf8")  # noqa: SIM115 - held open for the run
+        try:
+            _lock_file(fh)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise ClinicalNERError(Errors.E630.format(path=self.folder, holder=holder)) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"process {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing the file releases the lock
+            self._fh = None
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _lock_file(fh) -> None:
+    """Lock ``fh`` exclusively without waiting; OSError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def write_atomic(path: Path, data: str) -> None:
@@ -385,11 +543,44 @@ def run_batch(
     all_notes = read_notes(input_path, id_field=id_field, text_field=text_field, glob=glob, max_chars=limit, encoding=encoding)
     read_options = {"id_field": id_field, "text_field": text_field, "glob": glob, "encoding": encoding}
     manifest = _manifest(nlp, input_path, formats, read_options)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # one run per folder at a time: a second one would write every note again (E630)
+    with OutputLock(output_dir):
+        return _run_locked(
+            nlp,
+            input_path,
+            output_dir,
+            all_notes,
+            manifest,
+            formats,
+            limit,
+            n_process=n_process,
+            batch_size=batch_size,
+            glob=glob,
+            overwrite=overwrite,
+            progress=progress,
+        )
+
+
+def _run_locked(
+    nlp: Language,
+    input_path: Path,
+    output_dir: Path,
+    all_notes: Iterator[Note],
+    manifest: Dict[str, Any],
+    formats: List[str],
+    limit: int,
+    *,
+    n_process: int,
+    batch_size: int,
+    glob: str,
+    overwrite: bool,
+    progress: bool,
+) -> Dict[str, Any]:
     manifest_path = output_dir / MANIFEST_NAME
     jsonl_path = output_dir / JSONL_NAME
     if not overwrite and manifest_path.exists() and jsonl_path.exists():
         _check_resumable(manifest_path, manifest, output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(manifest_path, json.dumps(dict(manifest, completed=False), indent=2))
 
     out = JsonlOutput(jsonl_path).open(resume=not overwrite)
@@ -442,7 +633,11 @@ def run_batch(
     for writer in writers:
         writer.finish(jsonl_path)
     summary = dict(
-        counts, error_codes=by_code, seconds=round(seconds, 3), words_per_second=round(counts["words"] / seconds, 1) if seconds else None
+        counts,
+        error_codes=by_code,
+        seconds=round(seconds, 3),
+        words_per_second=round(counts["words"] / seconds, 1) if seconds else None,
+        notes=counts["annotated"] + counts["errors"] + counts["skipped"],
     )
     write_atomic(manifest_path, json.dumps(dict(manifest, completed=True, last_run=summary), indent=2))
     return summary

@@ -114,15 +114,22 @@ def _note(record_id: str, entity: Dict[str, Any]) -> List[Dict[str, str]]:
     ]
 
 
-def _related(record: Dict[str, Any], index: int, labels: set) -> List[Dict[str, Any]]:
-    """Entities with one of ``labels`` linked to entity ``index`` by a relation (either way)."""
-    out = []
-    entities = record["entities"]
+def _neighbours(record: Dict[str, Any]) -> Dict[int, List[int]]:
+    """For each entity index, the entities linked to it by a relation (either way), in relation
+    order: one pass over the relations, so the writer is linear in entities + relations."""
+    out: Dict[int, List[int]] = {}
     for rel in record.get("relations", []):
-        other = rel["tail"] if rel["head"] == index else rel["head"] if rel["tail"] == index else None
-        if other is not None and other != index and entities[other]["label"] in labels:
-            out.append(entities[other])
+        head, tail = rel["head"], rel["tail"]
+        if head != tail:
+            out.setdefault(head, []).append(tail)
+            out.setdefault(tail, []).append(head)
     return out
+
+
+def _related(record: Dict[str, Any], neighbours: Dict[int, List[int]], index: int, labels: set) -> List[Dict[str, Any]]:
+    """Entities with one of ``labels`` linked to entity ``index`` by a relation (either way)."""
+    entities = record["entities"]
+    return [entities[other] for other in neighbours.get(index, ()) if entities[other]["label"] in labels]
 
 
 def _is(entity: Dict[str, Any], flag: str, assertion: str) -> bool:
@@ -176,6 +183,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
         }
     )
     evidence = {"reference": doc_url}
+    neighbours = _neighbours(record)
 
     for i, ent in enumerate(record["entities"]):
         label = ent["label"]
@@ -216,10 +224,10 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
             }
             if not _assessed(ent):
                 del resource["verificationStatus"]  # 0..1: nothing was checked, so claim nothing
-            severity = _related(record, i, SEVERITY_LABELS)
+            severity = _related(record, neighbours, i, SEVERITY_LABELS)
             if severity:
                 resource["severity"] = {"text": severity[0]["text"]}
-            sites = _related(record, i, SITE_LABELS)
+            sites = _related(record, neighbours, i, SITE_LABELS)
             if sites:
                 resource["bodySite"] = [_concept(s) for s in sites]
         elif label in MEDICATION_LABELS:
@@ -234,11 +242,11 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
                 "derivedFrom": [evidence],
                 "note": _note(note_id, ent),
             }
-            dosage = _related(record, i, DOSAGE_LABELS)
+            dosage = _related(record, neighbours, i, DOSAGE_LABELS)
             if dosage:
                 resource["dosage"] = [{"text": _string(" ".join(d["text"] for d in dosage))}]
-        elif label in DIAGNOSTIC_LABELS and not negated and _related(record, i, VALUE_LABELS):
-            value = _related(record, i, VALUE_LABELS)[0]
+        elif label in DIAGNOSTIC_LABELS and not negated and _related(record, neighbours, i, VALUE_LABELS):
+            value = _related(record, neighbours, i, VALUE_LABELS)[0]
             resource = {
                 "resourceType": "Observation",
                 "status": "unknown" if unsure else "final",
@@ -262,7 +270,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
                 "subject": subject,
                 "note": _note(note_id, ent),
             }
-            sites = _related(record, i, SITE_LABELS)
+            sites = _related(record, neighbours, i, SITE_LABELS)
             if sites:
                 resource["bodySite"] = [_concept(s) for s in sites]
         if resource is not None:

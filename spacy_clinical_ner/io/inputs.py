@@ -216,34 +216,79 @@ def _record_note(
     return check_note(Note(note_id, text=text, source=source), max_chars)
 
 
-def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int, encoding: str) -> Iterator[Note]:
+def _bom_codec(path: Path) -> str | None:
+    """The encoding a file's byte-order mark names (``utf-8-sig``, ``utf-16``, ``utf-32``), or None."""
     with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            source = clean_text(f"{path.name}:{line_no}")
-            # surrogateescape keeps the line parseable; bad bytes are reported per note.
-            if line_no == 1 and raw.startswith(codecs.BOM_UTF8):  # a UTF-8 mark says the file is UTF-8
-                raw, encoding = raw[len(codecs.BOM_UTF8) :], "utf-8"
-            line = raw.decode(encoding, errors="surrogateescape")
-            try:
-                obj = json.loads(line)
-            except ValueError as err:
-                reason = f"invalid JSON ({type(err).__name__} at column {getattr(err, 'colno', '?')})"
-                bad, _ = first_bad_char(line)
-                if bad >= 0:
-                    yield Note(
-                        source,
-                        error="invalid_utf8",
-                        details={"pos": bad, "reason": "in a line that is not valid JSON", "encoding": encoding},
-                        source=source,
-                    )
-                else:
-                    yield Note(
-                        source, error="malformed_line", details={"line": line_no, "source": path.name, "reason": reason}, source=source
-                    )
-                continue
-            yield _record_note(obj, source, path.name, line_no, id_field, text_field, max_chars, encoding)
+        head = fh.read(4)
+    return next((codec for bom, codec in BOMS if head.startswith(bom)), None)
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    return "\n".encode(encoding) == b"\n"
+
+
+def _text_errors(encoding: str) -> str:
+    """How undecodable input is kept, to be reported per note (``first_bad_char``): as escaped
+    bytes where the codec allows it, as unpaired surrogates in UTF-16/32."""
+    return "surrogateescape" if _ascii_compatible(encoding) else "surrogatepass"
+
+
+def _undecodable(path: Path, line_no: int, err: UnicodeDecodeError) -> Note:
+    """The rest of a UTF-16/32 file that cannot be decoded (an odd trailing byte ...), as one note."""
+    source = clean_text(f"{path.name}:{line_no}")
+    reason = f"{err.reason}; the file cannot be read beyond this point"
+    return Note(source, error="invalid_utf8", details={"pos": err.start, "reason": reason, "encoding": err.encoding}, source=source)
+
+
+def _jsonl_lines(path: Path, encoding: str) -> Iterator[Tuple[int, str] | Note]:
+    """``(line number, line)`` of a JSONL file, or a Note for an undecodable rest of the file.
+
+    ASCII-compatible encodings are read as bytes, line by line (a bad byte spoils its line
+    only); a UTF-16/32 file (by its byte-order mark, or ``encoding``) is decoded as a stream."""
+    bom = _bom_codec(path)
+    codec = bom if bom in ("utf-16", "utf-32") else encoding
+    if _ascii_compatible(codec):
+        with path.open("rb") as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                if line_no == 1 and raw.startswith(codecs.BOM_UTF8):  # a UTF-8 mark says the file is UTF-8
+                    raw, codec = raw[len(codecs.BOM_UTF8) :], "utf-8"
+                yield line_no, raw.decode(codec, errors="surrogateescape")
+        return
+    line_no = 0
+    with path.open("r", encoding=codec, errors="surrogatepass", newline="\n") as fh:
+        try:
+            for line_no, line in enumerate(fh, start=1):  # noqa: B007 - line_no is read after the loop
+                yield line_no, line
+        except UnicodeDecodeError as err:
+            yield _undecodable(path, line_no + 1, err)
+
+
+def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int, encoding: str) -> Iterator[Note]:
+    for item in _jsonl_lines(path, encoding):
+        if isinstance(item, Note):
+            yield item
+            continue
+        line_no, line = item
+        if not line.strip():
+            continue
+        source = clean_text(f"{path.name}:{line_no}")
+        # undecodable input stays in the line (escaped), so it is parsed and reported per note
+        try:
+            obj = json.loads(line)
+        except ValueError as err:
+            reason = f"invalid JSON ({type(err).__name__} at column {getattr(err, 'colno', '?')})"
+            bad, _ = first_bad_char(line)
+            if bad >= 0:
+                yield Note(
+                    source,
+                    error="invalid_utf8",
+                    details={"pos": bad, "reason": "in a line that is not valid JSON", "encoding": encoding},
+                    source=source,
+                )
+            else:
+                yield Note(source, error="malformed_line", details={"line": line_no, "source": path.name, "reason": reason}, source=source)
+            continue
+        yield _record_note(obj, source, path.name, line_no, id_field, text_field, max_chars, encoding)
 
 
 def _csv_reader(fh, path: Path):
@@ -252,18 +297,19 @@ def _csv_reader(fh, path: Path):
 
 
 def _csv_codec(path: Path, encoding: str) -> str:
-    with path.open("rb") as fh:  # a UTF-8 byte-order mark says the file is UTF-8; it is not part of the header
-        return "utf-8-sig" if fh.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8 else encoding
+    """A byte-order mark (UTF-8, UTF-16, UTF-32) says the file's encoding; it is not part of the header."""
+    return _bom_codec(path) or encoding
 
 
 def csv_header(path: Path, text_field: str, encoding: str) -> List[str]:
     """The header row of a CSV/TSV file; E603 at once if it lacks ``text_field``."""
-    with path.open("r", encoding=_csv_codec(path, encoding), errors="surrogateescape", newline="") as fh:
+    codec = _csv_codec(path, encoding)
+    with path.open("r", encoding=codec, errors=_text_errors(codec), newline="") as fh:
         try:
             header = next(_csv_reader(fh, path))
         except StopIteration:
             return []
-        except csv.Error as err:
+        except (csv.Error, UnicodeDecodeError) as err:
             raise ClinicalNERError(
                 Errors.E603.format(column=text_field, path=path, columns=f"unreadable ({err})", option="--text-field")
             ) from None
@@ -275,7 +321,8 @@ def csv_header(path: Path, text_field: str, encoding: str) -> List[str]:
 def _read_csv(path: Path, id_field: str, text_field: str, max_chars: int, encoding: str) -> Iterator[Note]:
     # Clinical notes are far longer than the csv module's default field limit (128 kB).
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with path.open("r", encoding=_csv_codec(path, encoding), errors="surrogateescape", newline="") as fh:
+    codec = _csv_codec(path, encoding)
+    with path.open("r", encoding=codec, errors=_text_errors(codec), newline="") as fh:
         reader = _csv_reader(fh, path)
         try:
             header = next(reader)
@@ -295,6 +342,9 @@ def _read_csv(path: Path, id_field: str, text_field: str, max_chars: int, encodi
             try:
                 row = next(reader)
             except StopIteration:
+                return
+            except UnicodeDecodeError as err:  # UTF-16/32 only (other codecs escape bad bytes)
+                yield _undecodable(path, first_line, err)
                 return
             except csv.Error as err:
                 lines = f" (the record runs from line {first_line} to line {reader.line_num})" if reader.line_num > first_line else ""
@@ -335,17 +385,15 @@ def read_notes(
     A missing path, an unsupported input, an unknown encoding, a folder with no matching file
     and a CSV without the text column raise at once (before the first note is read).
 
-    ``encoding`` is that of the files (``cp1252``, ``latin-1`` ... for older exports); a ``.txt``
-    file that starts with a UTF-16 or UTF-32 byte-order mark is read in that encoding whatever
-    ``encoding`` says. JSONL and CSV files need an ASCII-compatible encoding (one byte per newline).
+    ``encoding`` is that of the files (``cp1252``, ``latin-1``, ``utf-16-le`` ... for older
+    exports); a file of any kind (``.txt``, JSONL, CSV) that starts with a UTF-8, UTF-16 or
+    UTF-32 byte-order mark is read in that encoding whatever ``encoding`` says.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(Errors.E002.format(path=path, hint="Expected a folder of .txt files, a .txt, .jsonl or .csv file."))
     kind = input_kind(path)
     encoding = check_encoding(encoding)
-    if kind in ("jsonl", "csv") and "\n".encode(encoding) != b"\n":
-        raise ClinicalNERError(Errors.E600.format(encoding=encoding, path=path))
     if kind == "folder":
         listing = list_folder(path, glob)
         if not listing[0] and not listing[1]:

@@ -567,9 +567,7 @@ class UMLSLinker(Pipe):
             aliases = self._alias_words[index] = list(dict.fromkeys(normalize_alias(a) for a in [concept.canonical_name, *concept.aliases]))
         return any(alias_covered(alias, mention_words) for alias in aliases)
 
-    def candidates(
-        self, texts: Sequence[str], k: int = 10, labels: Sequence[str] | None = None
-    ) -> List[List[Tuple[str, float]]]:
+    def candidates(self, texts: Sequence[str], k: int = 10, labels: Sequence[str] | None = None) -> List[List[Tuple[str, float]]]:
         """The ``k`` best concepts per text with no threshold (for evaluation). With ``labels``,
         the label's type compatibility and dose stripping apply as when linking; without, the
         raw ranking."""
@@ -729,4 +727,3 @@ def strip_dose(norm: str) -> str:
         if i and (w[0].isdigit() or w in DOSE_WORDS):
             return " ".join(words[:i])
     return norm
-

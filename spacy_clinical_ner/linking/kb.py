@@ -230,7 +230,7 @@ class KBBuilder:
             self.add(concept.concept_id, concept.canonical_name, (), concept.types, concept.definition, concept.xrefs, source)
             rec = self._records[concept.concept_id]
             for alias, src in zip(concept.aliases, concept.alias_sources, strict=False):
-                for one in (src.split("|") if src else [None]):
+                for one in src.split("|") if src else [None]:
                     _add_source(rec["aliases"], alias, one)
         else:
             self.add(concept.concept_id, concept.canonical_name, concept.aliases, concept.types, concept.definition, concept.xrefs, source)
@@ -343,9 +343,7 @@ class KBBuilder:
             aliases = list(rec["aliases"])
             name = rec["name"] or (aliases[0] if aliases else cid)
             sources = ["|".join(s) if s else "" for s in rec["aliases"].values()]
-            yield Concept(
-                cid, name, aliases, list(rec["types"]), rec["definition"], list(rec["xrefs"]), sources if any(sources) else []
-            )
+            yield Concept(cid, name, aliases, list(rec["types"]), rec["definition"], list(rec["xrefs"]), sources if any(sources) else [])
 
     def build(self) -> KnowledgeBase:
         return KnowledgeBase.from_concepts(self.concepts())
@@ -419,7 +417,13 @@ class KnowledgeBase:
         # JSON, not msgpack: srsly's msgpack looks up its registry on every call (slow per record)
         metas = [
             json.dumps(
-                {"a": list(c.aliases), "t": list(c.types), "d": c.definition, "x": list(c.xrefs), **({"s": list(c.alias_sources)} if c.alias_sources else {})},
+                {
+                    "a": list(c.aliases),
+                    "t": list(c.types),
+                    "d": c.definition,
+                    "x": list(c.xrefs),
+                    **({"s": list(c.alias_sources)} if c.alias_sources else {}),
+                },
                 ensure_ascii=False,
                 separators=(",", ":"),
             ).encode("utf8")

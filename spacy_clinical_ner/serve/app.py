@@ -17,6 +17,16 @@
   and returns the knowledge graph of those notes (``spacy_clinical_ner.graph``): the JSON
   node/edge list (default), the patient view, its FHIR Bundle, Turtle, N-Triples or Cypher
   (``"format"``). Notes that fail are Note nodes with their error code.
+* Bounded work: a request may hold at most ``max_request_chars`` characters in all its
+  notes (413 ``too_much_work``), and a request not answered within ``timeout`` seconds
+  gets 503 ``timeout`` (its notes are dropped from the queue if they have not started, so
+  the requests behind it move on). ``GET /health`` says ``busy`` while the pipeline has
+  been on one batch for more than ``busy_after`` seconds or requests are waiting, ``ok``
+  otherwise, with the queue length and the running batch's age.
+* Host allow-list: a request whose ``Host`` header names another host gets 400
+  ``host_not_allowed`` (a web page on another site cannot reach the service through DNS
+  rebinding); the default allows the loopback names only (``localhost``, ``127.0.0.1``,
+  ``::1``); ``*`` allows any, ``*.example.org`` a domain and its sub-domains.
 * No page needs the internet: the OpenAPI schema is at ``/openapi.json`` (FastAPI's
   ``/docs`` page loads its scripts from a CDN, so it is off).
 * Logs never contain note text: method, path, status, sizes and timings only.
@@ -33,7 +43,7 @@ import threading
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, Dict, List, Literal, Tuple, Union
+from typing import Any, Dict, List, Literal, Sequence, Tuple, Union
 
 from ..errors import missing_extra
 
@@ -62,6 +72,10 @@ DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY_BYTES = 2_000_000
 DEFAULT_MAX_NOTES = 64
 DEFAULT_MAX_CHARS = 100_000
+DEFAULT_MAX_REQUEST_CHARS = 400_000
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_BUSY_AFTER_S = 2.0
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: Environment variables read by ``create_app()`` when arguments are not given (used by
 #: ``clinical-ner serve --workers N``, where each worker process builds its own app).
 ENV = {
@@ -70,6 +84,9 @@ ENV = {
     "max_body_bytes": "CLINICAL_NER_MAX_BODY_BYTES",
     "max_notes": "CLINICAL_NER_MAX_NOTES",
     "max_chars": "CLINICAL_NER_MAX_CHARS",
+    "max_request_chars": "CLINICAL_NER_MAX_REQUEST_CHARS",
+    "timeout": "CLINICAL_NER_TIMEOUT",
+    "allowed_hosts": "CLINICAL_NER_ALLOWED_HOSTS",
 }
 
 
@@ -195,11 +212,13 @@ class Problem(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(..., description="loading / ok / busy (a batch running for more than busy_after seconds, or requests waiting)")
     model: str
     pipeline: List[str]
     version: str
-    limits: Dict[str, int]
+    limits: Dict[str, Union[int, float]]
+    queued: int = Field(0, description="requests waiting for the pipeline")
+    running_s: float = Field(0.0, description="seconds the pipeline has been on its current batch (0: idle)")
 
 
 # ----------------------------------------------------------------------------- limits
@@ -259,6 +278,46 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, without its port, lower-case: ``[::1]:8000`` -> ``::1``."""
+    header = header.strip().lower()
+    if header.startswith("["):  # an IPv6 literal
+        return header[1 : header.find("]")] if "]" in header else ""
+    if header.count(":") == 1:
+        header = header.split(":")[0]
+    return header.rstrip(".")
+
+
+def host_allowed(host: str, allowed: Tuple[str, ...]) -> bool:
+    """``host`` is one of ``allowed`` (``*``: any; ``*.example.org``: that domain and its sub-domains)."""
+    if not host:
+        return "*" in allowed
+    for pattern in allowed:
+        if pattern == "*" or host == pattern:
+            return True
+        if pattern.startswith("*.") and (host == pattern[2:] or host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+class HostAllowListMiddleware:
+    """Answers 400 ``host_not_allowed`` to a request whose ``Host`` is not in the allow-list."""
+
+    def __init__(self, app: ASGIApp, allowed: Tuple[str, ...]):
+        self.app = app
+        self.allowed = tuple(host_name(h) if h != "*" and not h.startswith("*.") else h.lower() for h in allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if not host_allowed(host_name(header), self.allowed):
+                logger.info("400 %s: Host header not allowed", scope.get("path", ""))  # the header is not logged
+                response = problem(400, "host_not_allowed", Errors.E634.format(allowed=", ".join(self.allowed)))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 # ----------------------------------------------------------------------------- app
 
 
@@ -281,6 +340,18 @@ class Annotator:
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
+        self._running_since: float | None = None  # perf_counter() when the current batch started
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for the pipeline thread."""
+        return self._queue.qsize()
+
+    @property
+    def running_s(self) -> float:
+        """Seconds the pipeline thread has been on its current batch (0.0 when idle)."""
+        since = self._running_since
+        return 0.0 if since is None else time.perf_counter() - since
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._work, name="clinical-ner-pipeline", daemon=True)
@@ -292,14 +363,17 @@ class Annotator:
             self._thread.join(timeout=30)
             self._thread = None
 
-    async def submit(self, notes: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
-        """Records of ``notes`` (id, text), annotated by the pipeline thread."""
+    async def submit(self, notes: List[Tuple[str, str]], timeout: float | None = None) -> List[Dict[str, Any]]:
+        """Records of ``notes`` (id, text), annotated by the pipeline thread.
+
+        ``asyncio.TimeoutError`` after ``timeout`` seconds: the request is cancelled, and its
+        notes are dropped if the pipeline thread has not taken them yet."""
         if self._thread is None:  # not started (e.g. used outside the app): run here
             return await run_in_threadpool(self.annotate, notes)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.put_nowait((notes, future, loop))  # queue.Full: answered 503 by the app
-        return await future
+        return await asyncio.wait_for(future, timeout)  # cancels the future on timeout
 
     def _work(self) -> None:
         while True:
@@ -317,12 +391,16 @@ class Annotator:
                     break
                 jobs.append(more)
                 size += len(more[0])
+            jobs = [job for job in jobs if not job[1].done()]  # timed out or disconnected while waiting: dropped
             notes = [note for job_notes, _, _ in jobs for note in job_notes]
+            self._running_since = time.perf_counter()
             try:
-                records: List[Dict[str, Any]] = self.annotate(notes)
+                records: List[Dict[str, Any]] = self.annotate(notes) if notes else []
                 error = None
             except BaseException as err:  # never leave a request waiting
                 records, error = [], err
+            finally:
+                self._running_since = None
             start = 0
             for job_notes, future, loop in jobs:
                 part = records[start : start + len(job_notes)]
@@ -384,6 +462,19 @@ def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -
         future.set_result(result)
 
 
+def allowed_hosts(bind: str, given: Sequence[str]) -> List[str]:
+    """The Host allow-list of ``serve --host bind --allowed-host ...``: ``given`` if any, else
+    the loopback names and ``bind`` when it names one host (not ``0.0.0.0`` / ``::``)."""
+    if given:
+        return list(given)
+    hosts = list(DEFAULT_ALLOWED_HOSTS)
+    if bind not in ("0.0.0.0", "::", "") and host_name(bind) not in hosts:
+        hosts.append(host_name(bind))
+    if bind in ("0.0.0.0", "::"):
+        logger.warning("Bound to %s: only requests for %s are answered; name the others with --allowed-host", bind, ", ".join(hosts))
+    return hosts
+
+
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(ENV[name])
     return int(value) if value else default
@@ -397,12 +488,23 @@ def create_app(
     max_body_bytes: int | None = None,
     max_notes: int | None = None,
     max_chars: int | None = None,
+    max_request_chars: int | None = None,
+    timeout: float | None = None,
+    busy_after: float = DEFAULT_BUSY_AFTER_S,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The ASGI app. Pass a loaded ``nlp``, or a ``model`` to load at startup (default:
-    ``$CLINICAL_NER_MODEL``, else ``io.model.DEFAULT_MODEL``)."""
+    ``$CLINICAL_NER_MODEL``, else ``io.model.DEFAULT_MODEL``). Arguments not given are read
+    from the ``CLINICAL_NER_*`` variables (``ENV``), else the ``DEFAULT_*`` values;
+    ``allowed_hosts`` is a list of host names (``CLINICAL_NER_ALLOWED_HOSTS``: comma-separated)."""
     max_body_bytes = max_body_bytes or _env_int("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
     max_notes = max_notes or _env_int("max_notes", DEFAULT_MAX_NOTES)
     max_chars = max_chars or _env_int("max_chars", DEFAULT_MAX_CHARS)
+    max_request_chars = max_request_chars or _env_int("max_request_chars", DEFAULT_MAX_REQUEST_CHARS)
+    timeout = timeout or float(os.environ.get(ENV["timeout"]) or DEFAULT_TIMEOUT_S)
+    if allowed_hosts is None:
+        env_hosts = os.environ.get(ENV["allowed_hosts"])
+        allowed_hosts = [h.strip() for h in env_hosts.split(",") if h.strip()] if env_hosts else list(DEFAULT_ALLOWED_HOSTS)
     model = model or os.environ.get(ENV["model"]) or None
     code_path = code_path or os.environ.get(ENV["code"]) or None
     state: Dict[str, Annotator] = {}
@@ -434,7 +536,14 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    limits = {"max_body_bytes": max_body_bytes, "max_notes": max_notes, "max_chars": max_chars}
+    app.add_middleware(HostAllowListMiddleware, allowed=tuple(allowed_hosts))  # added last: runs first
+    limits = {
+        "max_body_bytes": max_body_bytes,
+        "max_notes": max_notes,
+        "max_chars": max_chars,
+        "max_request_chars": max_request_chars,
+        "timeout_s": timeout,
+    }
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -462,12 +571,19 @@ def create_app(
     @app.get("/health", response_model=Health, summary="Liveness and the loaded pipeline")
     async def health() -> Dict[str, Any]:
         annotator = state.get("annotator")
+        if annotator is None:
+            status, queued, running = "loading", 0, 0.0
+        else:
+            queued, running = annotator.queued, annotator.running_s
+            status = "busy" if running > busy_after or queued else "ok"
         return {
-            "status": "ok" if annotator else "loading",
+            "status": status,
             "model": annotator.name if annotator else "",
             "pipeline": list(annotator.nlp.pipe_names) if annotator else [],
             "version": __version__,
             "limits": limits,
+            "queued": queued,
+            "running_s": round(running, 3),
         }
 
     @app.post(
@@ -475,9 +591,11 @@ def create_app(
         response_model=Union[AnnotationOut, BatchOut, ErrorOut],
         summary="Annotate one note or a batch",
         responses={
-            413: {"model": Problem, "description": "Body, batch or note too large"},
+            400: {"model": Problem, "description": "Host header not in the allow-list"},
+            413: {"model": Problem, "description": "Body, batch, note or total characters too large"},
             422: {"model": Problem, "description": "Malformed body or empty note"},
             500: {"model": ErrorOut, "description": "The pipeline failed on the (single) note"},
+            503: {"model": Problem, "description": "Busy: too many requests waiting, or no answer within the timeout"},
         },
     )
     async def annotate(body: Union[BatchIn, NoteIn]):
@@ -487,11 +605,18 @@ def create_app(
         if len(notes) > max_notes:
             return problem(413, "too_many_notes", Errors.E607.format(count=len(notes), limit=max_notes))
         pairs = [(n.id or str(i), n.text) for i, n in enumerate(notes, start=1)]
+        # work limit: notes over max_chars get their own too_long record and cost nothing
+        work = sum(len(t) for _, t in pairs if len(t) <= annotator.max_chars)
+        if work > max_request_chars:
+            return problem(413, "too_much_work", Errors.E632.format(count=work, limit=max_request_chars))
         started = time.perf_counter()
         try:
-            records = await annotator.submit(pairs)
+            records = await annotator.submit(pairs, timeout=timeout)
         except queue.Full:
             return problem(503, "busy", "Too many requests are waiting for the pipeline; retry later.")
+        except asyncio.TimeoutError:
+            logger.warning("503 timeout: %d note(s) not answered in %.1f s", len(pairs), timeout)
+            return problem(503, "timeout", Errors.E633.format(timeout=timeout))
         logger.info(
             "annotated %d note(s), %d characters, %d error(s) in %.1f ms",
             len(pairs),

@@ -1,0 +1,99 @@
+"""Write benchmarks/results/ner_notes.md from the evaluate-ner JSON files in benchmarks/results/ner_notes/.
+
+Each JSON is the output of ``python -m spacy_clinical_ner evaluate-ner MODEL DOCBIN --output X.json`` (see the
+report's commands).
+"""
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent / "results"
+MAIN = [
+    "Sign_symptom",
+    "Disease_disorder",
+    "Biological_structure",
+    "Diagnostic_procedure",
+    "Medication",
+    "Therapeutic_procedure",
+    "Lab_value",
+    "Dosage",
+    "Frequency",
+    "Date",
+    "Severity",
+    "Detailed_description",
+]
+
+
+def load(name):
+    path = HERE / "ner_notes" / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf8")) if path.exists() else None
+
+
+def main() -> None:
+    runs = [
+        ("before: released CPU NER (case reports only)", "before_notes", None),
+        ("after: CPU NER on case reports + notes (train-only)", "after_notes", "after_maccrobat"),
+        ("after + drug dictionary (shipped layout)", "after_dict_notes", "after_dict_maccrobat"),
+        ("variant: notes read once per epoch (notes_repeat 1)", "repeat1_notes", "repeat1_maccrobat"),
+    ]
+    out = [
+        "# NER on two domains: visit notes and case reports",
+        "",
+        "Notes dev: 55 hand-annotated visit notes (1,346 entities; `corpus/notes/annotated`, split by `convert-notes`). "
+        "MACCROBAT dev: 32 case reports (3,719 entities). Coarse types as the independent visit-note evaluation scores them: "
+        "problem = Sign_symptom + Disease_disorder, treatment = Medication + Therapeutic_procedure, test = Diagnostic_procedure; "
+        "any-overlap match. The MACCROBAT dev F1 of the case-report-only model is 0.575 (docs/model_card.md).",
+        "",
+        "| model | notes strict F1 | notes any-overlap F1 | notes coarse F1 | problem P / R | treatment P / R | test P / R | MACCROBAT dev strict F1 | MACCROBAT any-overlap F1 |",
+        "|---|---:|---:|---:|---|---|---|---:|---:|",
+    ]
+    for title, notes, mac in runs:
+        n = load(notes)
+        m = load(mac) if mac else None
+        if n is None:
+            continue
+        c = n["coarse_overlap"]["per_type"]
+        pr = lambda k: f"{c[k]['p']:.3f} / {c[k]['r']:.3f}"  # noqa: E731
+        out.append(
+            f"| {title} | {n['ents_f']:.3f} | {n['overlap']['micro']['f']:.3f} | {n['coarse_overlap']['micro']['f']:.3f} | {pr('problem')} | "
+            f"{pr('treatment')} | {pr('test')} | {m['ents_f'] if m else 0.575:.3f} | {(format(m['overlap']['micro']['f'], '.3f') if m else '–')} |"
+        )
+    b, a = load("before_notes"), load("after_dict_notes")
+    out += [
+        "",
+        "Per label, notes dev, strict F1 (support): before → after + drug dictionary",
+        "",
+        "| label | support | before | after |",
+        "|---|---:|---:|---:|",
+    ]
+    for label in MAIN:
+        if label in a["ents_per_type"] and a["ents_per_type"][label]["support"]:
+            out.append(
+                f"| {label} | {a['ents_per_type'][label]['support']} | {b['ents_per_type'].get(label, {}).get('f', 0):.3f} | {a['ents_per_type'][label]['f']:.3f} |"
+            )
+    ma = load("after_dict_maccrobat")
+    out += ["", "Per label, MACCROBAT dev, strict F1 (after + drug dictionary)", "", "| label | support | F1 |", "|---|---:|---:|"]
+    for label in MAIN:
+        if label in ma["ents_per_type"]:
+            out.append(f"| {label} | {ma['ents_per_type'][label]['support']} | {ma['ents_per_type'][label]['f']:.3f} |")
+    out += [
+        "",
+        "Commands:",
+        "",
+        "```",
+        "spacy project run convert && spacy project run convert-notes && spacy project run drug-patterns",
+        "python -m spacy train configs/ner_cpu.cfg --output training/ner_cpu --nlp.batch_size 256 --training.max_steps 4000 --training.eval_frequency 250",
+        "python -m spacy_clinical_ner evaluate-ner training/ner_cpu/model-best corpus/spacy/notes/dev.spacy --output benchmarks/results/ner_notes/after_notes.json",
+        "python -m spacy_clinical_ner evaluate-ner training/ner_cpu/model-best corpus/spacy/maccrobat/dev.spacy --output benchmarks/results/ner_notes/after_maccrobat.json",
+        "# + drug dictionary: model-best with an entity_ruler (phrase_matcher_attr LOWER, overwrite_ents false) of assets/drug_patterns.jsonl after the ner",
+        "# before: the released en_clinical_ner_cnn NER (training/release/ner_cpu/model-last of the previous release) on the notes dev split",
+        "python benchmarks/ner_notes_report.py",
+        "```",
+        "",
+    ]
+    (HERE / "ner_notes.md").write_text("\n".join(out), encoding="utf8")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Bounded cost on adversarial notes (issue 22): ConText's scopes, its single run per Doc.
+
+Time bounds are ratios to a normal note of the same length (best of 3 runs each), never
+absolute times: the machine may be slow or shared, a quadratic algorithm is still found.
+"""
+
+import time
+import weakref
+
+import pytest
+import spacy
+from spacy.tokens import Span
+from spacy.training import Example
+
+import spacy_clinical_ner.context  # noqa: F401 - registers the factories
+from spacy_clinical_ner.context import engine as context_engine
+from spacy_clinical_ner.context.corpus import copy_entities
+from spacy_clinical_ner.extensions import install_doc_extensions
+from spacy_clinical_ner.tokenizer import clinical_blank
+
+NORMAL_PARA = "The patient denies chest pain. She has a history of asthma. Mild cough was noted, without fever.\n"
+WORDS = ("fever", "cough", "asthma", "pain", "rash")
+
+
+def rule_nlp():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_sectionizer")
+    nlp.add_pipe("clinical_context")
+    return nlp
+
+
+def run(nlp, text):
+    doc = nlp.make_doc(text)
+    doc.ents = [Span(doc, t.i, t.i + 1, label="PROBLEM") for t in doc if t.lower_ in WORDS]
+    for _, proc in nlp.pipeline:
+        doc = proc(doc)
+    return doc
+
+
+def best_time(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    pipeline = rule_nlp()
+    run(pipeline, NORMAL_PARA)  # compile the rules
+    return pipeline
+
+
+@pytest.mark.parametrize(
+    "unit,tail",
+    [
+        ("no ", "fever"),  # the reported denial of service: one sentence of 'no'
+        ("denies fever no cough ruled out rash possibly pneumonia history of asthma if pain ", ""),
+        ("fever ruled out ", ""),  # backward cues
+    ],
+)
+def test_cue_heavy_sentence_costs_like_a_normal_note(nlp, unit, tail):
+    n = 40_000
+    normal = (NORMAL_PARA * (n // len(NORMAL_PARA) + 1))[:n]
+    heavy = unit * ((n - len(tail)) // len(unit)) + tail
+    t_normal = best_time(lambda: run(nlp, normal))
+    t_heavy = best_time(lambda: run(nlp, heavy))
+    # before the fix: 'no ' x 13,000 took ~70 x a normal note of that size (quadratic)
+    assert t_heavy < 15 * t_normal, (t_heavy, t_normal)
+
+
+def test_many_cues_in_one_sentence_still_decide_locally(nlp):
+    doc = run(nlp, "no fever, " * 400)  # 400 cues, more than MAX_SCOPE_PEERS
+    assert len(doc.ents) == 400 and all(e._.is_negated for e in doc.ents)
+    doc = run(nlp, "no fever but cough, " * 300)
+    assert [e._.is_negated for e in doc.ents] == [True, False] * 300
+
+
+def test_a_cue_reaches_at_most_the_documented_number_of_targets(nlp):
+    doc = run(nlp, "The patient denies " + ", ".join(["fever"] * 1000) + ".")
+    negated = [e._.is_negated for e in doc.ents]
+    limit = context_engine.MAX_CUE_TARGETS + context_engine.MAX_LIST_ITEMS
+    assert negated == [True] * limit + [False] * (1000 - limit)
+
+
+def test_limits_are_not_reached_on_real_notes(maccrobat_dir):
+    """Unbounded limits (the all-pairs algorithm) and the defaults give the same results."""
+    from spacy_clinical_ner.readers.brat import docs_from_brat, iter_brat_files
+
+    install_doc_extensions()
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_sectionizer")
+    bounded = nlp.add_pipe("clinical_context", config={"spans_key": "entities", "include_ents": False})
+    unbounded = nlp.add_pipe("clinical_context", name="unbounded", config={"spans_key": "entities", "include_ents": False})
+    engine = unbounded.engine
+    engine.max_scope_peers = engine.max_cue_targets = engine.max_list_items = 10**9
+    ids = [f.stem for f in iter_brat_files(maccrobat_dir)[:40]]
+    compared = 0
+    for doc in docs_from_brat(maccrobat_dir, nlp.make_doc, ids):
+        for name in ("clinical_sentencizer", "clinical_sectionizer"):
+            doc = nlp.get_pipe(name)(doc)
+        targets = bounded.targets(doc)
+        assert bounded.analyze(doc, targets) == unbounded.analyze(doc, targets)
+        compared += len(targets)
+    assert compared > 1000
+
+
+ASSERTION_CONFIG = {
+    "nlp": {
+        "lang": "en",
+        "pipeline": ["clinical_sentencizer", "clinical_context", "clinical_assertion"],
+        "tokenizer": {"@tokenizers": "spacy-clinical-ner.ClinicalTokenizer.v2"},
+    },
+    "components": {
+        "clinical_sentencizer": {"factory": "clinical_sentencizer"},
+        "clinical_context": {"factory": "clinical_context", "spans_key": "entities", "include_ents": False},
+        "clinical_assertion": {"factory": "clinical_assertion", "spans_key": "entities", "include_ents": False},
+    },
+}
+
+
+def test_assertion_classifier_reuses_the_context_run(maccrobat_dir, monkeypatch):
+    from thinc.api import Adam
+
+    from spacy_clinical_ner.readers.brat import docs_from_brat, iter_brat_files
+
+    install_doc_extensions()
+    nlp = spacy.util.load_model_from_config(ASSERTION_CONFIG, auto_fill=True)
+    ids = [f.stem for f in iter_brat_files(maccrobat_dir)[1:4]]
+    docs = list(docs_from_brat(maccrobat_dir, nlp.make_doc, ids))
+    examples = [Example(copy_entities(d, nlp.make_doc(d.text), "entities"), d) for d in docs]
+    optimizer = Adam(0.01)
+    nlp.initialize(lambda: examples, sgd=optimizer)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer, exclude=["clinical_sentencizer", "clinical_context"])
+    context = nlp.get_pipe("clinical_context")
+    engine = context.engine
+    runs = []
+    original = engine.modifiers
+
+    def counted(*args, **kwargs):  # the real method, counted
+        runs.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "modifiers", counted)
+    doc = nlp(copy_entities(docs[0], nlp.make_doc(docs[0].text), "entities"))
+    assert len(runs) == 1  # ConText ran once for both components
+    reused = [(s._.is_negated, s._.assertion, s._.context_cues) for s in doc.spans["entities"]]
+    # the same results when the assertion classifier has to run ConText itself
+    again = copy_entities(docs[0], nlp.make_doc(docs[0].text), "entities")
+    for name in ("clinical_sentencizer", "clinical_context"):
+        again = nlp.get_pipe(name)(again)
+    context._analysed = weakref.WeakKeyDictionary()
+    again = nlp.get_pipe("clinical_assertion")(again)
+    assert len(runs) == 3
+    assert [(s._.is_negated, s._.assertion, s._.context_cues) for s in again.spans["entities"]] == reused
+    # other spans than the ones ConText annotated: analysed afresh
+    spans = list(doc.spans["entities"])[:3]
+    assert context.analysis(doc, spans) == context.analyze(doc, spans)
+
+
+# ---------------------------------------------------------------------------- benchmark kinds
+def _benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "adversarial.py"
+    spec = importlib.util.spec_from_file_location("adversarial_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    module = _benchmark()
+    nlp, make_doc = module.rule_pipeline()
+    module.process(nlp, make_doc, module.normal_note(2000))
+    return module, nlp, make_doc
+
+
+@pytest.mark.parametrize("kind", ["cues", "cue_mix", "no_stops", "huge_token", "newlines", "long_list"])
+def test_adversarial_note_costs_like_a_normal_note(bench, kind):
+    """Rule components, relation candidates and the FHIR writer on each adversarial kind of
+    benchmarks/adversarial.py: within a generous factor of a normal note of the same size."""
+    module, nlp, make_doc = bench
+    n = 40_000
+    normal, text = module.normal_note(n), module.KINDS[kind](n)
+    assert abs(len(text) - len(normal)) < n // 10
+    t_normal = module.best_time(lambda: module.process(nlp, make_doc, normal), 3)
+    t_kind = module.best_time(lambda: module.process(nlp, make_doc, text), 3)
+    assert t_kind < 15 * t_normal, (kind, t_kind, t_normal)
+
+
+def test_newlines_and_huge_token_notes_are_annotated(bench):
+    module, nlp, make_doc = bench
+    doc = module.process(nlp, make_doc, module.newlines(200_000) + "No fever.")
+    assert [(e.text, e._.is_negated) for e in doc.ents] == [("fever", True)]
+    doc = module.process(nlp, make_doc, module.huge_token(100_000) + " no fever")
+    assert [(e.text, e._.is_negated) for e in doc.ents] == [("fever", True)]
+
+
+# ---------------------------------------------------------------------------- output writers
+def _record_with_relations(n: int) -> dict:
+    """``n`` findings, each with a severity and a site linked to it: 3n entities, 2n relations."""
+    entities, relations = [], []
+    for k in range(n):
+        base = len(entities)
+        for j, (text, label) in enumerate((("pain", "Sign_symptom"), ("severe", "Severity"), ("knee", "Biological_structure"))):
+            start = 20 * k + 6 * j
+            entities.append({"text": text, "label": label, "start": start, "end": start + len(text), "assertion": "present"})
+        relations.append({"head": base + 1, "tail": base, "label": "MODIFY", "typed_label": "severity_of", "score": 1.0})
+        relations.append({"head": base + 2, "tail": base, "label": "MODIFY", "typed_label": "location_of", "score": 1.0})
+    return {"id": "big", "text_length": 20 * n, "entities": entities, "relations": relations, "triples": [], "error": None}
+
+
+def test_fhir_writer_is_linear_in_entities_and_relations():
+    """Each Condition gets its own severity and site; 4x the entities and relations cost about 4x
+    (it was quadratic: every entity scanned every relation), measured as a ratio, not a time."""
+    from spacy_clinical_ner.io.fhir import record_to_bundle_dict
+
+    small, large = _record_with_relations(500), _record_with_relations(2000)
+    bundle = record_to_bundle_dict(small)
+    conditions = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"]
+    assert len(conditions) == 500
+    assert all(c["severity"] == {"text": "severe"} and len(c["bodySite"]) == 1 for c in conditions)
+    t_small = min(_timed(lambda: record_to_bundle_dict(small)) for _ in range(3))
+    t_large = min(_timed(lambda: record_to_bundle_dict(large)) for _ in range(3))
+    assert t_large < 8 * t_small, (t_small, t_large)  # linear: about 4; quadratic: about 16
+
+
+def _timed(fn) -> float:
+    import time
+
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
