@@ -53,7 +53,10 @@ def main() -> None:
         if n is None:
             continue
         c = n["coarse_overlap"]["per_type"]
-        pr = lambda k: f"{c[k]['p']:.3f} / {c[k]['r']:.3f}"  # noqa: E731
+
+        def pr(k, c=c):
+            return f"{c[k]['p']:.3f} / {c[k]['r']:.3f}"
+
         out.append(
             f"| {title} | {n['ents_f']:.3f} | {n['overlap']['micro']['f']:.3f} | {n['coarse_overlap']['micro']['f']:.3f} | {pr('problem')} | "
             f"{pr('treatment')} | {pr('test')} | {m['ents_f'] if m else 0.575:.3f} | {(format(m['overlap']['micro']['f'], '.3f') if m else '–')} |"

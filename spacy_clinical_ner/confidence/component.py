@@ -46,7 +46,9 @@ def install_extensions() -> None:
 def isotonic_fit(scores: Sequence[float], correct: Sequence[int]) -> Tuple[List[float], List[float]]:
     """Pool-adjacent-violators: a non-decreasing step map from raw score to the fraction correct.
 
-    Returns breakpoints ``(x, y)`` for ``np.interp``; ``x`` are the block means of the raw scores.
+    Returns breakpoints ``(x, y)`` for ``np.interp``; ``x`` are the block means of the raw scores. Each
+    block's rate is Laplace-smoothed (``(right + 1) / (n + 2)``, then made non-decreasing again), so that a
+    top block with no error seen says "0.99", not "certain".
     """
     order = np.argsort(np.asarray(scores, dtype=float), kind="mergesort")
     xs = np.asarray(scores, dtype=float)[order]
@@ -60,7 +62,7 @@ def isotonic_fit(scores: Sequence[float], correct: Sequence[int]) -> Tuple[List[
             blocks[-1][1] += x2
             blocks[-1][2] += n2
     bx = [b[1] / b[2] for b in blocks]
-    by = [b[0] / b[2] for b in blocks]
+    by = np.maximum.accumulate([(b[0] + 1.0) / (b[2] + 2.0) for b in blocks]).tolist()
     return bx, by
 
 
