@@ -159,6 +159,18 @@ def test_corpus_mask_leaves_unannotated_attributes_out_of_the_loss():
     assert mask.all() and truth[1, pipe.labels.index("is_historical")] == 1.0
 
 
+def test_attributes_no_training_document_annotates_keep_the_rules():
+    nlp = spacy.util.load_model_from_config(config(), auto_fill=True)
+    egs = examples(nlp, NOTES, types=["POLARITY"])  # gold says nothing about history, hypotheticals, family
+    train(nlp, egs, steps=5)
+    pipe = nlp.get_pipe("clinical_assertion")
+    assert pipe.cfg["trained"] == ["is_negated", "is_uncertain"] and pipe.decided == ["is_negated", "is_uncertain"]
+    got = {t: (a, cues) for doc in predict(nlp, egs) for t, a, _, cues in doc}
+    # ConText's own decision, not an untrained output's coin toss
+    assert got["swelling"][0] == {"is_hypothetical"} and got["swelling"][1][0]["source"] == "context"
+    assert not any(c.get("source") == "classifier" and c["attribute"] not in ("is_negated", "is_uncertain") for _, cues in got.values() for c in cues)
+
+
 def test_scorer_reads_the_notes_attributes():
     nlp = clinical_blank()
     egs = examples(nlp)

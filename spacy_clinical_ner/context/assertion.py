@@ -21,12 +21,12 @@ Two architectures:
   (pipelines saved with it load and run unchanged).
 
 It decides the attributes listed in ``decide``; the others keep ConText's rule decisions
-(without the component, the rules alone are the pipeline's assertions). Where a rule asserted the attribute, the classifier
-overrules it only below ``veto_threshold`` (0.2); where no rule did, it asserts from
-``threshold`` (0.6) up – both chosen by 5-fold cross-validation on the training
-documents (benchmarks/results/context_assertion_cv.md: negation F1 rules alone 0.875 –
-optimistic, they were written on these documents –, classifier alone 0.861, this
-combination 0.880).
+(without the component, the rules alone are the pipeline's assertions). Where a rule asserted
+the attribute, the classifier overrules it only below ``veto_threshold``; where no rule did, it
+asserts from ``threshold`` up. Both are set per attribute (a number for all, or a dict with
+``"*"`` for the rest); the defaults come from out-of-fold predictions of a 4-fold
+cross-validation over the train documents (``benchmarks/assertion_eval.py --tune-cv 4``;
+for v1 negation 0.6 / 0.2 came from benchmarks/results/context_assertion_cv.md).
 The cue record stays explained:
 
 * the classifier agrees with a rule → the rule's cue record, with ``"score"`` added;
@@ -70,8 +70,15 @@ ATTR_LABEL = {v: k for k, v in LABEL_ATTR.items()}
 MULTI_LABELS = ("is_negated", "is_uncertain", "is_hypothetical", CONDITIONAL, "is_historical", "is_family")
 CATEGORY_OF = {**ATTR_CATEGORY, CONDITIONAL: "CONDITIONAL_EXISTENCE"}
 #: What ``decide`` holds by default: the attributes where rules + classifier scored better than
-#: the rules alone on the notes and MACCROBAT dev splits (benchmarks/results/assertion_classifier.md).
-DEFAULT_DECIDE = ["is_negated"]
+#: the rules alone on the notes and MACCROBAT dev splits (benchmarks/results/assertion_classifier.md);
+#: ``conditional`` (no gain there) keeps the rules.
+DEFAULT_DECIDE = ["is_negated", "is_uncertain", "is_hypothetical", "is_historical", "is_family"]
+#: Decision thresholds per attribute, from out-of-fold predictions of a 4-fold cross-validation on
+#: the train documents of both corpora (benchmarks/assertion_eval.py --tune-cv 4): without a rule
+#: the classifier asserts from ``threshold`` up; a rule's decision stands unless the classifier's
+#: probability falls below ``veto_threshold``.
+DEFAULT_THRESHOLD = {"is_negated": 0.35, "is_uncertain": 0.6, "is_hypothetical": 0.3, CONDITIONAL: 0.3, "is_historical": 0.3, "is_family": 0.3}
+DEFAULT_VETO = {"is_negated": 0.2, "is_uncertain": 0.05, "is_hypothetical": 0.05, CONDITIONAL: 0.15, "is_historical": 0.2, "is_family": 0.1}
 WINDOW_WORDS = 6
 
 DEFAULT_MODEL_CONFIG = """
@@ -106,8 +113,8 @@ class ClinicalAssertion(TrainablePipe):
         spans_key: str | None = None,
         include_ents: bool = True,
         ignored_labels: Iterable[str] | None = MACCROBAT_NON_EVENT_LABELS,
-        threshold: float = 0.6,
-        veto_threshold: float = 0.2,
+        threshold: float | Dict[str, float] = 0.6,
+        veto_threshold: float | Dict[str, float] = 0.2,
         decide: Sequence[str] = tuple(DEFAULT_DECIDE),
         scorer: Callable | None = None,
     ):
@@ -117,9 +124,14 @@ class ClinicalAssertion(TrainablePipe):
         bad = [a for a in decide if a not in allowed]
         if bad:
             raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"decide may hold {list(allowed)} with this model, not {bad}"))
-        for key, value in (("threshold", threshold), ("veto_threshold", veto_threshold)):
-            if not 0.0 <= value <= 1.0:
-                raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"{key} must lie in [0, 1], not {value}"))
+        for key, setting in (("threshold", threshold), ("veto_threshold", veto_threshold)):
+            per_attr = setting if isinstance(setting, dict) else {"*": setting}
+            unknown = sorted(set(per_attr) - {"*", *MULTI_LABELS})
+            if unknown:
+                raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"{key} names no attribute of this model: {unknown}"))
+            for value in per_attr.values():
+                if not 0.0 <= value <= 1.0:
+                    raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"{key} must lie in [0, 1], not {value}"))
         if spans_key is None and not include_ents:
             raise ContextRuleError(ContextErrors.E304.format(name=name, reason="no targets: set spans_key or include_ents = true"))
         self.vocab = vocab
@@ -189,8 +201,13 @@ class ClinicalAssertion(TrainablePipe):
             out.append(span)
         return out
 
-    def features(self, span: Span, cues: List[dict], sent: Tuple[int, int]) -> List[Tuple[str, int | None]]:
-        """Feature strings for one span, each with the token it stems from (or None)."""
+    def features(
+        self, span: Span, cues: List[dict], sent: Tuple[int, int], others: Sequence[Span] = ()
+    ) -> List[Tuple[str, int | None]]:
+        """Feature strings for one span, each with the token it stems from (or None).
+
+        ``others``: the doc's other entities (all labels, e.g. a ``Date`` next to a past event);
+        v2 models read the labels of those in the span's sentence."""
         doc = span.doc
         label = span.label_
         feats: List[Tuple[str, int | None]] = [("bias", None), (f"lab={label}", None)]
@@ -220,6 +237,13 @@ class ClinicalAssertion(TrainablePipe):
             ]
             for i in range(max(s_start, span.start - 24), max(s_start, span.start - WINDOW_WORDS)):
                 feats.append((f"Lfar={doc[i].lower_}", i))
+            seen = set()
+            for other in others:
+                if s_start <= other.start < s_end and (other.start, other.end) != (span.start, span.end):
+                    side = "L" if other.end <= span.start else "R" if other.start >= span.end else "O"
+                    if (other.label_, side) not in seen:
+                        seen.add((other.label_, side))
+                        feats.append((f"sent_ent={other.label_}|{side}", other.start))
         for k in range(1, WINDOW_WORDS + 1):
             i = span.start - k
             if i >= s_start:
@@ -243,10 +267,14 @@ class ClinicalAssertion(TrainablePipe):
         else:
             starts = [s.start for s in doc.sents] if doc.has_annotation("SENT_START") else [0]
         instances, feats_all = [], []
+        others: List[Span] = []
+        if self.multilabel:
+            key = self.cfg["spans_key"]
+            others = sorted({(s.start, s.end, s.label_): s for s in [*(doc.spans[key] if key in doc.spans else ()), *doc.ents]}.values(), key=lambda s: s.start)
         for span, (_, cues) in zip(spans, analysed, strict=True):
             k = max(bisect_right(starts, span.start) - 1, 0)
             sent = (starts[k], starts[k + 1] if k + 1 < len(starts) else len(doc))
-            feats = self.features(span, cues, sent)
+            feats = self.features(span, cues, sent, others)
             keys = numpy.asarray([hash_string(f) for f, _ in feats], dtype="uint64")
             instances.append(Instance(span.start, span.end, keys))
             feats_all.append(feats)
@@ -285,13 +313,13 @@ class ClinicalAssertion(TrainablePipe):
                 values = dict(values)
                 cues = [dict(c) for c in cues]
                 decided_true = set()
-                for attr in self.cfg["decide"]:
+                for attr in self.decided:
                     score = float(p[self.labels.index(self._label_of(attr))])
                     own = [c for c in cues if self._supports(c, attr)]
                     by_rule = bool(own) if attr == CONDITIONAL else bool(values.get(attr))
                     # A rule's decision stands unless the classifier is confident it is
                     # wrong; without a rule the classifier must be confident to assert.
-                    limit = self.cfg["veto_threshold"] if by_rule else self.cfg["threshold"]
+                    limit = self._limit("veto_threshold" if by_rule else "threshold", attr)
                     decided = score >= limit
                     if attr != CONDITIONAL:
                         values[attr] = decided
@@ -310,6 +338,23 @@ class ClinicalAssertion(TrainablePipe):
                 cues = active + [c for c in cues if c.get("overruled")]
                 assertion = assertion_class(values, [c["category"] for c in active])
                 write_span_values(doc, span.start_char, span.end_char, values, assertion, [strip_cue(c) for c in cues])
+
+    @property
+    def decided(self) -> List[str]:
+        """``decide`` less the attributes no training document annotated (v2): an output that never
+        saw a gold value says nothing, so those attributes keep the rules."""
+        trained = self.cfg.get("trained")
+        if not self.multilabel or trained is None:
+            return list(self.cfg["decide"])
+        return [a for a in self.cfg["decide"] if a in trained]
+
+    def _limit(self, key: str, attr: str) -> float:
+        """``threshold`` / ``veto_threshold`` for ``attr``: one number for all, or per attribute
+        (``{"is_historical": 0.4, "*": 0.6}``; ``"*"`` or the factory default for the rest)."""
+        setting = self.cfg[key]
+        if not isinstance(setting, dict):
+            return float(setting)
+        return float(setting.get(attr, setting.get("*", 0.6 if key == "threshold" else 0.2)))
 
     def _label_of(self, attr: str) -> str:
         return attr if self.multilabel else ATTR_LABEL[attr]
@@ -408,6 +453,7 @@ class ClinicalAssertion(TrainablePipe):
         batch, truth, mask = self._gold_batch(examples)
         if not len(truth):
             return losses
+        self._note_trained(mask)
         probs, backprop = self.model.begin_update(batch)
         loss, d_probs = self.get_loss(examples, (probs, truth, mask))
         backprop(d_probs)
@@ -415,6 +461,11 @@ class ClinicalAssertion(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def _note_trained(self, mask: numpy.ndarray) -> None:
+        if self.multilabel and len(mask):
+            seen = {label for j, label in enumerate(self.labels) if mask[:, j].any()}
+            self.cfg["trained"] = [a for a in self.labels if a in seen or a in self.cfg.get("trained", ())]
 
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, Floats2d]:
         """Cross-entropy: softmax over the classes (v1), or per attribute with a sigmoid and the
@@ -441,7 +492,9 @@ class ClinicalAssertion(TrainablePipe):
             if node.name in ("sparse_linear", "linear") and node.has_dim("nO") is None:
                 node.set_dim("nO", len(self.labels))
         sample = list(islice(get_examples(), 10))
-        batch, truth, _ = self._gold_batch(sample)
+        batch, truth, mask = self._gold_batch(sample)
+        self.cfg.pop("trained", None)
+        self._note_trained(mask)
         if not len(truth):
             raise ContextRuleError(
                 ContextErrors.E309.format(name=self.name, key=self.cfg["spans_key"], ignored=len(self.cfg["ignored_labels"]))
@@ -470,8 +523,8 @@ class ClinicalAssertion(TrainablePipe):
         "spans_key": None,
         "include_ents": True,
         "ignored_labels": list(MACCROBAT_NON_EVENT_LABELS),
-        "threshold": 0.6,
-        "veto_threshold": 0.2,
+        "threshold": DEFAULT_THRESHOLD,
+        "veto_threshold": DEFAULT_VETO,
         "decide": DEFAULT_DECIDE,
         "scorer": {"@scorers": "spacy-clinical-ner.context_scorer.v1"},
     },
@@ -490,8 +543,8 @@ def make_clinical_assertion(
     spans_key: str | None,
     include_ents: bool,
     ignored_labels: List[str] | None,
-    threshold: float,
-    veto_threshold: float,
+    threshold: float | Dict[str, float],
+    veto_threshold: float | Dict[str, float],
     decide: List[str],
     scorer: Callable | None,
 ) -> ClinicalAssertion:
