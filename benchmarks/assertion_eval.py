@@ -212,8 +212,13 @@ def cross_validate(folds: int, steps: int, work: Path) -> Dict[str, List[Tuple[f
         subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
         nlp = spacy.load(out / "model-last")
         held = []
-        for path, types in ((REPO / "corpus/spacy/maccrobat/train.spacy", ["POLARITY"]), (REPO / "corpus/spacy/notes/train.spacy", NOTE_TYPES)):
-            reader = create_gold_entity_corpus(path, spans_key="entities", holdout_every=folds, holdout_offset=k, holdout="only", brat_attributes=types)
+        for path, types in (
+            (REPO / "corpus/spacy/maccrobat/train.spacy", ["POLARITY"]),
+            (REPO / "corpus/spacy/notes/train.spacy", NOTE_TYPES),
+        ):
+            reader = create_gold_entity_corpus(
+                path, spans_key="entities", holdout_every=folds, holdout_offset=k, holdout="only", brat_attributes=types
+            )
             held += list(reader(nlp))
         for attr, items in collect(nlp, held).items():
             rows.setdefault(attr, []).extend(items)
@@ -251,7 +256,9 @@ def main() -> None:
 
         held = []
         for path, types in ((args.maccrobat_train, ["POLARITY"]), (args.notes_train, NOTE_TYPES)):
-            reader = create_gold_entity_corpus(path, spans_key="entities", holdout_every=8, holdout_offset=3, holdout="only", brat_attributes=types)
+            reader = create_gold_entity_corpus(
+                path, spans_key="entities", holdout_every=8, holdout_offset=3, holdout="only", brat_attributes=types
+            )
             held += list(reader(nlp))
         found = pick(collect(nlp, held))
         print(json.dumps(found, indent=2))
@@ -273,7 +280,7 @@ def main() -> None:
         "## Assertion classifier: rules alone vs rules + `clinical_assertion` (gold entities, dev splits)",
         "",
         f"Produced by `python benchmarks/assertion_eval.py {args.model}`. P / R / **F1** per attribute, exact spans, "
-        "all entities of `doc.spans[\"entities\"]`.",
+        'all entities of `doc.spans["entities"]`.',
         "",
     ]
     for data_name, examples in data.items():

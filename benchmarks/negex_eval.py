@@ -206,7 +206,10 @@ def main() -> None:
         systems = systems[1:]
     if args.assertion_model:
         systems.append(
-            (f"ours + clinical_assertion ({args.assertion_model}, decide: {args.decide})", ours_with_classifier(args.assertion_model, args.decide))
+            (
+                f"ours + clinical_assertion ({args.assertion_model}, decide: {args.decide})",
+                ours_with_classifier(args.assertion_model, args.decide),
+            )
         )
     results = {"data": str(DATA.relative_to(REPO)), "rows": len(rows), "gold": n_gold, "label": args.label, "systems": {}}
     table = []

@@ -38,6 +38,8 @@ def parts(tmp_path_factory, maccrobat_dir, fixtures_dir, tiny_vectors):
     paths = {}
     for name, cfg in PARTS.items():
         overrides = {"paths.train": str(out / "train.spacy"), "paths.dev": str(out / "train.spacy")}
+        if name == "context":  # the classifier also reads the visit notes' train split
+            overrides["paths.notes"] = str(out / "train.spacy")
         if name == "ner":
             overrides["paths.vectors"] = str(tiny_vectors)
         nlp = init_nlp(load_config(REPO / "configs" / cfg, overrides=overrides, interpolate=False))

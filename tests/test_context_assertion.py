@@ -29,7 +29,10 @@ NOTES = [
     ("Knee pain when climbing stairs.", [("pain", "Sign_symptom", {"CONDITIONAL": True})]),
     ("No rash on the arms.", [("rash", "Sign_symptom", {"POLARITY": "NEG"})]),
     ("His mother has diabetes.", [("diabetes", "Disease_disorder", {"FAMILY": True})]),
-    ("Appendectomy in the past, now wheezing.", [("Appendectomy", "Therapeutic_procedure", {"HISTORICAL": True}), ("wheezing", "Sign_symptom", {})]),
+    (
+        "Appendectomy in the past, now wheezing.",
+        [("Appendectomy", "Therapeutic_procedure", {"HISTORICAL": True}), ("wheezing", "Sign_symptom", {})],
+    ),
 ]
 
 
@@ -89,7 +92,12 @@ def predict(nlp, egs):
     out = []
     for eg in egs:
         doc = nlp(eg.predicted.copy())
-        out.append([(s.text, {a for a in MULTI_LABELS if a != "conditional" and getattr(s._, a)}, s._.assertion, s._.context_cues) for s in doc.spans["entities"]])
+        out.append(
+            [
+                (s.text, {a for a in MULTI_LABELS if a != "conditional" and getattr(s._, a)}, s._.assertion, s._.context_cues)
+                for s in doc.spans["entities"]
+            ]
+        )
     return out
 
 
@@ -168,7 +176,9 @@ def test_attributes_no_training_document_annotates_keep_the_rules():
     got = {t: (a, cues) for doc in predict(nlp, egs) for t, a, _, cues in doc}
     # ConText's own decision, not an untrained output's coin toss
     assert got["swelling"][0] == {"is_hypothetical"} and got["swelling"][1][0]["source"] == "context"
-    assert not any(c.get("source") == "classifier" and c["attribute"] not in ("is_negated", "is_uncertain") for _, cues in got.values() for c in cues)
+    assert not any(
+        c.get("source") == "classifier" and c["attribute"] not in ("is_negated", "is_uncertain") for _, cues in got.values() for c in cues
+    )
 
 
 def test_scorer_reads_the_notes_attributes():
@@ -245,4 +255,6 @@ def test_v1_pipeline_still_trains_saves_and_loads(tmp_path):
     assert not loaded.get_pipe("clinical_assertion").multilabel
     assert predict(loaded, egs) == expected
     with pytest.raises(ContextRuleError, match="decide may hold"):
-        spacy.util.load_model_from_config(config(decide=["is_historical"], architecture="spacy-clinical-ner.AssertionClassifier.v1"), auto_fill=True)
+        spacy.util.load_model_from_config(
+            config(decide=["is_historical"], architecture="spacy-clinical-ner.AssertionClassifier.v1"), auto_fill=True
+        )

@@ -56,7 +56,15 @@ from thinc.api import Config, Model, Optimizer
 from thinc.types import Floats2d
 
 from ..errors import Errors
-from .attributes import ATTR_CATEGORY, BOOL_ATTRS, CONDITIONAL, assertion_class, category_rank, install_context_extensions, write_span_values
+from .attributes import (
+    ATTR_CATEGORY,
+    BOOL_ATTRS,
+    CONDITIONAL,
+    assertion_class,
+    category_rank,
+    install_context_extensions,
+    write_span_values,
+)
 from .component import MACCROBAT_NON_EVENT_LABELS, ClinicalContext, strip_cue
 from .errors import ContextErrors, ContextRuleError
 from .model import AssertionBatch, Instance
@@ -69,16 +77,31 @@ ATTR_LABEL = {v: k for k, v in LABEL_ATTR.items()}
 #: AssertionClassifier.v2: one sigmoid output per attribute.
 MULTI_LABELS = ("is_negated", "is_uncertain", "is_hypothetical", CONDITIONAL, "is_historical", "is_family")
 CATEGORY_OF = {**ATTR_CATEGORY, CONDITIONAL: "CONDITIONAL_EXISTENCE"}
-#: What ``decide`` holds by default: the attributes where rules + classifier scored better than
-#: the rules alone on the notes and MACCROBAT dev splits (benchmarks/results/assertion_classifier.md);
-#: ``conditional`` (no gain there) keeps the rules.
-DEFAULT_DECIDE = ["is_negated", "is_uncertain", "is_hypothetical", "is_historical", "is_family"]
+#: What ``decide`` holds by default: the attributes where rules + classifier scored better than the
+#: rules alone on the dev sets that annotate them, pooled (visit notes dev, MACCROBAT dev, the NegEx
+#: kit's dev half; benchmarks/results/assertion_classifier.md). Historical and family lose on the
+#: NegEx sentences, conditional gains nothing: they keep the rules unless ``decide`` names them.
+DEFAULT_DECIDE = ["is_negated", "is_uncertain", "is_hypothetical"]
 #: Decision thresholds per attribute, from out-of-fold predictions of a 4-fold cross-validation on
 #: the train documents of both corpora (benchmarks/assertion_eval.py --tune-cv 4): without a rule
 #: the classifier asserts from ``threshold`` up; a rule's decision stands unless the classifier's
 #: probability falls below ``veto_threshold``.
-DEFAULT_THRESHOLD = {"is_negated": 0.35, "is_uncertain": 0.6, "is_hypothetical": 0.3, CONDITIONAL: 0.3, "is_historical": 0.3, "is_family": 0.3}
-DEFAULT_VETO = {"is_negated": 0.2, "is_uncertain": 0.05, "is_hypothetical": 0.05, CONDITIONAL: 0.15, "is_historical": 0.2, "is_family": 0.1}
+DEFAULT_THRESHOLD = {
+    "is_negated": 0.3,
+    "is_uncertain": 0.6,
+    "is_hypothetical": 0.3,
+    CONDITIONAL: 0.5,
+    "is_historical": 0.3,
+    "is_family": 0.3,
+}
+DEFAULT_VETO = {
+    "is_negated": 0.2,
+    "is_uncertain": 0.05,
+    "is_hypothetical": 0.05,
+    CONDITIONAL: 0.15,
+    "is_historical": 0.2,
+    "is_family": 0.15,
+}
 WINDOW_WORDS = 6
 
 DEFAULT_MODEL_CONFIG = """
@@ -123,7 +146,9 @@ class ClinicalAssertion(TrainablePipe):
         allowed = MULTI_LABELS if multilabel else tuple(LABEL_ATTR.values())
         bad = [a for a in decide if a not in allowed]
         if bad:
-            raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"decide may hold {list(allowed)} with this model, not {bad}"))
+            raise ContextRuleError(
+                ContextErrors.E304.format(name=name, reason=f"decide may hold {list(allowed)} with this model, not {bad}")
+            )
         for key, setting in (("threshold", threshold), ("veto_threshold", veto_threshold)):
             per_attr = setting if isinstance(setting, dict) else {"*": setting}
             unknown = sorted(set(per_attr) - {"*", *MULTI_LABELS})
@@ -201,9 +226,7 @@ class ClinicalAssertion(TrainablePipe):
             out.append(span)
         return out
 
-    def features(
-        self, span: Span, cues: List[dict], sent: Tuple[int, int], others: Sequence[Span] = ()
-    ) -> List[Tuple[str, int | None]]:
+    def features(self, span: Span, cues: List[dict], sent: Tuple[int, int], others: Sequence[Span] = ()) -> List[Tuple[str, int | None]]:
         """Feature strings for one span, each with the token it stems from (or None).
 
         ``others``: the doc's other entities (all labels, e.g. a ``Date`` next to a past event);
@@ -233,7 +256,6 @@ class ClinicalAssertion(TrainablePipe):
                 (f"sec={section}", None),
                 (f"sec_lab={section}|{label}", None),
                 (f"sentlen={_bucket(n) if n < 9 else '9-16' if n <= 16 else '17+'}", None),
-                (f"first={doc[s_start].lower_}", s_start),
             ]
             for i in range(max(s_start, span.start - 24), max(s_start, span.start - WINDOW_WORDS)):
                 feats.append((f"Lfar={doc[i].lower_}", i))
@@ -270,7 +292,10 @@ class ClinicalAssertion(TrainablePipe):
         others: List[Span] = []
         if self.multilabel:
             key = self.cfg["spans_key"]
-            others = sorted({(s.start, s.end, s.label_): s for s in [*(doc.spans[key] if key in doc.spans else ()), *doc.ents]}.values(), key=lambda s: s.start)
+            others = sorted(
+                {(s.start, s.end, s.label_): s for s in [*(doc.spans[key] if key in doc.spans else ()), *doc.ents]}.values(),
+                key=lambda s: s.start,
+            )
         for span, (_, cues) in zip(spans, analysed, strict=True):
             k = max(bisect_right(starts, span.start) - 1, 0)
             sent = (starts[k], starts[k + 1] if k + 1 < len(starts) else len(doc))
