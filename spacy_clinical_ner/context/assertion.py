@@ -518,13 +518,20 @@ class ClinicalAssertion(TrainablePipe):
                 node.set_dim("nO", len(self.labels))
         sample = list(islice(get_examples(), 10))
         batch, truth, mask = self._gold_batch(sample)
-        self.cfg.pop("trained", None)
+        self.cfg.pop("trained", None)  # a fresh model
         self._note_trained(mask)
         if not len(truth):
             raise ContextRuleError(
                 ContextErrors.E309.format(name=self.name, key=self.cfg["spans_key"], ignored=len(self.cfg["ignored_labels"]))
             )
         self.model.initialize(X=batch, Y=self.model.ops.asarray2f(truth))
+        if self.multilabel:
+            # Start each output between its veto and assert thresholds: an untrained (or barely
+            # trained) output neither asserts nor overrules anything, the rules decide.
+            linear = self.model.get_ref("sparse").layers[-1]
+            start = numpy.asarray([(self._limit("threshold", a) + self._limit("veto_threshold", a)) / 2 for a in self.labels])
+            start = numpy.clip(start, 0.01, 0.99)
+            linear.set_param("b", self.model.ops.asarray1f(numpy.log(start / (1 - start)).astype("float32")))
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         scorer = self.scorer or score_context
