@@ -1,6 +1,8 @@
 """ConText on the NegEx/ConText test kit (development half), scored the way ConText papers do.
 
     python benchmarks/negex_eval.py [--label Disease_disorder] [--out benchmarks/results/negex_eval.md]
+    python benchmarks/negex_eval.py --assertion-model training/context_assertion/model-best --decide all \
+        --skip-medspacy --out benchmarks/results/negex_eval_classifier.md
 
 Each row of ``corpus/negex_dev/rsAnnotations-dev-half.txt`` (1,151 sentences, Apache-2.0, see its SOURCE.md)
 is one sentence and one condition. The condition is located in the sentence (case-insensitively, any run of
@@ -11,6 +13,9 @@ systems then read that entity's attributes:
   ``clinical_context`` with their default settings and shipped rules (no ``clinical_assertion`` classifier),
   on the project's clinical tokenizer;
 * ours without ``clinical_sectionizer`` (what the section headers add);
+* with ``--assertion-model``: that trained pipeline (sectionizer, sentencizer, ConText and the
+  ``clinical_assertion`` classifier), deciding the attributes given with ``--decide`` (``shipped`` = as saved,
+  ``all`` = every attribute the classifier has an output for);
 * **medspaCy 1.3.1 default** – ``medspacy.load()`` (its tokenizer, PyRuSH sentences, ConText with its
   default rules).
 
@@ -105,6 +110,26 @@ def ours_without_sections() -> Language:
     return nlp
 
 
+def ours_with_classifier(model: str, decide: str) -> Callable[[], Language]:
+    def build() -> Language:
+        import spacy
+
+        import spacy_clinical_ner  # noqa: F401
+
+        nlp = spacy.load(model)
+        assertion = nlp.get_pipe("clinical_assertion")
+        if decide == "all":
+            assertion.cfg["decide"] = [a for a in assertion.labels if a not in ("present", "negated", "uncertain")] or [
+                "is_negated",
+                "is_uncertain",
+            ]
+        elif decide != "shipped":
+            assertion.cfg["decide"] = decide.split(",")
+        return nlp
+
+    return build
+
+
 def medspacy_default() -> Language:
     from loguru import logger as loguru_logger
 
@@ -165,6 +190,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/negex_eval.md"))
     ap.add_argument("--cues", action="store_true", help="log which of our rules decide true/false positives (counts only)")
     ap.add_argument("--title", default="", help="a heading line for this run (e.g. 'after the rule revision')")
+    ap.add_argument("--assertion-model", default="", help="also score this trained pipeline with its clinical_assertion classifier")
+    ap.add_argument("--decide", default="shipped", help="with --assertion-model: 'shipped', 'all' or a comma-separated list")
+    ap.add_argument("--skip-medspacy", action="store_true", help="leave out the medspaCy row (it is in negex_eval.md)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rows = read_kit()
@@ -174,6 +202,15 @@ def main() -> None:
         ("**ours**: clinical_sectionizer + clinical_sentencizer + clinical_context (rules)", ours),
         ("ours without the sectionizer (clinical_sentencizer + clinical_context)", ours_without_sections),
     ]
+    if args.skip_medspacy:
+        systems = systems[1:]
+    if args.assertion_model:
+        systems.append(
+            (
+                f"ours + clinical_assertion ({args.assertion_model}, decide: {args.decide})",
+                ours_with_classifier(args.assertion_model, args.decide),
+            )
+        )
     results = {"data": str(DATA.relative_to(REPO)), "rows": len(rows), "gold": n_gold, "label": args.label, "systems": {}}
     table = []
     for name, build in systems:

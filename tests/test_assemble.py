@@ -38,6 +38,8 @@ def parts(tmp_path_factory, maccrobat_dir, fixtures_dir, tiny_vectors):
     paths = {}
     for name, cfg in PARTS.items():
         overrides = {"paths.train": str(out / "train.spacy"), "paths.dev": str(out / "train.spacy")}
+        if name == "context":  # the classifier also reads the visit notes' train split
+            overrides["paths.notes"] = str(out / "train.spacy")
         if name == "ner":
             overrides["paths.vectors"] = str(tiny_vectors)
         nlp = init_nlp(load_config(REPO / "configs" / cfg, overrides=overrides, interpolate=False))
@@ -153,7 +155,7 @@ def test_config_overrides_win_over_saved_settings(assembled):
         "components.clinical_sentencizer.newlines": "never",
         "components.clinical_sectionizer.block_bullets": False,
         "components.clinical_context.max_scope": 3,
-        "components.clinical_assertion.threshold": 0.9,
+        "components.clinical_assertion.threshold.is_negated": 0.9,  # thresholds are per attribute
     }
     base = spacy.load(assembled)
     nlp = spacy.load(assembled, config=overrides)
@@ -162,7 +164,8 @@ def test_config_overrides_win_over_saved_settings(assembled):
     assert nlp.get_pipe("clinical_sentencizer").cfg["newlines"] == "never"
     assert nlp.get_pipe("clinical_sectionizer").cfg["block_bullets"] is False
     assert nlp.get_pipe("clinical_context").cfg["max_scope"] == 3
-    assert nlp.get_pipe("clinical_assertion").cfg["threshold"] == 0.9
+    assert nlp.get_pipe("clinical_assertion").cfg["threshold"]["is_negated"] == 0.9
+    assert nlp.get_pipe("clinical_assertion")._limit("threshold", "is_negated") == 0.9
     rel, base_rel = nlp.get_pipe("clinical_relation_extractor"), base.get_pipe("clinical_relation_extractor")
     assert rel.labels == base_rel.labels and rel.cfg["type_pairs"] == base_rel.cfg["type_pairs"]
     assert len(nlp.get_pipe("clinical_context").rules) == len(base.get_pipe("clinical_context").rules)

@@ -610,10 +610,14 @@ def test_assertion_config_initialises(repo_dir, maccrobat_docs, tmp_path):
     db.to_disk(tmp_path / "train.spacy")
     config = load_config(
         repo_dir / "configs" / "context_assertion.cfg",
-        overrides={"paths.train": str(tmp_path / "train.spacy"), "paths.dev": str(tmp_path / "train.spacy")},
+        overrides={
+            "paths.train": str(tmp_path / "train.spacy"),
+            "paths.notes": str(tmp_path / "train.spacy"),
+            "paths.dev": str(tmp_path / "train.spacy"),
+        },
     )
     nlp = init_nlp(config)
-    assert nlp.pipe_names == ["clinical_sentencizer", "clinical_context", "clinical_assertion"]
+    assert nlp.pipe_names == ["clinical_sectionizer", "clinical_sentencizer", "clinical_context", "clinical_assertion"]
     source = maccrobat_docs[0]
     doc = nlp(copy_entities(source, nlp.make_doc(source.text), "entities"))
     assert [(s.start_char, s.end_char, s.label_) for s in doc.spans["entities"]] == [

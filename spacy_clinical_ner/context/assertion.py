@@ -1,19 +1,32 @@
 """``clinical_assertion``: a trainable assertion classifier that uses ConText as features.
 
-ConText's rules are precise but brittle on case reports (cues, scopes and entity types
-differ from discharge summaries). This component learns from gold polarity (MACCROBAT
-``POLARITY``) whether an entity is negated or uncertain, with ConText's output for the
-span – which rule fired, its category, side and distance – among its features, plus the
-words around and inside the span and, optionally, a tok2vec/transformer path (see
-:mod:`.model`).
+ConText's rules are precise but brittle on text they were not written on (cues, scopes and
+entity types differ between discharge summaries, case reports and visit notes). This
+component learns the assertion attributes from gold annotation, with ConText's output for
+the span – which rule fired, its category, side and distance – among its features, plus the
+words around and inside the span, the section and, optionally, a tok2vec/transformer path
+(see :mod:`.model`).
 
-It decides the attributes listed in ``decide`` (default ``["is_negated"]``); the others
-keep ConText's rule decisions. Where a rule asserted the attribute, the classifier
-overrules it only below ``veto_threshold`` (0.2); where no rule did, it asserts from
-``threshold`` (0.6) up – both chosen by 5-fold cross-validation on the training
-documents (benchmarks/results/context_assertion_cv.md: negation F1 rules alone 0.875 –
-optimistic, they were written on these documents –, classifier alone 0.861, this
-combination 0.880).
+Two architectures:
+
+* ``AssertionClassifier.v2`` (the default): one sigmoid per attribute – ``is_negated``,
+  ``is_uncertain``, ``is_hypothetical``, ``conditional`` (the i2b2 class; it sets
+  ``span._.assertion = "conditional"`` through a ``CONDITIONAL_EXISTENCE`` record),
+  ``is_historical`` and ``is_family`` – trained on MACCROBAT ``POLARITY`` and on the visit
+  notes' attributes (``configs/context_assertion.cfg``). An attribute a document's corpus does
+  not annotate (MACCROBAT: hypothetical, conditional, historical, family) is masked out of its
+  loss (the reference docs say which BRAT attribute types they annotate, see
+  :func:`.scorer.brat_attribute_types`);
+* ``AssertionClassifier.v1``: the earlier softmax over ``present``/``negated``/``uncertain``
+  (pipelines saved with it load and run unchanged).
+
+It decides the attributes listed in ``decide``; the others keep ConText's rule decisions
+(without the component, the rules alone are the pipeline's assertions). Where a rule asserted
+the attribute, the classifier overrules it only below ``veto_threshold``; where no rule did, it
+asserts from ``threshold`` up. Both are set per attribute (a number for all, or a dict with
+``"*"`` for the rest); the defaults come from out-of-fold predictions of a 4-fold
+cross-validation over the train documents (``benchmarks/assertion_eval.py --tune-cv 4``;
+for v1 negation 0.6 / 0.2 came from benchmarks/results/context_assertion_cv.md).
 The cue record stays explained:
 
 * the classifier agrees with a rule → the rule's cue record, with ``"score"`` added;
@@ -43,21 +56,57 @@ from thinc.api import Config, Model, Optimizer
 from thinc.types import Floats2d
 
 from ..errors import Errors
-from .attributes import BOOL_ATTRS, assertion_class, install_context_extensions, write_span_values
+from .attributes import (
+    ATTR_CATEGORY,
+    BOOL_ATTRS,
+    CONDITIONAL,
+    assertion_class,
+    category_rank,
+    install_context_extensions,
+    write_span_values,
+)
 from .component import MACCROBAT_NON_EVENT_LABELS, ClinicalContext, strip_cue
 from .errors import ContextErrors, ContextRuleError
 from .model import AssertionBatch, Instance
 from .scorer import POLARITY_GOLD, gold_values, score_context
 
+#: AssertionClassifier.v1: softmax classes.
 LABELS = ("present", "negated", "uncertain")
 LABEL_ATTR = {"negated": "is_negated", "uncertain": "is_uncertain"}
 ATTR_LABEL = {v: k for k, v in LABEL_ATTR.items()}
-CATEGORY_OF = {"is_negated": "NEGATED_EXISTENCE", "is_uncertain": "POSSIBLE_EXISTENCE"}
+#: AssertionClassifier.v2: one sigmoid output per attribute.
+MULTI_LABELS = ("is_negated", "is_uncertain", "is_hypothetical", CONDITIONAL, "is_historical", "is_family")
+CATEGORY_OF = {**ATTR_CATEGORY, CONDITIONAL: "CONDITIONAL_EXISTENCE"}
+#: What ``decide`` holds by default: the attributes where rules + classifier scored better than the
+#: rules alone on the dev sets that annotate them, pooled (visit notes dev, MACCROBAT dev, the NegEx
+#: kit's dev half; benchmarks/results/assertion_classifier.md). Historical and family lose on the
+#: NegEx sentences, conditional gains nothing: they keep the rules unless ``decide`` names them.
+DEFAULT_DECIDE = ["is_negated", "is_uncertain", "is_hypothetical"]
+#: Decision thresholds per attribute, from out-of-fold predictions of a 4-fold cross-validation on
+#: the train documents of both corpora (benchmarks/assertion_eval.py --tune-cv 4): without a rule
+#: the classifier asserts from ``threshold`` up; a rule's decision stands unless the classifier's
+#: probability falls below ``veto_threshold``.
+DEFAULT_THRESHOLD = {
+    "is_negated": 0.3,
+    "is_uncertain": 0.6,
+    "is_hypothetical": 0.3,
+    CONDITIONAL: 0.5,
+    "is_historical": 0.3,
+    "is_family": 0.3,
+}
+DEFAULT_VETO = {
+    "is_negated": 0.2,
+    "is_uncertain": 0.05,
+    "is_hypothetical": 0.05,
+    CONDITIONAL: 0.15,
+    "is_historical": 0.2,
+    "is_family": 0.15,
+}
 WINDOW_WORDS = 6
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy-clinical-ner.AssertionClassifier.v1"
+@architectures = "spacy-clinical-ner.AssertionClassifier.v2"
 tok2vec = null
 length = 262144
 window = 6
@@ -87,18 +136,27 @@ class ClinicalAssertion(TrainablePipe):
         spans_key: str | None = None,
         include_ents: bool = True,
         ignored_labels: Iterable[str] | None = MACCROBAT_NON_EVENT_LABELS,
-        threshold: float = 0.6,
-        veto_threshold: float = 0.2,
-        decide: Sequence[str] = ("is_negated",),
+        threshold: float | Dict[str, float] = 0.6,
+        veto_threshold: float | Dict[str, float] = 0.2,
+        decide: Sequence[str] = tuple(DEFAULT_DECIDE),
         scorer: Callable | None = None,
     ):
         install_context_extensions()
-        bad = [a for a in decide if a not in LABEL_ATTR.values()]
+        multilabel = bool(model.attrs.get("multilabel"))
+        allowed = MULTI_LABELS if multilabel else tuple(LABEL_ATTR.values())
+        bad = [a for a in decide if a not in allowed]
         if bad:
-            raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"decide may hold {sorted(LABEL_ATTR.values())}, not {bad}"))
-        for key, value in (("threshold", threshold), ("veto_threshold", veto_threshold)):
-            if not 0.0 <= value <= 1.0:
-                raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"{key} must lie in [0, 1], not {value}"))
+            raise ContextRuleError(
+                ContextErrors.E304.format(name=name, reason=f"decide may hold {list(allowed)} with this model, not {bad}")
+            )
+        for key, setting in (("threshold", threshold), ("veto_threshold", veto_threshold)):
+            per_attr = setting if isinstance(setting, dict) else {"*": setting}
+            unknown = sorted(set(per_attr) - {"*", *MULTI_LABELS})
+            if unknown:
+                raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"{key} names no attribute of this model: {unknown}"))
+            for value in per_attr.values():
+                if not 0.0 <= value <= 1.0:
+                    raise ContextRuleError(ContextErrors.E304.format(name=name, reason=f"{key} must lie in [0, 1], not {value}"))
         if spans_key is None and not include_ents:
             raise ContextRuleError(ContextErrors.E304.format(name=name, reason="no targets: set spans_key or include_ents = true"))
         self.vocab = vocab
@@ -107,7 +165,7 @@ class ClinicalAssertion(TrainablePipe):
         self._nlp = nlp
         self.scorer = scorer
         self.cfg: Dict[str, Any] = {
-            "labels": list(LABELS),
+            "labels": list(MULTI_LABELS if multilabel else LABELS),
             "context": context,
             "spans_key": spans_key,
             "include_ents": include_ents,
@@ -133,6 +191,11 @@ class ClinicalAssertion(TrainablePipe):
     @property
     def labels(self) -> Tuple[str, ...]:
         return tuple(self.cfg["labels"])
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether the model gives one sigmoid per attribute (v2) or a softmax over classes (v1)."""
+        return bool(self.model.attrs.get("multilabel"))
 
     @property
     def context(self) -> ClinicalContext | None:
@@ -163,8 +226,11 @@ class ClinicalAssertion(TrainablePipe):
             out.append(span)
         return out
 
-    def features(self, span: Span, cues: List[dict], sent: Tuple[int, int]) -> List[Tuple[str, int | None]]:
-        """Feature strings for one span, each with the token it stems from (or None)."""
+    def features(self, span: Span, cues: List[dict], sent: Tuple[int, int], others: Sequence[Span] = ()) -> List[Tuple[str, int | None]]:
+        """Feature strings for one span, each with the token it stems from (or None).
+
+        ``others``: the doc's other entities (all labels, e.g. a ``Date`` next to a past event);
+        v2 models read the labels of those in the span's sentence."""
         doc = span.doc
         label = span.label_
         feats: List[Tuple[str, int | None]] = [("bias", None), (f"lab={label}", None)]
@@ -182,6 +248,24 @@ class ClinicalAssertion(TrainablePipe):
         if not cues:
             feats.append(("nocue", None))
         s_start, s_end = sent
+        if self.multilabel:
+            # v2 only (v1 models were trained without these): section, sentence shape
+            section = span._.clinical_section if Span.has_extension("clinical_section") else None
+            n = s_end - s_start
+            feats += [
+                (f"sec={section}", None),
+                (f"sec_lab={section}|{label}", None),
+                (f"sentlen={_bucket(n) if n < 9 else '9-16' if n <= 16 else '17+'}", None),
+            ]
+            for i in range(max(s_start, span.start - 24), max(s_start, span.start - WINDOW_WORDS)):
+                feats.append((f"Lfar={doc[i].lower_}", i))
+            seen = set()
+            for other in others:
+                if s_start <= other.start < s_end and (other.start, other.end) != (span.start, span.end):
+                    side = "L" if other.end <= span.start else "R" if other.start >= span.end else "O"
+                    if (other.label_, side) not in seen:
+                        seen.add((other.label_, side))
+                        feats.append((f"sent_ent={other.label_}|{side}", other.start))
         for k in range(1, WINDOW_WORDS + 1):
             i = span.start - k
             if i >= s_start:
@@ -206,10 +290,17 @@ class ClinicalAssertion(TrainablePipe):
         else:
             starts = [s.start for s in doc.sents] if doc.has_annotation("SENT_START") else [0]
         instances, feats_all = [], []
+        others: List[Span] = []
+        if self.multilabel:
+            key = self.cfg["spans_key"]
+            others = sorted(
+                {(s.start, s.end, s.label_): s for s in [*(doc.spans[key] if key in doc.spans else ()), *doc.ents]}.values(),
+                key=lambda s: s.start,
+            )
         for span, (_, cues) in zip(spans, analysed, strict=True):
             k = max(bisect_right(starts, span.start) - 1, 0)
             sent = (starts[k], starts[k + 1] if k + 1 < len(starts) else len(doc))
-            feats = self.features(span, cues, sent)
+            feats = self.features(span, cues, sent, others)
             keys = numpy.asarray([hash_string(f) for f, _ in feats], dtype="uint64")
             instances.append(Instance(span.start, span.end, keys))
             feats_all.append(feats)
@@ -247,42 +338,83 @@ class ClinicalAssertion(TrainablePipe):
                 row += 1
                 values = dict(values)
                 cues = [dict(c) for c in cues]
-                for attr in self.cfg["decide"]:
-                    label = ATTR_LABEL[attr]
-                    score = float(p[self.labels.index(label)])
+                decided_true = set()
+                for attr in self.decided:
+                    score = float(p[self.labels.index(self._label_of(attr))])
+                    own = [c for c in cues if self._supports(c, attr)]
+                    by_rule = bool(own) if attr == CONDITIONAL else bool(values.get(attr))
                     # A rule's decision stands unless the classifier is confident it is
                     # wrong; without a rule the classifier must be confident to assert.
-                    limit = self.cfg["veto_threshold"] if values.get(attr) else self.cfg["threshold"]
+                    limit = self._limit("veto_threshold" if by_rule else "threshold", attr)
                     decided = score >= limit
-                    values[attr] = decided
-                    own = [c for c in cues if c.get("attribute") == attr]
+                    if attr != CONDITIONAL:
+                        values[attr] = decided
                     for c in own:
                         c["score"] = round(score, 4)
                         if not decided:
                             c["overruled"] = True
-                    if decided and not own:
-                        cues.insert(0, self._explain(doc, feats, label, attr, score))
+                    if decided:
+                        decided_true.add(attr)
+                        if not own:
+                            cues.insert(0, self._explain(doc, feats, attr, score))
                 active = [c for c in cues if not c.get("overruled")]
-                active.sort(key=lambda c: 0 if c.get("attribute") in values and values.get(c.get("attribute")) else 1)
+                # the cue that decides the assertion class first: those supporting a decision
+                # that holds, by ConText's category priority (family > hypothetical > ...)
+                active.sort(key=lambda c: (0 if self._holds(c, values, decided_true) else 1, category_rank(c["category"])))
                 cues = active + [c for c in cues if c.get("overruled")]
                 assertion = assertion_class(values, [c["category"] for c in active])
                 write_span_values(doc, span.start_char, span.end_char, values, assertion, [strip_cue(c) for c in cues])
 
-    def _explain(self, doc: Doc, feats: List[Tuple[str, int | None]], label: str, attr: str, score: float) -> dict:
-        """The feature (and its word) whose weight pushed most towards ``label``."""
+    @property
+    def decided(self) -> List[str]:
+        """``decide`` less the attributes no training document annotated (v2): an output that never
+        saw a gold value says nothing, so those attributes keep the rules."""
+        trained = self.cfg.get("trained")
+        if not self.multilabel or trained is None:
+            return list(self.cfg["decide"])
+        return [a for a in self.cfg["decide"] if a in trained]
+
+    def _limit(self, key: str, attr: str) -> float:
+        """``threshold`` / ``veto_threshold`` for ``attr``: one number for all, or per attribute
+        (``{"is_historical": 0.4, "*": 0.6}``; ``"*"`` or the factory default for the rest)."""
+        setting = self.cfg[key]
+        if not isinstance(setting, dict):
+            return float(setting)
+        return float(setting.get(attr, setting.get("*", 0.6 if key == "threshold" else 0.2)))
+
+    def _label_of(self, attr: str) -> str:
+        return attr if self.multilabel else ATTR_LABEL[attr]
+
+    @staticmethod
+    def _supports(cue: dict, attr: str) -> bool:
+        """Whether a cue record asserts ``attr`` (a conditional cue has no boolean attribute)."""
+        if attr == CONDITIONAL:
+            return cue.get("category") == "CONDITIONAL_EXISTENCE"
+        return cue.get("attribute") == attr
+
+    @staticmethod
+    def _holds(cue: dict, values: Dict[str, bool], decided: set) -> bool:
+        if cue.get("category") == "CONDITIONAL_EXISTENCE":
+            return True
+        attr = cue.get("attribute")
+        return bool(attr in values and values.get(attr)) or attr in decided
+
+    def _explain(self, doc: Doc, feats: List[Tuple[str, int | None]], attr: str, score: float) -> dict:
+        """The feature (and its word) whose weight pushed most towards ``attr``."""
         sparse = self.model.get_ref("sparse")
         linear = sparse.layers[-1]
         best: Tuple[float, str, int | None] = (-1e9, "", None)
         if linear.has_param("W"):
             W = self.model.ops.to_numpy(linear.get_param("W"))
             length = linear.get_dim("length")
-            c_label, c_present = self.labels.index(label), self.labels.index("present")
             W = W.reshape((len(self.labels), length)) if W.ndim == 1 else W
+            c_label = self.labels.index(self._label_of(attr))
             for feat, tok in feats:
-                if tok is None and not feat.startswith(("cue=", "cat")):
+                if tok is None and not feat.startswith(("cue=", "cat", "sec")):
                     continue
                 idx = hash_string(feat) % length
-                push = float(W[c_label, idx] - W[c_present, idx])
+                # v2: the feature's logit for the attribute; v1: against "present"
+                push = float(W[c_label, idx]) if self.multilabel else float(W[c_label, idx] - W[self.labels.index("present"), idx])
                 if push > best[0]:
                     best = (push, feat, tok)
         _, feat, tok = best
@@ -294,36 +426,43 @@ class ClinicalAssertion(TrainablePipe):
             "category": CATEGORY_OF[attr],
             "rule": f"classifier:{feat}" if feat else f"classifier:{self.name}",
             "direction": "CLASSIFIER",
-            "attribute": attr,
+            "attribute": None if attr == CONDITIONAL else attr,
             "source": "classifier",
             "score": round(score, 4),
         }
 
     # ------------------------------------------------------------------ training
-    def _gold_batch(self, examples: Iterable[Example]) -> Tuple[AssertionBatch, numpy.ndarray]:
-        docs, instances, truths = [], [], []
+    def _gold_batch(self, examples: Iterable[Example]) -> Tuple[AssertionBatch, numpy.ndarray, numpy.ndarray]:
+        """The instances, their gold rows and (v2) a mask: 1 where the corpus annotates the attribute."""
+        docs, instances, truths, masks = [], [], [], []
+        n_labels = len(self.labels)
         for eg in examples:
             ref, pred = eg.reference, eg.predicted
             ref_spans = self._targets(ref)
-            gold, _ = gold_values(ref, ref_spans, POLARITY_GOLD)
+            gold, can = gold_values(ref, ref_spans, POLARITY_GOLD)
+            mask = numpy.asarray([1.0 if (label in can or not self.multilabel) else 0.0 for label in self.labels], dtype="float32")
             spans = []
-            labels = []
             for span in ref_spans:
                 mapped = pred.char_span(span.start_char, span.end_char, label=span.label_, alignment_mode="expand")
                 if mapped is None or not len(mapped):
                     continue
                 values = gold.get((span.start_char, span.end_char), {})
-                labels.append("negated" if values.get("is_negated") else "uncertain" if values.get("is_uncertain") else "present")
+                row = numpy.zeros(n_labels, dtype="float32")
+                if self.multilabel:
+                    for j, label in enumerate(self.labels):
+                        row[j] = 1.0 if values.get(label) else 0.0
+                else:
+                    label = "negated" if values.get("is_negated") else "uncertain" if values.get("is_uncertain") else "present"
+                    row[self.labels.index(label)] = 1.0
+                truths.append(row)
+                masks.append(mask)
                 spans.append(mapped)
             inst, _, _ = self._instances(pred, spans)
             docs.append(pred)
             instances.append(inst)
-            for label in labels:
-                row = numpy.zeros(len(self.labels), dtype="float32")
-                row[self.labels.index(label)] = 1.0
-                truths.append(row)
-        truth = numpy.vstack(truths) if truths else numpy.zeros((0, len(self.labels)), dtype="float32")
-        return AssertionBatch(docs, instances), truth
+        truth = numpy.vstack(truths) if truths else numpy.zeros((0, n_labels), dtype="float32")
+        masked = numpy.vstack(masks) if masks else numpy.zeros((0, n_labels), dtype="float32")
+        return AssertionBatch(docs, instances), truth, masked
 
     def update(
         self,
@@ -337,23 +476,38 @@ class ClinicalAssertion(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, "ClinicalAssertion.update")
-        batch, truth = self._gold_batch(examples)
+        batch, truth, mask = self._gold_batch(examples)
         if not len(truth):
             return losses
+        self._note_trained(mask)
         probs, backprop = self.model.begin_update(batch)
-        loss, d_probs = self.get_loss(examples, (probs, truth))
+        loss, d_probs = self.get_loss(examples, (probs, truth, mask))
         backprop(d_probs)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
 
+    def _note_trained(self, mask: numpy.ndarray) -> None:
+        if self.multilabel and len(mask):
+            seen = {label for j, label in enumerate(self.labels) if mask[:, j].any()}
+            self.cfg["trained"] = [a for a in self.labels if a in seen or a in self.cfg.get("trained", ())]
+
     def get_loss(self, examples: Iterable[Example], scores) -> Tuple[float, Floats2d]:
-        probs, truth = scores
+        """Cross-entropy: softmax over the classes (v1), or per attribute with a sigmoid and the
+        corpus mask (v2: an attribute the document's corpus does not annotate adds no loss)."""
+        probs, truth, *rest = scores
+        xp = self.model.ops.xp
         truth = self.model.ops.asarray2f(truth)
-        d_probs = probs - truth  # softmax + cross-entropy
-        loss = float(-(truth * self.model.ops.xp.log(probs + 1e-9)).sum())
-        return loss / max(len(truth), 1), d_probs / max(len(truth), 1)
+        n = max(len(truth), 1)
+        if not self.multilabel:
+            d_probs = probs - truth  # softmax + cross-entropy
+            loss = float(-(truth * xp.log(probs + 1e-9)).sum())
+            return loss / n, d_probs / n
+        mask = self.model.ops.asarray2f(rest[0]) if rest else self.model.ops.alloc2f(*truth.shape) + 1.0
+        d_probs = (probs - truth) * mask  # sigmoid + binary cross-entropy, w.r.t. the logits
+        loss = float(-(mask * (truth * xp.log(probs + 1e-9) + (1 - truth) * xp.log(1 - probs + 1e-9))).sum())
+        return loss / n, d_probs / n
 
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Language | None = None) -> None:
         validate_get_examples(get_examples, "ClinicalAssertion.initialize")
@@ -364,12 +518,21 @@ class ClinicalAssertion(TrainablePipe):
             if node.name in ("sparse_linear", "linear") and node.has_dim("nO") is None:
                 node.set_dim("nO", len(self.labels))
         sample = list(islice(get_examples(), 10))
-        batch, truth = self._gold_batch(sample)
+        batch, truth, mask = self._gold_batch(sample)
+        self.cfg.pop("trained", None)  # a fresh model
+        self._note_trained(mask)
         if not len(truth):
             raise ContextRuleError(
                 ContextErrors.E309.format(name=self.name, key=self.cfg["spans_key"], ignored=len(self.cfg["ignored_labels"]))
             )
         self.model.initialize(X=batch, Y=self.model.ops.asarray2f(truth))
+        if self.multilabel:
+            # Start each output between its veto and assert thresholds: an untrained (or barely
+            # trained) output neither asserts nor overrules anything, the rules decide.
+            linear = self.model.get_ref("sparse").layers[-1]
+            start = numpy.asarray([(self._limit("threshold", a) + self._limit("veto_threshold", a)) / 2 for a in self.labels])
+            start = numpy.clip(start, 0.01, 0.99)
+            linear.set_param("b", self.model.ops.asarray1f(numpy.log(start / (1 - start)).astype("float32")))
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         scorer = self.scorer or score_context
@@ -379,7 +542,7 @@ class ClinicalAssertion(TrainablePipe):
 
     def add_label(self, label: str) -> int:
         raise ContextRuleError(
-            ContextErrors.E304.format(name=self.name, reason=f"the labels are fixed ({', '.join(LABELS)}); cannot add {label!r}")
+            ContextErrors.E304.format(name=self.name, reason=f"the labels are fixed ({', '.join(self.labels)}); cannot add {label!r}")
         )
 
 
@@ -393,9 +556,9 @@ class ClinicalAssertion(TrainablePipe):
         "spans_key": None,
         "include_ents": True,
         "ignored_labels": list(MACCROBAT_NON_EVENT_LABELS),
-        "threshold": 0.6,
-        "veto_threshold": 0.2,
-        "decide": ["is_negated"],
+        "threshold": DEFAULT_THRESHOLD,
+        "veto_threshold": DEFAULT_VETO,
+        "decide": DEFAULT_DECIDE,
         "scorer": {"@scorers": "spacy-clinical-ner.context_scorer.v1"},
     },
     default_score_weights={
@@ -413,8 +576,8 @@ def make_clinical_assertion(
     spans_key: str | None,
     include_ents: bool,
     ignored_labels: List[str] | None,
-    threshold: float,
-    veto_threshold: float,
+    threshold: float | Dict[str, float],
+    veto_threshold: float | Dict[str, float],
     decide: List[str],
     scorer: Callable | None,
 ) -> ClinicalAssertion:

@@ -188,6 +188,12 @@ def _patient_subject(doc: Doc, target: Span, sent_starts: Sequence[int], title_e
     return True
 
 
+def _restore_component(cls, state: Dict[str, Any]):
+    obj = cls.__new__(cls)
+    obj.__setstate__(state)
+    return obj
+
+
 class ClinicalContext(Pipe):
     """ConText over entities, with the cue that decided each attribute."""
 
@@ -289,6 +295,10 @@ class ClinicalContext(Pipe):
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._analysed = weakref.WeakKeyDictionary()
+
+    def __reduce__(self):
+        # spaCy's Pipe is a Cython class whose own __reduce__ pickles __dict__ as is, bypassing __getstate__
+        return (_restore_component, (type(self), self.__getstate__()))
 
     # ------------------------------------------------------------------ rules
     @property

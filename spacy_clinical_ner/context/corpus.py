@@ -9,10 +9,19 @@ docs the pipeline processes; spaCy's ``Corpus`` gives bare texts. This reader co
 file (every n-th document, in file order), so that checkpoint selection never looks at
 the dev documents that are reported: ``holdout = "exclude"`` for the training reader,
 ``"only"`` for the validation reader, ``"none"`` to read everything.
+
+``brat_attributes`` declares the BRAT attribute types the corpus annotates (the visit notes:
+``["POLARITY", "HYPOTHETICAL", "CONDITIONAL", "HISTORICAL", "FAMILY"]``); the reference docs
+carry the declaration, so the scorer and ``clinical_assertion`` know that a note without a
+``HISTORICAL`` flag is gold "not historical", while a MACCROBAT case report (``POLARITY`` only)
+says nothing about it.
+
+``spacy-clinical-ner.ConcatCorpus.v1`` chains several readers (MACCROBAT + visit notes) into
+one training or validation corpus.
 """
 
 from pathlib import Path
-from typing import Callable, Iterable, Union
+from typing import Any, Callable, Dict, Iterable, List, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -21,6 +30,7 @@ from spacy.util import filter_spans, registry
 
 from ..extensions import install_doc_extensions
 from .errors import ContextErrors, ContextRuleError
+from .scorer import BRAT_TYPE_ATTRS, GOLD_TYPES_KEY
 
 
 def copy_entities(source: Doc, target: Doc, spans_key: str | None) -> Doc:
@@ -52,8 +62,14 @@ def create_gold_entity_corpus(
     holdout_every: int = 0,
     holdout_offset: int = 0,
     holdout: str = "none",
+    brat_attributes: List[str] | None = None,
 ) -> Callable[[Language], Iterable[Example]]:
     """A ``.spacy`` corpus whose predicted docs already hold the gold entities."""
+    unknown = sorted(set(brat_attributes or ()) - set(BRAT_TYPE_ATTRS))
+    if unknown:
+        raise ContextRuleError(
+            ContextErrors.E304.format(name="GoldEntityCorpus", reason=f"brat_attributes may hold {sorted(BRAT_TYPE_ATTRS)}, not {unknown}")
+        )
     if holdout not in ("none", "exclude", "only"):
         raise ContextRuleError(
             ContextErrors.E304.format(name="GoldEntityCorpus", reason=f"holdout must be 'none', 'exclude' or 'only', not {holdout!r}")
@@ -70,9 +86,24 @@ def create_gold_entity_corpus(
                 held = i % holdout_every == holdout_offset
                 if held != (holdout == "only"):
                     continue
+            if brat_attributes:
+                eg.reference.user_data[GOLD_TYPES_KEY] = list(brat_attributes)
             yield Example(copy_entities(eg.reference, eg.predicted, spans_key), eg.reference)
             n += 1
             if limit and n >= limit:
                 break
+
+    return read
+
+
+@registry.readers("spacy-clinical-ner.ConcatCorpus.v1")
+def create_concat_corpus(parts: Dict[str, Any]) -> Callable[[Language], Iterable[Example]]:
+    """The examples of several readers, one reader after the other (in the order of their names)."""
+    if not parts:
+        raise ContextRuleError(ContextErrors.E304.format(name="ConcatCorpus", reason="no parts"))
+
+    def read(nlp: Language) -> Iterable[Example]:
+        for name in sorted(parts):
+            yield from parts[name](nlp)
 
     return read

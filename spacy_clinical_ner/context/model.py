@@ -2,9 +2,16 @@
 
 Input: an :class:`AssertionBatch` – the docs, and per doc the instances (token start,
 token end, hashed feature keys). Output: one probability row per instance over the
-component's labels (``present``, ``negated``, ``uncertain``).
+component's labels.
 
-Two paths whose logits are added before the softmax:
+* ``AssertionClassifier.v1``: a softmax over ``present``, ``negated``, ``uncertain`` (one
+  class per entity; pipelines trained before the multi-attribute classifier use it);
+* ``AssertionClassifier.v2``: an independent sigmoid per attribute (``is_negated``,
+  ``is_uncertain``, ``is_hypothetical``, ``conditional``, ``is_historical``, ``is_family``), so
+  that an entity can be historical *and* negated, and a corpus that does not annotate an
+  attribute can leave its output out of the loss (see ``ClinicalAssertion.get_loss``).
+
+Two paths whose logits are added before the activation:
 
 * a sparse linear model over hashed features – ConText's output for the span (which
   rule, category, side and token distance), the entity label and the words around and
@@ -46,6 +53,25 @@ def build_assertion_classifier(
     nO: int | None = None,
 ) -> Model[AssertionBatch, Floats2d]:
     """Sparse features (+ optional pooled tok2vec) -> softmax over the assertion labels."""
+    return _build(tok2vec, length, window, hidden_width, dropout, nO, multilabel=False)
+
+
+@registry.architectures("spacy-clinical-ner.AssertionClassifier.v2")
+def build_assertion_classifier_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]] | None = None,
+    length: int = 262144,
+    window: int = 6,
+    hidden_width: int = 64,
+    dropout: float = 0.1,
+    nO: int | None = None,
+) -> Model[AssertionBatch, Floats2d]:
+    """Sparse features (+ optional pooled tok2vec) -> one sigmoid per assertion attribute."""
+    return _build(tok2vec, length, window, hidden_width, dropout, nO, multilabel=True)
+
+
+def _build(
+    tok2vec: Model | None, length: int, window: int, hidden_width: int, dropout: float, nO: int | None, *, multilabel: bool
+) -> Model[AssertionBatch, Floats2d]:
     length = 2 ** (max(length, 2) - 1).bit_length()
     sparse: Model[AssertionBatch, Floats2d] = chain(sparse_instance_features(), SparseLinear_v2(nO=nO, length=length))
     if tok2vec is None:
@@ -57,8 +83,9 @@ def build_assertion_classifier(
             LinearLayer(nO=nO),
         )
         scores = add(sparse, dense)
-    model = chain(scores, softmax_activation())
+    model = chain(scores, sigmoid_output() if multilabel else softmax_activation())
     model.attrs["window"] = window
+    model.attrs["multilabel"] = multilabel
     model.set_ref("sparse", sparse)
     model.set_ref("tok2vec", tok2vec)
     return model
@@ -66,6 +93,21 @@ def build_assertion_classifier(
 
 # The forward and init functions live at module level (as in thinc's own layers), so that the
 # model pickles: nlp.pipe(n_process=2) under the "spawn" start method (macOS, Windows) needs it.
+
+
+def sigmoid_output() -> Model[Floats2d, Floats2d]:
+    """Element-wise sigmoid whose backward pass takes the gradient w.r.t. the *logits*: the
+    component passes ``(p - y) * mask``, binary cross-entropy's gradient, which stays exact
+    where thinc's ``sigmoid_activation`` would divide and multiply by ``p (1 - p)``."""
+    return Model("sigmoid_output", _sigmoid_forward)
+
+
+def _identity_backprop(d_logits: Floats2d) -> Floats2d:
+    return d_logits
+
+
+def _sigmoid_forward(model: Model, X: Floats2d, is_train: bool):
+    return model.ops.sigmoid(X, inplace=False), _identity_backprop
 
 
 def sparse_instance_features() -> Model[AssertionBatch, Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]]:

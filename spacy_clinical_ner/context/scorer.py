@@ -1,7 +1,8 @@
 """``spacy-clinical-ner.context_scorer.v1``: P/R/F per ConText attribute.
 
 Keys: ``context_<attr>_p/r/f`` for negated, uncertain, historical, hypothetical and family,
-plus ``context_acc``: the share of spans on both sides whose scorable attributes all agree.
+``context_conditional_p/r/f`` for the i2b2 ``conditional`` class (predicted: ``span._.assertion ==
+"conditional"``), plus ``context_acc``: the share of spans on both sides whose scorable attributes all agree.
 
 Spans are paired by character offsets. A gold span with the attribute counts as a miss
 when the prediction lacks it – also when the predicted doc has no span there at all, so
@@ -18,6 +19,13 @@ Gold comes from, in order: BRAT attributes in ``doc._.brat`` (the MACCROBAT read
 ``POLARITY`` there; see :data:`POLARITY_GOLD`), else the reference spans' own
 extension values. Attributes the gold source cannot express (MACCROBAT has no
 historical/hypothetical/family annotation) are reported as ``None``, not as zeros.
+
+Which attributes a BRAT document can express follows from the attribute *types* its corpus
+annotates (:data:`BRAT_TYPE_ATTRS`): ``POLARITY`` always (MACCROBAT and the visit notes), and
+the visit notes' flags ``HYPOTHETICAL``, ``CONDITIONAL``, ``HISTORICAL`` and ``FAMILY`` where the
+reader declared them (``GoldEntityCorpus.v1``'s ``brat_attributes`` stores the declaration on
+the reference doc, :data:`GOLD_TYPES_KEY`) or where the document uses one. Declare them for the
+notes: a short note without any flag is still evidence that its entities are not hypothetical.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from ..extensions import install_doc_extensions
-from .attributes import BOOL_ATTRS, PRESENT
+from .attributes import BOOL_ATTRS, CONDITIONAL, PRESENT
 
 #: MACCROBAT ``POLARITY`` values -> attributes. NEG is a negation; UNCERTAIN and the
 #: hedged MAYBE_POS ("most likely", "suggestive of") and MAYBE_NEG ("did not cause
@@ -43,7 +51,32 @@ POLARITY_GOLD: Dict[str, Dict[str, bool]] = {
     "POS": {},
 }
 BRAT_ATTRS = ("is_negated", "is_uncertain")
+#: Binary BRAT attributes of the visit-note corpus (corpus/notes/annotated/GUIDELINE.md) -> attributes.
+#: ``conditional`` is no boolean extension: it is scored on ``span._.assertion``.
+BRAT_FLAG_GOLD: Dict[str, Dict[str, bool]] = {
+    "HYPOTHETICAL": {"is_hypothetical": True},
+    "CONDITIONAL": {CONDITIONAL: True},
+    "HISTORICAL": {"is_historical": True},
+    "FAMILY": {"is_family": True},
+}
+#: BRAT attribute type -> the attributes a corpus annotating it can express.
+BRAT_TYPE_ATTRS: Dict[str, Tuple[str, ...]] = {"POLARITY": BRAT_ATTRS, **{k: tuple(v) for k, v in BRAT_FLAG_GOLD.items()}}
+#: ``doc.user_data`` key on a reference doc: the BRAT attribute types its corpus annotates.
+GOLD_TYPES_KEY = ("spacy_clinical_ner", "brat_attribute_types")
+#: Attributes scored by default: the five booleans and the conditional class.
+SCORED_ATTRS = BOOL_ATTRS + (CONDITIONAL,)
 SHORT = {a: a[3:] for a in BOOL_ATTRS}  # is_negated -> negated
+SHORT[CONDITIONAL] = CONDITIONAL
+
+
+def brat_attribute_types(doc: Doc) -> Tuple[str, ...]:
+    """The BRAT attribute types ``doc``'s corpus annotates (declared, else POLARITY and those used)."""
+    declared = doc.user_data.get(GOLD_TYPES_KEY)
+    if declared:
+        return tuple(declared)
+    brat = doc._.brat if Doc.has_extension("brat") else None
+    used = {a.get("name") for a in (brat or {}).get("attributes") or ()}
+    return ("POLARITY",) + tuple(t for t in BRAT_FLAG_GOLD if t in used)
 
 
 def _spans(doc: Doc, spans_key: str | None, include_ents: bool) -> List[Span]:
@@ -62,16 +95,22 @@ def gold_values(
     brat = doc._.brat if Doc.has_extension("brat") else None
     out: Dict[Tuple[int, int], Dict[str, bool]] = {}
     if brat and brat.get("entities") is not None:
+        types = brat_attribute_types(doc)
+        can = tuple(dict.fromkeys(a for t in types for a in BRAT_TYPE_ATTRS.get(t, ())))
         by_id = {e["id"]: e for e in brat["entities"]}
         for span in spans:
             record = by_id.get(span.id_)
-            polarity = (record or {}).get("attributes", {}).get("POLARITY")
-            values = dict.fromkeys(BRAT_ATTRS, False)
+            attributes = (record or {}).get("attributes", {})
+            polarity = attributes.get("POLARITY")
+            values = dict.fromkeys(can, False)
             values.update(polarity_map.get(polarity, {}) if polarity else {})
+            for name, flag in BRAT_FLAG_GOLD.items():
+                if name in types and attributes.get(name):
+                    values.update(flag)
             key = (span.start_char, span.end_char)
             previous = out.get(key, {})
-            out[key] = {a: values.get(a, False) or previous.get(a, False) for a in BRAT_ATTRS}
-        return out, set(BRAT_ATTRS)
+            out[key] = {a: values.get(a, False) or previous.get(a, False) for a in can}
+        return out, set(can)
     for span in spans:
         key = (span.start_char, span.end_char)
         out[key] = {a: bool(getattr(span._, a, False)) for a in BOOL_ATTRS if Span.has_extension(a)}
@@ -97,11 +136,12 @@ def score_context(
     *,
     spans_key: str | None = None,
     include_ents: bool = True,
-    attrs: Iterable[str] = BOOL_ATTRS,
+    attrs: Iterable[str] = SCORED_ATTRS,
     polarity_map: Dict[str, Dict[str, bool]] = POLARITY_GOLD,
     **_: Any,
 ) -> Dict[str, Any]:
     install_doc_extensions()  # doc._.brat must be readable on references loaded by `spacy evaluate`
+    attrs = tuple(attrs)
     scores = {a: PRFScore() for a in attrs}
     overlap = {a: PRFScore() for a in attrs}
     expressible: Set[str] = set()
@@ -111,8 +151,10 @@ def score_context(
         expressible |= can
         pred: Dict[Tuple[int, int], Dict[str, Any]] = {}
         for span in _spans(eg.predicted, spans_key, include_ents):
-            pred[(span.start_char, span.end_char)] = {a: bool(getattr(span._, a, False)) for a in attrs if Span.has_extension(a)}
-            pred[(span.start_char, span.end_char)]["assertion"] = span._.assertion if Span.has_extension("assertion") else PRESENT
+            values: Dict[str, Any] = {a: bool(getattr(span._, a, False)) for a in attrs if Span.has_extension(a)}
+            values["assertion"] = span._.assertion if Span.has_extension("assertion") else PRESENT
+            values[CONDITIONAL] = values["assertion"] == CONDITIONAL
+            pred[(span.start_char, span.end_char)] = values
         for attr in attrs:
             if attr not in can:
                 continue
