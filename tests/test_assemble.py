@@ -42,6 +42,7 @@ def parts(tmp_path_factory, maccrobat_dir, fixtures_dir, tiny_vectors):
             overrides["paths.notes"] = str(out / "train.spacy")
         if name == "ner":
             overrides["paths.vectors"] = str(tiny_vectors)
+            overrides["paths.notes"] = overrides["paths.notes_dev"] = str(out / "train.spacy")
         nlp = init_nlp(load_config(REPO / "configs" / cfg, overrides=overrides, interpolate=False))
         train = list(DocBin().from_disk(out / "train.spacy").get_docs(nlp.vocab))
         examples = [Example(nlp.make_doc(d.text), d) for d in train]
