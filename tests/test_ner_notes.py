@@ -187,6 +187,23 @@ def test_greedy_confidence_follows_the_ner_and_ranks(trained_nlp):
         nlp.remove_pipe("clinical_entity_confidence")
 
 
+def test_greedy_confidence_replays_past_blocked_names(trained_nlp):
+    """Tokens the name guard blocked are replayed with the NER's forced action: the entities after a name are scored."""
+    nlp = trained_nlp
+    nlp.add_pipe("clinical_name_guard", first=True)
+    conf = nlp.add_pipe("clinical_entity_confidence")
+    try:
+        doc = nlp("Andrew Perez reports knee pain and fever.")
+        assert [s.text for s in doc.spans["person_names"]] == ["Andrew Perez"]
+        assert doc.ents and all(e.start >= 2 for e in doc.ents)
+        scores = conf.raw_scores([doc])[0]
+        assert set(scores) == {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+        assert all(0.0 < v < 1.0 for v in scores.values())
+    finally:
+        nlp.remove_pipe("clinical_entity_confidence")
+        nlp.remove_pipe("clinical_name_guard")
+
+
 def test_roc_auc_matches_the_rank_definition():
     from spacy_clinical_ner.confidence.component import roc_auc
 

@@ -184,6 +184,8 @@ def calibrate_confidence(
             config={"phrase_matcher_attr": "LOWER", "overwrite_ents": False, "validate": False},
         )
         ruler.add_patterns(list(srsly.read_jsonl(patterns)))
+    if "clinical_name_guard" not in nlp.pipe_names:  # as in the shipped pipeline: names blocked before the NER
+        nlp.add_pipe("clinical_name_guard", first=True)
     conf = nlp.add_pipe("clinical_entity_confidence", config={"method": method})
 
     def scored(path: Path):

@@ -36,6 +36,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import ensure_path, minibatch
 
 CONFIDENCE_ATTR = "confidence"
+BLOCKED = "U-"  # the transition system's name for "this token is no entity, fixed beforehand"
 
 
 def install_extensions() -> None:
@@ -166,6 +167,8 @@ class EntityConfidence(Pipe):
                 blocked = [replay[s.start : s.end] for s in doc.spans.get("person_names", [])]
                 replay.set_ents([], blocked=blocked, default="missing")
                 acts = ["O"] * len(doc)
+                for span in blocked:  # the NER's only valid action on a blocked token: "U-" without a label
+                    acts[span.start : span.end] = [BLOCKED] * len(span)
                 for e in doc.ents:
                     if e.ent_id_ or "U-" + e.label_ not in index:  # a rule entity, or a label the NER lacks: replayed as O
                         continue
@@ -179,32 +182,36 @@ class EntityConfidence(Pipe):
             states = moves.init_batch(replays)
             probs = [np.ones(len(r), dtype="f") for r in replays]
             pos = [0] * len(replays)
+            stopped = [len(r) for r in replays]  # entities from here on were not replayed: no score
             active = [i for i, st in enumerate(states) if not st.is_final()]
             while active:
-                scores = step.predict([states[i] for i in active])
-                for row, i in zip(scores, active):
+                # the model is asked only where an entity action is taken; O steps just advance the state
+                need = [i for i in active if actions[i][pos[i]] not in ("O", BLOCKED)]
+                scores = step.predict([states[i] for i in need]) if need else ()
+                for row, i in zip(scores, need):
                     t, act = pos[i], actions[i][pos[i]]
-                    if act != "O":
-                        if act[:2] in ("B-", "U-"):
-                            valid = opens if t + 1 < len(replays[i]) else opens & ~begins
-                            cands = np.flatnonzero(valid)
-                        else:
-                            cands = np.asarray(inside[act[2:]])
-                            if t + 1 == len(replays[i]):
-                                cands = np.asarray([c for c in cands if names[c].startswith("L-")])
-                        z = row[cands] - row[cands].max()
-                        p = np.exp(z) / np.exp(z).sum()
-                        probs[i][t] = float(p[list(cands).index(index[act])])
+                    if act[:2] in ("B-", "U-"):
+                        valid = opens if t + 1 < len(replays[i]) else opens & ~begins
+                        cands = np.flatnonzero(valid)
+                    else:
+                        cands = np.asarray(inside[act[2:]])
+                        if t + 1 == len(replays[i]):
+                            cands = np.asarray([c for c in cands if names[c].startswith("L-")])
+                    z = row[cands] - row[cands].max()
+                    p = np.exp(z) / np.exp(z).sum()
+                    probs[i][t] = float(p[list(cands).index(index[act])])
+                for i in active:
                     try:
-                        moves.apply_transition(states[i], act)
+                        moves.apply_transition(states[i], actions[i][pos[i]])
                     except ValueError:  # a constraint the NER did not see: stop replaying this doc
                         states[i] = None
+                        stopped[i] = pos[i]
                     pos[i] += 1
                 active = [i for i in active if states[i] is not None and not states[i].is_final() and pos[i] < len(replays[i])]
             step.clear_memory()
             for i, d in enumerate(batch):
                 for e in docs[d].ents:
-                    if not e.ent_id_:
+                    if not e.ent_id_ and e.end <= stopped[i]:
                         known = "U-" + e.label_ in index
                         out[d][(e.start_char, e.end_char, e.label_)] = float(np.prod(probs[i][e.start : e.end])) if known else 0.0
         return out
