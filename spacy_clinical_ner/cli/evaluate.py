@@ -166,12 +166,11 @@ def calibrate_confidence(
     ),
 ) -> None:
     """Fit the entity confidence's calibration and report ECE and P/R at thresholds on the notes dev split."""
-    import numpy as np
     import spacy
     import srsly
     from spacy.tokens import DocBin
 
-    from ..confidence.component import expected_calibration_error, isotonic_fit, roc_auc
+    from ..confidence.component import expected_calibration_error, roc_auc
     from ..extensions import install_doc_extensions
 
     install_doc_extensions()
@@ -195,26 +194,18 @@ def calibrate_confidence(
         rows = [conf.scored_rows([p], [g]) for p, g in zip(pred, gold)]
         return rows, sum(len(g.ents) for g in gold)
 
-    def fit(rows):
-        model_rows = [(x, y) for doc in rows for x, y, rule in doc if not rule]
-        rule_rows = [y for doc in rows for _, y, rule in doc if rule]
-        bx, by = isotonic_fit([x for x, _ in model_rows], [y for _, y in model_rows])
-        return bx, by, (float(np.mean(rule_rows)) if rule_rows else None)
-
-    fit_rows = [r for path in fit_data for r in scored(path)[0]]
+    fit_rows = [r for path in fit_data for doc in scored(path)[0] for r in doc]
     note_rows, note_gold = scored(notes)
     folds = [note_rows[0::2], note_rows[1::2]]
     conf_all, correct_all, raw_all = [], [], []
     for k in range(2):
-        bx, by, dictionary = fit(fit_rows + folds[1 - k])
+        conf.fit_rows(fit_rows + [r for doc in folds[1 - k] for r in doc])
         for x, y, rule in (row for doc in folds[k] for row in doc):
-            conf_all.append(dictionary if rule and dictionary is not None else float(np.interp(x, bx, by)))
+            conf_all.append(conf.row_confidence(x, rule))
             correct_all.append(y)
             raw_all.append(1.0 if rule else x)
-    bx, by, dictionary = fit(fit_rows + note_rows)
-    calibration = {"method": method, "x": [round(v, 6) for v in bx], "y": [round(v, 6) for v in by]}
-    if dictionary is not None:
-        calibration["dictionary"] = round(dictionary, 4)
+    conf.fit_rows(fit_rows + [r for doc in note_rows for r in doc])
+    calibration = conf.calibration
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, {"calibration": calibration, "model": model, "patterns": str(patterns) if patterns else None})
     thresholds = []

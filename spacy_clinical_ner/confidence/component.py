@@ -267,11 +267,15 @@ class EntityConfidence(Pipe):
 
     def confidence_of(self, ent: Span, scores: Dict[Tuple[int, int, str], float]) -> float:
         raw = scores.get((ent.start_char, ent.end_char, ent.label_))
-        if raw is None and ent.ent_id_:
-            # added by a rule component, not by the NER
+        # no model score and an ent_id_: added by a rule component, not by the NER
+        return self.row_confidence(raw or 0.0, raw is None and bool(ent.ent_id_))
+
+    def row_confidence(self, raw: float, rule: bool) -> float:
+        """The calibrated confidence of a raw score, or the dictionary's measured precision for a rule entity."""
+        if rule:
             dictionary = (self.calibration or {}).get("dictionary")
             return float(dictionary) if dictionary is not None else 1.0
-        return self.calibrate(raw or 0.0)
+        return self.calibrate(raw)
 
     def set_annotations(self, docs: Sequence[Doc], scores: Sequence[Dict[Tuple[int, int, str], float]]) -> None:
         for doc, sc in zip(docs, scores):
@@ -306,6 +310,11 @@ class EntityConfidence(Pipe):
     def fit_calibration(self, predicted: Sequence[Doc], gold: Sequence[Doc]) -> dict:
         """Fit the isotonic map on predicted docs (raw scores recomputed) against gold ``doc.ents`` (exact match)."""
         rows = self.scored_rows(predicted, gold)
+        breakpoints = self.fit_rows(rows)
+        return {"entities": len(rows), "accuracy": round(float(np.mean([y for _, y, _ in rows])), 4), "breakpoints": breakpoints}
+
+    def fit_rows(self, rows: Sequence[Tuple[float, int, bool]]) -> int:
+        """Set the calibration from ``(raw score, right or not, added by a rule)`` rows; returns the number of breakpoints."""
         model_rows = [(x, y) for x, y, rule in rows if not rule]
         rule_rows = [y for _, y, rule in rows if rule]
         if not model_rows:
@@ -314,7 +323,7 @@ class EntityConfidence(Pipe):
         self.calibration = {"method": self.method, "x": [round(v, 6) for v in bx], "y": [round(v, 6) for v in by]}
         if rule_rows:
             self.calibration["dictionary"] = round(float(np.mean(rule_rows)), 4)
-        return {"entities": len(rows), "accuracy": round(float(np.mean([y for _, y, _ in rows])), 4), "breakpoints": len(bx)}
+        return len(bx)
 
     def scored_rows(self, predicted: Sequence[Doc], gold: Sequence[Doc]) -> List[Tuple[float, int, bool]]:
         """``(raw score, right or not, added by a rule)`` for every predicted entity against the gold ``doc.ents`` (exact match)."""
