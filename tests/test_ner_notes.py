@@ -210,6 +210,64 @@ def test_greedy_confidence_replays_past_blocked_names(trained_nlp):
         nlp.remove_pipe("clinical_name_guard")
 
 
+@pytest.fixture(scope="module")
+def listener_nlp():
+    """tok2vec + an ner that reads it through a Tok2VecListener (the shipped configs' layout)."""
+    nlp = clinical_blank()
+    nlp.add_pipe("tok2vec")
+    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 96, "upstream": "*"}
+    nlp.add_pipe("ner", config={"model": {"@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "extra_state_tokens": False, "hidden_width": 64, "maxout_pieces": 2, "use_upper": True, "tok2vec": listener}})
+    examples = [_example(nlp, t, e) for t, e in TRAIN]
+    random.seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(60):
+        random.shuffle(examples)
+        nlp.update(examples, sgd=optimizer, drop=0.1)
+    return nlp
+
+
+@pytest.mark.parametrize("pipeline", ["trained_nlp", "listener_nlp"])
+def test_greedy_confidence_equals_a_full_replay(pipeline, request):
+    """The greedy scores equal a replay of the whole doc with the transition system's own validity at every
+    step: with a listener NER each entity is replayed on its own tokens (the NER's features never reach
+    outside the entity), with an NER that embeds its own tokens the whole text is replayed."""
+    from spacy.training import offsets_to_biluo_tags
+
+    nlp = request.getfixturevalue(pipeline)
+    conf = nlp.add_pipe("clinical_entity_confidence")
+    ner = nlp.get_pipe("ner")
+    moves = ner.moves
+    names = [moves.get_class_name(c) for c in range(moves.n_moves)]
+    try:
+        docs = list(nlp.pipe([t for t, _ in TRAIN] + ["Knee pain. Motrin 800 mg and fever", "fever"]))
+        # entities the model would not choose too, so that low probabilities are compared as well
+        forced = nlp("Motrin for knee pain since Monday")
+        forced.ents = [Span(forced, 0, 2, label="Medication"), Span(forced, 3, 5, label="Dosage"), Span(forced, 5, 6, label="Sign_symptom")]
+        docs.append(forced)
+        compared = 0
+        for doc in docs:
+            ours = conf.greedy_scores([doc])[0]
+            replay = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+            replay.tensor = doc.tensor
+            replay.set_ents([], default="missing")
+            step = ner.model.predict([replay])
+            state = moves.init_batch([replay])[0]
+            probs = []
+            for act in offsets_to_biluo_tags(doc, [(e.start_char, e.end_char, e.label_) for e in doc.ents]):
+                row = step.predict([state])[0]
+                valid = np.array([moves.is_valid(state, n) for n in names])
+                z = np.exp(np.where(valid, row, -np.inf) - row[valid].max())
+                probs.append(z[names.index(act)] / z.sum())
+                moves.apply_transition(state, act)
+            for e in doc.ents:
+                assert ours[(e.start_char, e.end_char, e.label_)] == pytest.approx(float(np.prod(probs[e.start : e.end])), abs=1e-5)
+                compared += 1
+        assert compared >= 5
+        assert conf._reads_doc_tensor() == (pipeline == "listener_nlp")
+    finally:
+        nlp.remove_pipe("clinical_entity_confidence")
+
+
 def test_roc_auc_matches_the_rank_definition():
     from spacy_clinical_ner.confidence.component import roc_auc
 

@@ -143,77 +143,114 @@ class EntityConfidence(Pipe):
         """Raw scores ``{(start_char, end_char, label): p}`` of the NER's entities of each doc (see ``method``)."""
         return self.greedy_scores(docs) if self.method == "greedy" else self.beam_scores(docs)
 
+    def _reads_doc_tensor(self) -> bool:
+        """Whether the NER embeds tokens through a ``Tok2VecListener`` (``doc.tensor``, context already in it)."""
+        from spacy.pipeline.tok2vec import Tok2VecListener
+
+        return any(isinstance(node, Tok2VecListener) for node in self.ner.model.walk())
+
     def greedy_scores(self, docs: Sequence[Doc]) -> List[Dict[Tuple[int, int, str], float]]:
-        """Product of the softmax probabilities (over valid actions) of each NER entity's own actions."""
+        """Product of the softmax probabilities (over valid actions) of each NER entity's own actions.
+
+        The NER's state features (``ner``'s three context tokens: the next token, and while an entity is open
+        its first token and the token before the next one) never reach outside the entity being built. So
+        where the NER reads the shared ``doc.tensor`` (a ``Tok2VecListener``: the context is already in each
+        token's row) a doc is replayed on its entities' tokens alone, laid end to end with their rows: the
+        model sees exactly what it saw in the full doc at each entity step, and the tokens between entities
+        cost nothing. An NER with its own embedding layer needs the whole text: there the tokens between
+        entities are replayed with the actions the NER took (``O``, or ``U-`` on a blocked name), without
+        asking the model.
+        """
         ner = self.ner
         moves = ner.moves
         names = [moves.get_class_name(c) for c in range(moves.n_moves)]
-        opens = np.array([n[:2] in ("B-", "U-") or n == "O" for n in names])
-        begins = np.array([n.startswith("B-") for n in names])
-        inside = {}
-        for c, n in enumerate(names):
-            if n[:2] in ("I-", "L-"):
-                inside.setdefault(n[2:], []).append(c)
         index = {n: c for c, n in enumerate(names)}
+        masks: Dict[Tuple[str, bool], np.ndarray] = {}  # (action, on the doc's last token) -> valid actions
+
+        def valid(act: str, at_end: bool) -> np.ndarray:
+            key = (act, at_end)
+            if key not in masks:
+                if act[:2] in ("B-", "U-"):  # any entity may start here, or none ("B-" not on a doc's last token)
+                    ok = [n == "O" or n[:2] == "U-" or (n[:2] == "B-" and not at_end) for n in names]
+                else:  # the open entity goes on ("I-", not on the last token) or ends
+                    ok = [n == "L-" + act[2:] or (n == "I-" + act[2:] and not at_end) for n in names]
+                masks[key] = np.asarray(ok, dtype=bool)
+            return masks[key]
+
+        entities_only = self._reads_doc_tensor()
         out: List[Dict[Tuple[int, int, str], float]] = [dict() for _ in docs]
-        todo = [d for d, doc in enumerate(docs) if any(not e.ent_id_ for e in doc.ents)]
-        for batch in minibatch(todo, size=self.batch_size):
-            replays, actions = [], []
-            for d in batch:
-                doc = docs[d]
-                # the NER's own view: no entities, no sentence starts, the name guard's tokens blocked
-                replay = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
-                replay.tensor = doc.tensor
-                blocked = [replay[s.start : s.end] for s in doc.spans.get("person_names", [])]
-                replay.set_ents([], blocked=blocked, default="missing")
+        replays: List[Doc] = []
+        actions: List[List[str]] = []
+        at_ends: List[List[bool]] = []
+        owners: List[Tuple[int, List[Tuple[Span, int]]]] = []  # doc index, (entity, its first step)
+        for d, doc in enumerate(docs):
+            ents = []
+            for e in doc.ents:
+                if e.ent_id_:  # a rule entity: no model score
+                    continue
+                if "U-" + e.label_ not in index:  # a label the NER lacks
+                    out[d][(e.start_char, e.end_char, e.label_)] = 0.0
+                else:
+                    ents.append(e)
+            if not ents:
+                continue
+            if entities_only:
+                toks = [i for e in ents for i in range(e.start, e.end)]
+                acts: List[str] = []
+                for e in ents:
+                    acts += ["U-" + e.label_] if len(e) == 1 else ["B-" + e.label_] + ["I-" + e.label_] * (len(e) - 2) + ["L-" + e.label_]
+                firsts = list(np.cumsum([0] + [len(e) for e in ents[:-1]]))
+            else:
+                toks = list(range(len(doc)))
                 acts = ["O"] * len(doc)
-                for span in blocked:  # the NER's only valid action on a blocked token: "U-" without a label
+                for span in doc.spans.get("person_names", []):  # the NER's only valid action on a blocked token
                     acts[span.start : span.end] = [BLOCKED] * len(span)
-                for e in doc.ents:
-                    if e.ent_id_ or "U-" + e.label_ not in index:  # a rule entity, or a label the NER lacks: replayed as O
-                        continue
-                    if len(e) == 1:
-                        acts[e.start] = "U-" + e.label_
-                    else:
-                        acts[e.start : e.end] = ["B-" + e.label_] + ["I-" + e.label_] * (len(e) - 2) + ["L-" + e.label_]
-                replays.append(replay)
-                actions.append(acts)
-            step = ner.model.predict(replays)
-            states = moves.init_batch(replays)
-            probs = [np.ones(len(r), dtype="f") for r in replays]
-            pos = [0] * len(replays)
-            stopped = [len(r) for r in replays]  # entities from here on were not replayed: no score
-            active = [i for i, st in enumerate(states) if not st.is_final()]
-            while active:
-                # the model is asked only where an entity action is taken; O steps just advance the state
-                need = [i for i in active if actions[i][pos[i]] not in ("O", BLOCKED)]
-                scores = step.predict([states[i] for i in need]) if need else ()
-                for row, i in zip(scores, need):
-                    t, act = pos[i], actions[i][pos[i]]
-                    if act[:2] in ("B-", "U-"):
-                        valid = opens if t + 1 < len(replays[i]) else opens & ~begins
-                        cands = np.flatnonzero(valid)
-                    else:
-                        cands = np.asarray(inside[act[2:]])
-                        if t + 1 == len(replays[i]):
-                            cands = np.asarray([c for c in cands if names[c].startswith("L-")])
-                    z = row[cands] - row[cands].max()
-                    p = np.exp(z) / np.exp(z).sum()
-                    probs[i][t] = float(p[list(cands).index(index[act])])
-                for i in active:
+                for e in ents:
+                    acts[e.start : e.end] = ["U-" + e.label_] if len(e) == 1 else ["B-" + e.label_] + ["I-" + e.label_] * (len(e) - 2) + ["L-" + e.label_]
+                firsts = [e.start for e in ents]
+            replay = Doc(doc.vocab, words=[doc[i].text for i in toks], spaces=[bool(doc[i].whitespace_) for i in toks])
+            if doc.tensor is not None and doc.tensor.size:
+                replay.tensor = doc.tensor[toks]
+            if not entities_only and Doc.has_extension("trf_data"):
+                replay._.trf_data = doc._.trf_data
+            # the NER's own view: no entities, no sentence starts, the name guard's tokens blocked
+            blocked = [] if entities_only else [replay[s.start : s.end] for s in doc.spans.get("person_names", [])]
+            replay.set_ents([], blocked=blocked, default="missing")
+            replays.append(replay)
+            actions.append(acts)
+            at_ends.append([i + 1 == len(doc) for i in toks])
+            owners.append((d, list(zip(ents, firsts))))
+        for batch in minibatch(range(len(replays)), size=self.batch_size):
+            step = ner.model.predict([replays[i] for i in batch])
+            states = moves.init_batch([replays[i] for i in batch])
+            probs = {i: np.ones(len(replays[i]), dtype="f") for i in batch}
+            stopped = {i: len(replays[i]) for i in batch}  # entities from here on were not replayed: no score
+            for t in range(max(len(replays[i]) for i in batch)):
+                active = [k for k, i in enumerate(batch) if t < stopped[i]]
+                if not active:
+                    break
+                # the model is asked only where an entity action is taken; other steps just advance the state
+                need = [k for k in active if actions[batch[k]][t] not in ("O", BLOCKED)]
+                if need:
+                    scores = step.predict([states[k] for k in need])
+                    acts = [actions[batch[k]][t] for k in need]
+                    mask = np.stack([valid(a, at_ends[batch[k]][t]) for a, k in zip(acts, need)])
+                    z = np.where(mask, scores, -np.inf)
+                    z = np.exp(z - z.max(axis=1, keepdims=True))
+                    chosen = z[np.arange(len(need)), [index[a] for a in acts]] / z.sum(axis=1)
+                    for k, p in zip(need, chosen):
+                        probs[batch[k]][t] = p
+                for k in active:
                     try:
-                        moves.apply_transition(states[i], actions[i][pos[i]])
+                        moves.apply_transition(states[k], actions[batch[k]][t])
                     except ValueError:  # a constraint the NER did not see: stop replaying this doc
-                        states[i] = None
-                        stopped[i] = pos[i]
-                    pos[i] += 1
-                active = [i for i in active if states[i] is not None and not states[i].is_final() and pos[i] < len(replays[i])]
+                        stopped[batch[k]] = t
             step.clear_memory()
-            for i, d in enumerate(batch):
-                for e in docs[d].ents:
-                    if not e.ent_id_ and e.end <= stopped[i]:
-                        known = "U-" + e.label_ in index
-                        out[d][(e.start_char, e.end_char, e.label_)] = float(np.prod(probs[i][e.start : e.end])) if known else 0.0
+            for i in batch:
+                d, ents = owners[i]
+                for e, first in ents:
+                    if first + len(e) <= stopped[i]:
+                        out[d][(e.start_char, e.end_char, e.label_)] = float(np.prod(probs[i][first : first + len(e)]))
         return out
 
     def beam_scores(self, docs: Sequence[Doc]) -> List[Dict[Tuple[int, int, str], float]]:

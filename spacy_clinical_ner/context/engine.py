@@ -309,8 +309,9 @@ class ContextEngine:
         for matcher in (self._matcher, self._phrase_matcher, self._lower_matcher):
             if len(matcher):
                 matches += [(self._key_to_rule[k], s, e) for k, s, e in matcher(doc)]
+        text = doc.text if self._regexes else ""
         for idx, regex in self._regexes:
-            for m in regex.finditer(doc.text):
+            for m in regex.finditer(text):
                 span = doc.char_span(m.start(), m.end(), alignment_mode="expand")
                 if span is not None and len(span):
                     matches.append((idx, span.start, span.end))
