@@ -858,3 +858,35 @@ def test_strip_dose():
     assert strip_dose("motrin 800 mg") == "motrin" and strip_dose("lasix 40 mg po daily") == "lasix"
     assert strip_dose("vitamin b12") == "vitamin b12" and strip_dose("5 fluorouracil 500 mg") == "5 fluorouracil"
     assert strip_dose("factor x") == "factor x" and strip_dose("insulin glargine 10 units") == "insulin glargine"
+
+
+def test_grounding_filter_drops_only_ungrounded_unsure_findings(linker_nlp, tmp_path):
+    """An everyday word taken for a finding (no concept, low confidence) goes to doc.spans["ungrounded"];
+    a grounded finding, a confident one and an entity of another label stay, whatever their confidence."""
+    from spacy_clinical_ner.confidence.component import CONFIDENCE_ATTR, install_extensions
+
+    install_extensions()
+    nlp = linker_nlp
+    nlp.add_pipe("clinical_grounding_filter", config={"labels": ["FINDING"], "min_confidence": 0.5})
+    text = "Some construction at home, hypertension, xyzzy qwrtp and zzkx today."
+    doc = make_doc(nlp, text, [("construction", "FINDING"), ("hypertension", "FINDING"), ("xyzzy qwrtp", "FINDING"), ("zzkx", "DRUG")])
+    confidence = {"construction": 0.41, "hypertension": 0.2, "xyzzy qwrtp": 0.9, "zzkx": 0.1}
+    for ent in doc.ents:
+        ent._.set(CONFIDENCE_ATTR, confidence[ent.text])
+    doc = nlp(doc)
+    assert [e.text for e in doc.ents] == ["hypertension", "xyzzy qwrtp", "zzkx"]
+    assert [(s.text, s._.get(CONFIDENCE_ATTR)) for s in doc.spans["ungrounded"]] == [("construction", 0.41)]
+    # round trip of the pipeline keeps the settings; an empty doc passes
+    nlp.to_disk(tmp_path / "p")
+    filt = spacy.load(tmp_path / "p").get_pipe("clinical_grounding_filter")
+    assert filt.labels == {"FINDING"} and filt.min_confidence == 0.5
+    assert len(nlp(nlp.make_doc("")).spans["ungrounded"]) == 0
+
+
+def test_grounding_filter_needs_a_linker_before_it():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_grounding_filter")
+    with pytest.raises(ValueError, match="E908"):
+        nlp("fever")
+    with pytest.raises(ValueError, match="E907"):
+        clinical_blank().add_pipe("clinical_grounding_filter", config={"min_confidence": 2})
