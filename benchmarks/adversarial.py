@@ -113,7 +113,6 @@ def rule_pipeline():
     from spacy.tokens import Span
     from spacy.util import filter_spans
 
-    import spacy_clinical_ner.context  # noqa: F401 - registers the factories
     from spacy_clinical_ner.tokenizer import clinical_blank
 
     nlp = clinical_blank()

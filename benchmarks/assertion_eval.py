@@ -243,7 +243,7 @@ def main() -> None:
     import spacy
 
     import spacy_clinical_ner  # noqa: F401 - registers factories, readers, scorers
-    from spacy_clinical_ner.context.assertion import MULTI_LABELS
+    from spacy_clinical_ner.assertion.component import MULTI_LABELS
 
     if args.tune_cv:
         found = pick(cross_validate(args.tune_cv, args.cv_steps, Path(args.cv_dir)))

@@ -27,7 +27,6 @@ from spacy.tokens import DocBin  # noqa: E402
 from spacy.training import Example  # noqa: E402
 from thinc.api import Adam, Config  # noqa: E402
 
-import spacy_clinical_ner.context  # noqa: E402,F401
 from spacy_clinical_ner.context.corpus import copy_entities  # noqa: E402
 from spacy_clinical_ner.extensions import install_doc_extensions  # noqa: E402
 

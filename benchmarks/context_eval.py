@@ -116,8 +116,6 @@ def run_negspacy(docs: List[Doc]) -> List[Doc]:
 def run_clinical(docs: List[Doc], assertion_model: str = "", splitter: str = "clinical_sentencizer") -> List[Doc]:
     import spacy
 
-    import spacy_clinical_ner.context  # noqa: F401
-
     if assertion_model:
         nlp = spacy.load(assertion_model)
     else:
@@ -196,8 +194,6 @@ def maccrobat_section(args) -> List[str]:
 
 # ---------------------------------------------------------------------------- discharge sentences
 def discharge_section() -> List[str]:
-    import spacy_clinical_ner.context  # noqa: F401
-
     items = [
         json.loads(line) for line in (REPO / "tests/fixtures/context/discharge_sentences.jsonl").read_text().splitlines() if line.strip()
     ]
@@ -280,8 +276,6 @@ def median_time(fn: Callable[[], None], repeat: int = 3) -> float:
 
 
 def throughput_section(args) -> List[str]:
-    import spacy_clinical_ner.context  # noqa: F401
-
     install_doc_extensions()
     nlp = clinical_blank()
     texts = aci_texts()[: args.notes or None]

@@ -92,8 +92,6 @@ def locate(condition: str, sentence: str) -> Tuple[int, int] | None:
 
 
 def ours() -> Language:
-    import spacy_clinical_ner.context  # noqa: F401 - registers the factories
-
     nlp = clinical_blank()
     nlp.add_pipe("clinical_sectionizer")
     nlp.add_pipe("clinical_sentencizer")
@@ -102,8 +100,6 @@ def ours() -> Language:
 
 
 def ours_without_sections() -> Language:
-    import spacy_clinical_ner.context  # noqa: F401
-
     nlp = clinical_blank()
     nlp.add_pipe("clinical_sentencizer")
     nlp.add_pipe("clinical_context")

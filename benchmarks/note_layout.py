@@ -17,7 +17,7 @@ from pathlib import Path
 import spacy
 from surface_common import RESULTS, aci_notes
 
-from spacy_clinical_ner.context.sections import BULLETS, REPORTING_VERBS, label_colon_tokens
+from spacy_clinical_ner.sections.blocking import BULLETS, REPORTING_VERBS, label_colon_tokens
 
 SETTINGS = {
     "NER alone (sectionizer after it)": None,

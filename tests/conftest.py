@@ -61,7 +61,7 @@ def comp():
 @pytest.fixture(scope="session")
 def tiny_vectors(tmp_path_factory, maccrobat_dir) -> Path:
     """Small floret vectors (8 wide) trained on two MACCROBAT documents, as a spaCy vectors pipeline."""
-    from spacy_clinical_ner.cli.vectors import build_vectors, write_training_text
+    from spacy_clinical_ner.cli.tools.vectors import build_vectors, write_training_text
     from spacy_clinical_ner.readers.brat import read_brat_document
 
     out = tmp_path_factory.mktemp("vectors")

@@ -12,7 +12,6 @@ import spacy
 from spacy.tokens import Span
 from spacy.training import Example
 
-import spacy_clinical_ner.context  # noqa: F401 - registers the factories
 from spacy_clinical_ner.context import engine as context_engine
 from spacy_clinical_ner.context.corpus import copy_entities
 from spacy_clinical_ner.extensions import install_doc_extensions

@@ -41,7 +41,7 @@ def _overrides(cfg: Path, corpus: Path, request=None) -> dict:
     overrides = {"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy")}
     config = load_config(cfg)
     if "transformer_model" in config["paths"]:
-        from spacy_clinical_ner.cli.assets import offline_weights_path
+        from spacy_clinical_ner.cli.tools.assets import offline_weights_path
 
         overrides["paths.transformer_model"] = str(offline_weights_path())
     if "notes" in config["paths"]:  # the visit-note domain (`spacy project run convert-notes`): the tiny set stands in

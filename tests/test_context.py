@@ -9,13 +9,14 @@ from confection import ConfigValidationError
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-import spacy_clinical_ner.context  # noqa: F401 - registers the factories
-from spacy_clinical_ner.context import ContextRule, clinical_sentence_starts, default_rules, load_rules, medspacy_rules
+import spacy_clinical_ner.context
+from spacy_clinical_ner.context import ContextRule, default_rules, load_rules, medspacy_rules
 from spacy_clinical_ner.context.corpus import copy_entities
 from spacy_clinical_ner.context.errors import ContextRuleError
 from spacy_clinical_ner.context.scorer import score_context
 from spacy_clinical_ner.errors import ClinicalNERError
 from spacy_clinical_ner.extensions import install_doc_extensions
+from spacy_clinical_ner.sentences import clinical_sentence_starts
 from spacy_clinical_ner.tokenizer import clinical_blank
 
 ATTRS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")

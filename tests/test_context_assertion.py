@@ -9,8 +9,8 @@ import spacy
 from spacy.training import Example
 from thinc.api import Adam
 
-import spacy_clinical_ner.context  # noqa: F401 - registers the factories
-from spacy_clinical_ner.context.assertion import MULTI_LABELS
+import spacy_clinical_ner.context
+from spacy_clinical_ner.assertion.component import MULTI_LABELS
 from spacy_clinical_ner.context.attributes import CONDITIONAL, assertion_class, write_span_values
 from spacy_clinical_ner.context.corpus import copy_entities
 from spacy_clinical_ner.context.errors import ContextRuleError

@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from spacy_clinical_ner.context import ClinicalContext, clinical_sentence_starts
+from spacy_clinical_ner.context.component import ClinicalContext
+from spacy_clinical_ner.sentences import clinical_sentence_starts
 from spacy_clinical_ner.tokenizer import clinical_blank
 
 S, D, M, T = "Sign_symptom", "Disease_disorder", "Medication", "Therapeutic_procedure"

@@ -1,49 +1,34 @@
-"""ConText assertions (negated, uncertain, historical, hypothetical, family), clinical
-sentence boundaries and sections – all saved with the pipeline.
+"""ConText assertions (negated, uncertain, historical, hypothetical, family), saved with the pipeline.
 
-Factories (registered through entry points; importing this package registers them too):
+* ``clinical_context`` (:mod:`.component`) – ConText rules over ``doc.ents`` and/or a span
+  group: medspaCy's five booleans, an i2b2 ``assertion`` class and the deciding ``context_cues``;
+  the matching and scoping itself is :mod:`.engine`, the rules are data (:mod:`.rules`,
+  ``resources/``);
+* ``spacy-clinical-ner.context_scorer.v1`` (:mod:`.scorer`) – ``context_<attr>_p/r/f``, shared
+  with ``clinical_assertion``;
+* ``spacy-clinical-ner.GoldEntityCorpus.v1`` / ``ConcatCorpus.v1`` (:mod:`.corpus`) – examples
+  whose docs carry the gold entities, to train and evaluate the assertion step alone;
+* :mod:`.attributes` – the span and doc extensions, the assertion classes and their precedence.
 
-* ``clinical_sentencizer`` – rule-based clinical sentence boundaries (saveable);
-* ``clinical_sectionizer`` – section headers -> ``doc._.clinical_sections``;
-* ``clinical_context`` – ConText rules over ``doc.ents`` and/or a span group: medspaCy's
-  five booleans, an i2b2 ``assertion`` class and the deciding ``context_cues``;
-* ``clinical_assertion`` – optional trainable classifier that re-decides negation with
-  ConText's cues as features (``configs/context_assertion.cfg``).
+The other components of a note pipeline have their own subpackages:
+:mod:`spacy_clinical_ner.sentences` (``clinical_sentencizer``), :mod:`spacy_clinical_ner.sections`
+(``clinical_sectionizer``) and :mod:`spacy_clinical_ner.assertion` (``clinical_assertion``).
+Typical order (the assembled pipelines): ``clinical_sectionizer`` -> ``ner`` ->
+``clinical_sentencizer`` -> ``clinical_context`` [-> ``clinical_assertion``].
 
-Typical order: ``ner`` -> ``clinical_sentencizer`` -> ``clinical_sectionizer`` ->
-``clinical_context`` [-> ``clinical_assertion``].
+The component modules register themselves through ``entry_points``; importing this package
+imports none of them.
 """
 
-from .assertion import ClinicalAssertion, make_clinical_assertion
 from .attributes import ASSERTION_CLASSES, BOOL_ATTRS, install_context_extensions
-from .component import ClinicalContext, make_clinical_context
-from .corpus import copy_entities, create_gold_entity_corpus
-from .model import build_assertion_classifier
 from .rules import ContextRule, default_rules, load_rules, medspacy_rules
-from .scorer import make_context_scorer, score_context
-from .sections import ClinicalSectionizer, make_clinical_sectionizer
-from .sentencizer import ClinicalSentencizer, clinical_sentence_starts, make_clinical_sentencizer
 
 __all__ = [
     "ASSERTION_CLASSES",
     "BOOL_ATTRS",
-    "ClinicalAssertion",
-    "ClinicalContext",
-    "ClinicalSectionizer",
-    "ClinicalSentencizer",
     "ContextRule",
-    "build_assertion_classifier",
-    "clinical_sentence_starts",
-    "copy_entities",
-    "create_gold_entity_corpus",
     "default_rules",
     "install_context_extensions",
     "load_rules",
-    "make_clinical_assertion",
-    "make_clinical_context",
-    "make_clinical_sectionizer",
-    "make_clinical_sentencizer",
-    "make_context_scorer",
     "medspacy_rules",
-    "score_context",
 ]

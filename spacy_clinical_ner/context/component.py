@@ -38,6 +38,8 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path
 
+from ..sentences.component import DEFAULT_ABBREVIATIONS, clinical_sentence_starts
+from ..words import load_word_lists
 from .attributes import (
     ASSERTION_ATTR,
     ATTR_CATEGORY,
@@ -54,7 +56,6 @@ from .engine import ContextEngine, Modifier
 from .errors import ContextErrors, ContextRuleError
 from .rules import ContextRule, RuleLike, check_matcher_attr, coerce_rule, load_rules
 from .scorer import score_context
-from .sentencizer import DEFAULT_ABBREVIATIONS, clinical_sentence_starts
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,11 @@ def strip_cue(cue: dict) -> dict:
 
 
 FORMAT_VERSION = 1
+#: The word lists below, shipped as data in ``resources/word_lists.json``.
+WORDS = load_word_lists(__package__)
 #: Words that may stand between the items of a coordinated list (with entities and
 #: short parentheticals), see ``coordination``.
-LIST_WORDS = frozenset(
-    [",", "and", "or", "nor", "/", "&", "and/or", "as", "well", "either", "any", "other", "all", "also", "both", "-", "–"]
-)
+LIST_WORDS = frozenset(WORDS["list_words"])
 
 #: MACCROBAT types that describe or measure an event rather than being one (anatomy,
 #: descriptors, values, times, demographics). They carry no polarity in the corpus and a
@@ -79,85 +80,17 @@ LIST_WORDS = frozenset(
 #: lesions": the lesions are absent, the skin is not), so by default ConText leaves them
 #: alone. Labels of other NER schemes are unaffected; set ``ignored_labels = []`` to
 #: assert on everything.
-MACCROBAT_NON_EVENT_LABELS = (
-    "Administration",
-    "Age",
-    "Area",
-    "Biological_attribute",
-    "Biological_structure",
-    "Color",
-    "Date",
-    "Detailed_description",
-    "Distance",
-    "Dosage",
-    "Duration",
-    "Family_history",
-    "Frequency",
-    "Height",
-    "History",
-    "Lab_value",
-    "Mass",
-    "Nonbiological_location",
-    "Occupation",
-    "Other_entity",
-    "Personal_background",
-    "Qualitative_concept",
-    "Quantitative_concept",
-    "Severity",
-    "Sex",
-    "Shape",
-    "Subject",
-    "Texture",
-    "Time",
-    "Volume",
-    "Weight",
-)
+MACCROBAT_NON_EVENT_LABELS = tuple(WORDS["maccrobat_non_event_labels"])
 
 
 #: Sentence openings whose subject is the patient ("He has", "The patient reports", "Pt denies"):
 #: a family-history section does not make such a sentence's findings the family's. "He" / "she"
 #: count only while the section has named no relative yet: after "Mother had breast cancer."
 #: "She also had diabetes" is the mother's.
-PATIENT_SUBJECTS = frozenset(("he", "she", "patient", "pt", "pt."))
-PRONOUN_SUBJECTS = frozenset(("he", "she"))
-RELATIVES = frozenset(
-    "mother mom father dad sister brother sibling siblings parent parents son daughter aunt uncle cousin "
-    "grandmother grandfather grandparent grandparents niece nephew twin relative relatives".split()
-)
-PATIENT_VERBS = frozenset(
-    (
-        "has",
-        "had",
-        "have",
-        "is",
-        "was",
-        "reports",
-        "reported",
-        "denies",
-        "denied",
-        "endorses",
-        "endorsed",
-        "complains",
-        "complained",
-        "admits",
-        "admitted",
-        "notes",
-        "noted",
-        "states",
-        "stated",
-        "describes",
-        "smokes",
-        "drinks",
-        "takes",
-        "uses",
-        "underwent",
-        "presents",
-        "presented",
-        "developed",
-        "also",
-        "does",
-    )
-)
+PATIENT_SUBJECTS = frozenset(WORDS["patient_subjects"])
+PRONOUN_SUBJECTS = frozenset(WORDS["pronoun_subjects"])
+RELATIVES = frozenset(WORDS["relatives"])
+PATIENT_VERBS = frozenset(WORDS["patient_verbs"])
 
 
 def _patient_subject(doc: Doc, target: Span, sent_starts: Sequence[int], title_end: int) -> bool:

@@ -41,21 +41,22 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.util import ensure_path
 
-from .errors import ContextErrors, ContextRuleError
+from ..context.errors import ContextErrors, ContextRuleError
+from ..words import load_word_lists
 
-DEFAULT_ABBREVIATIONS = (
-    "al approx apr aug ca cf ch dec dept dr e.g eg etc feb fx i.e ie inc jan jr jul jun lt mar max "
-    "mr mrs ms mt nov oct pp prof rt sep sept sr st vs wt"
-).split()
+#: The word lists below, shipped as data in ``resources/word_lists.json``.
+WORDS = load_word_lists(__package__)
+
+DEFAULT_ABBREVIATIONS = list(WORDS["abbreviations"])
 #: Abbreviations only before a number ("No. 2 chest tube", "Fig. 3", "Tab. 1", "Vol. 12"): a
 #: capitalised word after them starts a sentence ("Fever: no. Chest pain: yes.").
 #: Patient and time-unit words ("pt", "yrs", "hrs", "min", "sec") are in neither list: they
 #: end sentences ("Denies fever per pt. Cough for 3 days.", "Walks 10 min. Denies chest pain.").
-NUMBER_ABBREVIATIONS = frozenset("no nos fig figs tab tbl vol ref temp".split())
+NUMBER_ABBREVIATIONS = frozenset(WORDS["number_abbreviations"])
 NUMBER_START = re.compile(r"^[A-Z]?\d")
 #: Lower-case words that start a sentence after a full stop in notes ("No fever. s/p appendectomy.",
 #: "No chills. pt has cough."); after an abbreviation or a one-letter initial they do not.
-LOWER_STARTS = frozenset(["s/p", "h/o", "pt", "pts", "no", "denies", "denied", "negative", "positive"])
+LOWER_STARTS = frozenset(WORDS["lower_starts"])
 SENT_END_PUNCT = frozenset([".", "!", "?", "…", "。"])
 CLOSERS = frozenset(['"', "'", "”", "’", ")", "]", "»"])
 OPENERS = frozenset(['"', "'", "“", "‘", "(", "[", "«"])
@@ -63,38 +64,19 @@ LIST_MARKER = re.compile(r"^(?:[-*•·▪◦–#]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)
 LIST_NUMBER = re.compile(r"^\(?(?:\d{1,2}|[a-zA-Z])$")
 HEADER_MAX_TOKENS = 8
 #: A header followed by one of these is a statement ("Fever: no", "Edema: none"), not a title.
-HEADER_VALUES = frozenset(
-    [
-        "no",
-        "none",
-        "yes",
-        "negative",
-        "neg",
-        "positive",
-        "pos",
-        "absent",
-        "present",
-        "normal",
-        "nl",
-        "wnl",
-        "n/a",
-        "denies",
-        "denied",
-        "unremarkable",
-    ]
-)
+HEADER_VALUES = frozenset(WORDS["header_values"])
 #: A label that is itself a negation/assertion cue ("Denies: fever, chills", "Negative for:\nfever")
 #: is not a header: splitting it off would cut the cue from the list it governs.
-CUE_LABELS = frozenset(["denies", "denied", "deny", "negative", "neg", "positive", "pos", "no", "none"])
+CUE_LABELS = frozenset(WORDS["cue_labels"])
 
 
 #: A line that ends with one of these was wrapped mid-sentence: the next line goes on with it,
 #: capitalised or not (unless it is a list item).
-WRAP_WORDS = frozenset([",", "or", "and", "nor", "of", "with", "for", "if", "the", "a", "an", "to"])
+WRAP_WORDS = frozenset(WORDS["wrap_words"])
 #: Words that make a line ending in a colon the lead-in of a conditional list ("Call your doctor if
 #: you have:\n- fever\n- chills", "Return for any of the following:"): its items stay in its sentence,
 #: so the condition reaches them, until a blank line or a line that ends with a full stop.
-CONDITIONAL_LEADS = frozenset(["if", "unless", "whenever", "should", "following"])
+CONDITIONAL_LEADS = frozenset(WORDS["conditional_leads"])
 
 
 def _is_conditional_lead(words: List[str]) -> bool:

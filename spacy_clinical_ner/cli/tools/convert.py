@@ -5,10 +5,10 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from .. import TOOLS_PANEL, app
 
 
-@app.command("convert-brat")
+@app.command("convert-brat", rich_help_panel=TOOLS_PANEL)
 def convert_brat_cli(
     input_dir: Path = typer.Argument(..., help="Folder of BRAT .txt/.ann pairs", exists=True),
     output_dir: Path = typer.Argument(..., help="Where train.spacy, dev.spacy and report.json go"),
@@ -16,7 +16,7 @@ def convert_brat_cli(
     dev_offset: int = typer.Option(0, help="Which index modulo dev_every is dev"),
 ) -> None:
     """Convert BRAT standoff to DocBins (entities, all-entity span group, relations, attributes)."""
-    from ..readers.convert import convert_brat
+    from ...readers.convert import convert_brat
 
     logging.basicConfig(level=logging.WARNING)
     # a bad file raises ClinicalNERError / OSError: one Error: line, exit 2 (spacy_clinical_ner.__main__)
@@ -30,7 +30,7 @@ def convert_brat_cli(
     )
 
 
-@app.command("convert-pubtator")
+@app.command("convert-pubtator", rich_help_panel=TOOLS_PANEL)
 def convert_pubtator_cli(
     input_file: Path = typer.Argument(..., exists=True, help="PubTator file"),
     output_file: Path = typer.Argument(..., help="Output .spacy file"),
@@ -38,8 +38,8 @@ def convert_pubtator_cli(
     """Convert a PubTator file (BC5CDR, NCBI-disease) to a DocBin with mentions and concept ids."""
     from spacy.tokens import DocBin
 
-    from ..readers.pubtator import pubtator_to_doc, read_pubtator
-    from ..tokenizer import clinical_blank
+    from ...readers.pubtator import pubtator_to_doc, read_pubtator
+    from ...tokenizer import clinical_blank
 
     nlp = clinical_blank()
     db = DocBin(store_user_data=True)

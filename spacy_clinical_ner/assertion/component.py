@@ -16,7 +16,7 @@ Two architectures:
   notes' attributes (``configs/context_assertion.cfg``). An attribute a document's corpus does
   not annotate (MACCROBAT: hypothetical, conditional, historical, family) is masked out of its
   loss (the reference docs say which BRAT attribute types they annotate, see
-  :func:`.scorer.brat_attribute_types`);
+  :func:`spacy_clinical_ner.context.scorer.brat_attribute_types`);
 * ``AssertionClassifier.v1``: the earlier softmax over ``present``/``negated``/``uncertain``
   (pipelines saved with it load and run unchanged).
 
@@ -55,8 +55,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 from thinc.types import Floats2d
 
-from ..errors import Errors
-from .attributes import (
+from ..context.attributes import (
     ATTR_CATEGORY,
     BOOL_ATTRS,
     CONDITIONAL,
@@ -65,10 +64,11 @@ from .attributes import (
     install_context_extensions,
     write_span_values,
 )
-from .component import MACCROBAT_NON_EVENT_LABELS, ClinicalContext, strip_cue
-from .errors import ContextErrors, ContextRuleError
+from ..context.component import MACCROBAT_NON_EVENT_LABELS, ClinicalContext, strip_cue
+from ..context.errors import ContextErrors, ContextRuleError
+from ..context.scorer import POLARITY_GOLD, gold_values, score_context
+from ..errors import Errors
 from .model import AssertionBatch, Instance
-from .scorer import POLARITY_GOLD, gold_values, score_context
 
 #: AssertionClassifier.v1: softmax classes.
 LABELS = ("present", "negated", "uncertain")

@@ -17,8 +17,8 @@ from typing import Callable, Iterable, Iterator, List, Tuple
 
 import typer
 
-from ..errors import missing_extra
-from . import app
+from ...errors import missing_extra
+from .. import TOOLS_PANEL, app
 
 #: Speaker tags that open the lines of ACI-BENCH / MTS-Dialog dialogues.
 SPEAKER_TAG = re.compile(r"^\[[a-z_]+\]\s*", re.IGNORECASE)
@@ -45,10 +45,10 @@ def iter_unlabelled_texts(
     from spacy.tokens import DocBin
     from spacy.vocab import Vocab
 
-    from ..errors import ClinicalNERError, Errors
-    from ..io.inputs import read_notes
-    from ..io.records import error_record
-    from ..readers.pubtator import read_pubtator
+    from ...errors import ClinicalNERError, Errors
+    from ...io.inputs import read_notes
+    from ...io.records import error_record
+    from ...readers.pubtator import read_pubtator
 
     for path in docbins:
         for doc in DocBin().from_disk(path).get_docs(Vocab()):
@@ -73,7 +73,7 @@ def iter_unlabelled_texts(
 
 def write_training_text(texts: Iterable[str], output: Path) -> Tuple[int, int]:
     """Tokenize with the clinical tokenizer, lower-case, one paragraph a line; returns (lines, tokens)."""
-    from ..tokenizer import clinical_blank
+    from ...tokenizer import clinical_blank
 
     nlp = clinical_blank()
     n_lines = n_tokens = 0
@@ -101,7 +101,7 @@ def build_vectors(text: Path, output_dir: Path, *, dim: int, epoch: int, bucket:
         raise missing_extra("train-vectors", err) from None
     from spacy.training.initialize import convert_vectors
 
-    from ..tokenizer import clinical_blank
+    from ...tokenizer import clinical_blank
 
     output_dir.mkdir(parents=True, exist_ok=True)
     model = floret.train_unsupervised(
@@ -126,7 +126,7 @@ def build_vectors(text: Path, output_dir: Path, *, dim: int, epoch: int, bucket:
     return output_dir / "nlp"
 
 
-@app.command("train-vectors")
+@app.command("train-vectors", rich_help_panel=TOOLS_PANEL)
 def train_vectors_cli(
     output_dir: Path = typer.Argument(..., help="Folder for text.txt, vectors.floret and the spaCy vectors pipeline (nlp/)"),
     docbin: List[Path] = typer.Option([], help="A .spacy file whose doc texts are used (the train split only)", exists=True),

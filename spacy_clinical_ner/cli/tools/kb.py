@@ -1,6 +1,5 @@
-"""``build-kb``, ``init-linker`` and ``evaluate-linker``."""
+"""``build-kb`` and ``init-linker``: the knowledge base and the linker of the project's pipelines."""
 
-import json
 import logging
 import shutil
 import time
@@ -9,10 +8,10 @@ from typing import List
 
 import typer
 
-from . import app
+from .. import TOOLS_PANEL, app
 
 
-@app.command("build-kb")
+@app.command("build-kb", rich_help_panel=TOOLS_PANEL)
 def build_kb_cli(
     output_dir: Path = typer.Argument(..., help="Folder for the KB (and its index/ subfolder)"),
     source: str = typer.Option("open", help="open | umls | scispacy"),
@@ -29,8 +28,8 @@ def build_kb_cli(
     index: bool = typer.Option(True, help="Also build the search index"),
 ) -> None:
     """Build a knowledge base (+ index) folder for the umls_linker."""
-    from ..linking.builders import build_open_kb, create_scispacy_kb, create_umls_kb, kb_sources_summary, write_index
-    from ..linking.errors import KnowledgeBaseError, LinkingErrors
+    from ...linking.builders import build_open_kb, create_scispacy_kb, create_umls_kb, kb_sources_summary, write_index
+    from ...linking.errors import KnowledgeBaseError, LinkingErrors
 
     logging.basicConfig(level=logging.INFO)
     t0 = time.perf_counter()
@@ -71,7 +70,7 @@ def build_kb_cli(
     typer.echo(f"KB -> {output_dir}: {msg}")
 
 
-@app.command("init-linker")
+@app.command("init-linker", rich_help_panel=TOOLS_PANEL)
 def init_linker_cli(
     kb_dir: Path = typer.Argument(..., exists=True, help="KB folder from build-kb"),
     output_dir: Path = typer.Argument(..., help="Where the pipeline is saved"),
@@ -82,7 +81,7 @@ def init_linker_cli(
     """Add an initialised umls_linker (KB and index inside) to a pipeline and save it."""
     import spacy
 
-    from ..tokenizer import clinical_blank
+    from ...tokenizer import clinical_blank
 
     nlp = spacy.load(base) if base else clinical_blank()
     linker = nlp.add_pipe("umls_linker", config={"spans_key": spans_key, "threshold": threshold})
@@ -91,32 +90,3 @@ def init_linker_cli(
     nlp.to_disk(output_dir)
     typer.echo(f"pipeline with umls_linker ({len(linker.kb)} concepts) -> {output_dir}")
 
-
-@app.command("evaluate-linker")
-def evaluate_linker_cli(
-    model: str = typer.Argument(..., help="Pipeline (package name or folder) with a umls_linker, or a KB folder"),
-    data: List[Path] = typer.Argument(..., help="PubTator file(s) with gold mentions and MeSH/OMIM ids"),
-    labels: List[str] = typer.Option([], help="Mention types to evaluate (default: all)"),
-    k: int = typer.Option(10, min=1, help="Recall@k"),
-    output: Path | None = typer.Option(None, help="Write the scores as JSON"),
-) -> None:
-    """Accuracy@1, recall@k, in-KB share and P/R/F of the linker on gold mentions."""
-    import spacy
-
-    from ..linking.evaluate import evaluate_linking
-    from ..tokenizer import clinical_blank
-
-    if (Path(model) / "kb.json").exists():
-        nlp = clinical_blank()
-        nlp.add_pipe("umls_linker", config={"spans_key": "entities"}).initialize(kb=model)
-    else:
-        nlp = spacy.load(model)
-    t0 = time.perf_counter()
-    scores = evaluate_linking(nlp, data, labels=labels or None, k=k)
-    if not scores.get("mentions"):
-        raise typer.BadParameter(f"no gold mentions in {', '.join(map(str, data))}" + (f" with labels {labels}" if labels else ""))
-    scores["seconds"] = round(time.perf_counter() - t0, 2)
-    typer.echo(json.dumps(scores, indent=2))
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(scores, indent=2))

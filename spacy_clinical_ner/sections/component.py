@@ -14,15 +14,8 @@ of the text) – and ``span._.clinical_section`` (the category a span starts in)
 ``clinical_context`` turns sections into attributes (``section_attrs``: a "Family history:"
 section sets ``is_family``) and records the header as the deciding cue.
 
-Placed before ``ner`` (as in the assembled pipelines), ``block_titles`` marks the header tokens
-as outside any entity (spaCy's ``Doc.set_ents(blocked=...)``), so the entity recognizer leaves
-"PHYSICAL EXAMINATION" or "ASSESSMENT AND PLAN" alone, and ``block_bullets`` does the same for
-list bullets at the start of a line ("• Neck: supple" gives "Neck", not "• Neck"). Visit notes
-write one finding per line behind a short label ("Musculoskeletal: Reports knee pain."):
-``block_label_colons`` blocks the colon of such a label, so no entity runs across it, and
-``block_words`` blocks the reporting verbs of visit notes ("Denies", "Endorses", "Reports"), which
-the case reports the NER learnt from never use: "Denies shortness of breath." then gives the entity
-"shortness of breath", which ``clinical_context`` negates. Entities already on the doc are kept.
+Placed before ``ner``, the sectionizer also blocks layout tokens (section titles, bullets,
+label colons, reporting verbs) for the entity recognizer: ``block_*`` settings, see :mod:`.blocking`.
 """
 
 import json
@@ -37,9 +30,11 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.util import ensure_path
 
-from .attributes import SECTIONS_ATTR, install_context_extensions
-from .errors import ContextErrors, ContextRuleError
-from .rules import check_matcher_attr, token_pattern_problems
+from ..context.attributes import SECTIONS_ATTR, install_context_extensions
+from ..context.errors import ContextErrors, ContextRuleError
+from ..context.rules import check_matcher_attr, token_pattern_problems
+from .blocking import REPORTING_VERBS, block_tokens
+from .layout import line_end, line_starts_before
 
 SECTION_RULE_KEYS = ("literal", "category", "pattern", "parents", "parent_required", "max_scope", "metadata")
 DEFAULT_SECTION_RESOURCE = "section_rules.json"
@@ -93,16 +88,6 @@ def load_section_rules(source: Union[str, Path, None]) -> List[Dict[str, Any]]:
     return section_rules_from_data(data, str(path))
 
 
-def _line_starts_before(doc: Doc, i: int) -> bool:
-    """Token ``i`` is the first token of a line (or of the text)."""
-    if i == 0:
-        return True
-    prev = doc[i - 1]
-    if prev.is_space:
-        return "\n" in prev.text or _line_starts_before(doc, i - 1)
-    return "\n" in prev.whitespace_
-
-
 #: Sentence-end punctuation after which a known header may open a section in mid-line
 #: ("Family History: Mother with HTN. Social History: Patient smokes.").
 SENT_END = frozenset(".!?")
@@ -123,77 +108,6 @@ def _header_after_sentence(doc: Doc, start: int, end: int) -> bool:
 def _line_scoped(rule: Dict[str, Any]) -> bool:
     """A rule whose section is one line ("Mother: breast cancer"): ``metadata.line_scope``."""
     return bool((rule.get("metadata") or {}).get("line_scope"))
-
-
-def _line_end(doc: Doc, i: int) -> int:
-    """The first token after the line that token ``i`` is on (``len(doc)`` at the end)."""
-    while i < len(doc):
-        if doc[i].is_space and "\n" in doc[i].text:
-            return i
-        if "\n" in doc[i].whitespace_:
-            return i + 1
-        i += 1
-    return len(doc)
-
-
-#: List bullets that are never part of an entity when they open a line.
-BULLETS = frozenset("•◦▪▫‣∙·●○■□►▸➢–-*")
-
-#: Present-tense reporting verbs of visit notes ("Denies fever.", "Endorses fatigue."): never part of
-#: an entity. MACCROBAT's case reports write "denied" and "complained of", and its History entities
-#: may start with "denied" ("denied a history of smoking"), so the past tense is left to the NER.
-REPORTING_VERBS = ("denies", "endorses", "reports", "complains", "admits")
-
-#: The longest line-opening label whose colon is blocked ("Neurological/Psychological:").
-MAX_LABEL_TOKENS = 4
-
-
-def label_colon_tokens(doc: Doc) -> List[int]:
-    """Colons that end a short label opening a line: "Respiratory: Denies cough." or
-    "• HR: 77 bpm" (a bullet may come first)."""
-    found = []
-    for tok in doc:
-        if tok.text != ":":
-            continue
-        start = tok.i
-        while start > 0 and tok.i - start < MAX_LABEL_TOKENS and (doc[start - 1].is_alpha or doc[start - 1].text in "/&"):
-            start -= 1
-            if _line_starts_before(doc, start):
-                break
-        if start == tok.i:
-            continue
-        if _line_starts_before(doc, start) or (doc[start - 1].text in BULLETS and _line_starts_before(doc, start - 1)):
-            found.append(tok.i)
-    return found
-
-
-def block_tokens(
-    doc: Doc,
-    sections: List[Dict[str, Any]],
-    bullets: bool = True,
-    label_colons: bool = False,
-    words: Iterable[str] = (),
-) -> None:
-    """Mark the title tokens of ``sections`` (with ``bullets``, list bullets opening a line; with
-    ``label_colons``, the colon of a short label opening a line; any token whose lower-case form is
-    in ``words``) as blocked: outside any entity, which a following ``ner`` respects. Tokens inside
-    an entity are not touched; tokens already outside one (a Doc that went through the pipeline
-    before) are blocked the same way."""
-    token_ids = set()
-    for section in sections:
-        span = doc.char_span(section["title_start"], section["title_end"], alignment_mode="expand")
-        if span is not None:
-            token_ids.update(range(span.start, span.end))
-    if bullets:
-        token_ids.update(t.i for t in doc if t.text in BULLETS and _line_starts_before(doc, t.i))
-    if label_colons:
-        token_ids.update(label_colon_tokens(doc))
-    words = frozenset(w.lower() for w in words)
-    if words:
-        token_ids.update(t.i for t in doc if t.lower_ in words)
-    blocked = [doc[i : i + 1] for i in sorted(token_ids) if doc[i].ent_type == 0]
-    if blocked:
-        doc.set_ents([], blocked=blocked, default="unmodified")
 
 
 class ClinicalSectionizer(Pipe):
@@ -285,7 +199,7 @@ class ClinicalSectionizer(Pipe):
         for idx, start, end in found:
             if start < last_end:
                 continue
-            if self.cfg["require_start_line"] and not _line_starts_before(doc, start) and not _header_after_sentence(doc, start, end):
+            if self.cfg["require_start_line"] and not line_starts_before(doc, start) and not _header_after_sentence(doc, start, end):
                 continue
             title_end = end
             if title_end < len(doc) and doc[title_end].text == ":":
@@ -316,7 +230,7 @@ class ClinicalSectionizer(Pipe):
             following = [h[1] for h in headers[n + 1 :] if line_scope or not _line_scoped(self.rules[h[0]])]
             end_tok = following[0] if following else len(doc)
             if line_scope:
-                end_tok = min(end_tok, _line_end(doc, title_end))
+                end_tok = min(end_tok, line_end(doc, title_end))
             limit = rule.get("max_scope") or self.cfg["max_section_length"]
             if limit is not None:
                 end_tok = min(end_tok, title_end + limit)
