@@ -234,6 +234,9 @@ PAST_EVENTS = [
     ("His wrist swelling has resolved.", "wrist swelling", S, "neg hist"),
     ("The cough resolved after a week of antibiotics.", "cough", S, "neg hist"),
     ("She no longer has night sweats.", "night sweats", S, "neg hist"),
+    # a drug that was stopped is no longer taken and is part of the history; a refused one only absent
+    ("He stopped the atorvastatin because of muscle aches.", "atorvastatin", M, "neg hist"),
+    ("She refused the flu vaccine.", "flu vaccine", M, "neg"),
     # PMH / PSH written inline
     ("PMH significant for sarcoidosis and gout.", "sarcoidosis", D, "hist"),
     ("PSH includes appendectomy.", "appendectomy", T, "hist"),
