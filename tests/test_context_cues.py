@@ -237,6 +237,9 @@ PAST_EVENTS = [
     # a drug that was stopped is no longer taken and is part of the history; a refused one only absent
     ("He stopped the atorvastatin because of muscle aches.", "atorvastatin", M, "neg hist"),
     ("She refused the flu vaccine.", "flu vaccine", M, "neg"),
+    # a test done before is part of the history ("previous MRI"); early life is the distant past
+    ("A previous MRI of the knee was normal.", "MRI", "Diagnostic_procedure", "hist"),
+    ("She had a heart murmur as a baby.", "heart murmur", S, "hist"),
     # PMH / PSH written inline
     ("PMH significant for sarcoidosis and gout.", "sarcoidosis", D, "hist"),
     ("PSH includes appendectomy.", "appendectomy", T, "hist"),
