@@ -23,6 +23,11 @@ the results are medspaCy's, see tests/test_context.py):
   deficits") or that opens the entity ("[no signs of endocarditis]") still counts;
 * ``ignored_labels`` – entity types that are never asserted on (MACCROBAT's anatomy,
   descriptors and values by default).
+* ``ongoing_labels`` – a problem named in a history list ("history of diabetes", a past
+  medical history section) is present, not historical, when the note names it again as a
+  current problem (the i2b2 2010 reading of chronic problems);
+* a rule's ``metadata.also_sets`` asserts further attributes with its own ("pain resolved":
+  negated and historical).
 """
 
 import logging
