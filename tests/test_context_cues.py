@@ -221,6 +221,90 @@ def test_not_historical(nlp, text, finding):
     only(nlp, text, finding, S, "")
 
 
+# past procedures, resolved problems, allergy lists, PMH abbreviations (issue 18, second round)
+PAST_EVENTS = [
+    # a procedure the patient underwent / had / has had is part of the history
+    ("He underwent a laminectomy at another hospital.", "laminectomy", T, "hist"),
+    ("She had a hysterectomy for fibroids.", "hysterectomy", T, "hist"),
+    ("The patient has had cataract surgery on both eyes.", "cataract surgery", T, "hist"),
+    # ... but a condition after "had" is not made historical by the verb alone
+    ("She had a headache this morning.", "headache", S, ""),
+    # "had" of a negation cue stays the negation's ("never had a transfusion")
+    ("He never had a blood transfusion.", "blood transfusion", T, "neg"),
+    # a problem that resolved is absent now and part of the history
+    ("His wrist swelling has resolved.", "wrist swelling", S, "neg hist"),
+    ("The cough resolved after a week of antibiotics.", "cough", S, "neg hist"),
+    ("She no longer has night sweats.", "night sweats", S, "neg hist"),
+    # a drug that was stopped is no longer taken and is part of the history; a refused one only absent
+    ("He stopped the atorvastatin because of muscle aches.", "atorvastatin", M, "neg hist"),
+    ("She refused the flu vaccine.", "flu vaccine", M, "neg"),
+    # a test done before is part of the history ("previous MRI"); early life is the distant past
+    ("A previous MRI of the knee was normal.", "MRI", "Diagnostic_procedure", "hist"),
+    ("She had a heart murmur as a baby.", "heart murmur", S, "hist"),
+    # PMH / PSH written inline
+    ("PMH significant for sarcoidosis and gout.", "sarcoidosis", D, "hist"),
+    ("PSH includes appendectomy.", "appendectomy", T, "hist"),
+    # current-state words end a history scope
+    ("History of shingles, still complains of burning pain.", "burning pain", S, ""),
+    ("History of eczema, c/o new itchy rash.", "itchy rash", S, ""),
+]
+
+
+@pytest.mark.parametrize("text,finding,label,expected", PAST_EVENTS, ids=[f"{t[:30]}-{f}" for t, f, _, _ in PAST_EVENTS])
+def test_past_event_cues(nlp, text, finding, label, expected):
+    only(nlp, text, finding, label, expected)
+
+
+def test_allergy_section_entries_are_historical(nlp):
+    text = "ALLERGIES: Sulfa drugs cause hives.\nPLAN: Start amoxicillin."
+    check(nlp, text, [("Sulfa drugs", M, "hist"), ("hives", S, "hist"), ("amoxicillin", M, "")])
+
+
+# --------------------------------------------------------------------------- ongoing problems in a history list
+def test_a_history_list_problem_managed_now_is_present(nlp):
+    # "history of" names diabetes and gout; diabetes comes back as a current problem, gout does not
+    text = (
+        "HISTORY OF PRESENT ILLNESS: She has a history of type 2 diabetes and gout.\n"
+        "ASSESSMENT AND PLAN: Diabetes: continue metformin."
+    )
+    check(nlp, text, [("type 2 diabetes", D, ""), ("gout", D, "hist"), ("Diabetes", D, ""), ("metformin", M, "")])
+
+
+def test_a_past_medical_history_entry_without_a_current_mention_stays_historical(nlp):
+    text = "PAST MEDICAL HISTORY: Hypertension. Kidney stones.\nASSESSMENT: Hypertension, controlled on lisinopril."
+    check(nlp, text, [("Hypertension", D, ""), ("Kidney stones", D, "hist"), ("Hypertension", D, ""), ("lisinopril", M, "")])
+
+
+def test_only_a_plain_current_mention_makes_it_ongoing(nlp):
+    # the later mention is negated / a past episode, so the history entry keeps its status
+    text = "He has a history of pancreatitis. No pancreatitis since 2019."
+    check(nlp, text, [("pancreatitis", D, "hist"), ("pancreatitis", D, "neg hist")])
+    # a dated past episode is not a history-list cue: a current mention does not undo it
+    text = "She had shingles in 2015. Shingles is back on her left flank."
+    check(nlp, text, [("shingles", D, "hist"), ("Shingles", D, "")])
+
+
+def test_ongoing_labels_can_be_switched_off():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_context", config={"ongoing_labels": []})
+    text = "History of asthma. Asthma is well controlled."
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(11, 17, label=D), doc.char_span(19, 25, label=D)]
+    for _, proc in nlp.pipeline:
+        doc = proc(doc)
+    assert doc.ents[0]._.is_historical and not doc.ents[1]._.is_historical
+
+
+def test_ongoing_problem_matching():
+    from spacy_clinical_ner.context.component import _same_problem
+
+    assert _same_problem(("diabete",), ("type", "2", "diabete"))
+    assert _same_problem(("kidney", "stone"), ("kidney", "stone"))
+    assert not _same_problem(("lung", "cancer"), ("breast", "cancer"))
+    assert not _same_problem((), ("gout",))
+
+
 # --------------------------------------------------------------------------- negation
 def test_a_cue_inside_the_finding_is_part_of_its_name(nlp):
     only(nlp, "Chest pain without radiation to the arm since noon.", "Chest pain without radiation to the arm", S, "")

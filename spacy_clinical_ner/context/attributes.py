@@ -57,6 +57,7 @@ DEFAULT_SECTION_ATTRS: Dict[str, Dict[str, bool]] = {
     "past_medical_history": {"is_historical": True},
     "past_surgical_history": {"is_historical": True},
     "social_history": {"is_historical": True},
+    "allergy": {"is_historical": True},
     "family_history": {"is_family": True},
 }
 ATTR_CATEGORY = {

@@ -23,13 +23,18 @@ the results are medspaCy's, see tests/test_context.py):
   deficits") or that opens the entity ("[no signs of endocarditis]") still counts;
 * ``ignored_labels`` – entity types that are never asserted on (MACCROBAT's anatomy,
   descriptors and values by default).
+* ``ongoing_labels`` – a problem named in a history list ("history of diabetes", a past
+  medical history section) is present, not historical, when the note names it again as a
+  current problem (the i2b2 2010 reading of chronic problems);
+* a rule's ``metadata.also_sets`` asserts further attributes with its own ("pain resolved":
+  negated and historical).
 """
 
 import logging
 import warnings
 import weakref
 from bisect import bisect_right
-from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Sequence, Tuple, Union
 
 import srsly
 from spacy.language import Language
@@ -70,6 +75,30 @@ def strip_cue(cue: dict) -> dict:
 FORMAT_VERSION = 1
 #: The word lists below, shipped as data in ``resources/word_lists.json``.
 WORDS = load_word_lists(__package__)
+#: Labels of problems that a current mention elsewhere in the note keeps present when a history
+#: list names them (see ``ClinicalContext._ongoing``); symptoms are left out: "pain" is split
+#: from its site in these schemes, so two "pain" mentions are often different problems.
+ONGOING_LABELS = ("Disease_disorder", "PROBLEM", "DISEASE", "DISORDER", "CONDITION")
+
+
+def _problem_key(span: Span) -> Tuple[str, ...]:
+    """The words of a problem mention, lower-cased, a plural "s" dropped ("kidney stones")."""
+    words = []
+    for tok in span:
+        w = "".join(ch for ch in tok.lower_ if ch.isalnum())
+        if not w:
+            continue
+        words.append(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return tuple(words)
+
+
+def _same_problem(a: Tuple[str, ...], b: Tuple[str, ...]) -> bool:
+    """Same words, or the shorter mention is a run of the longer one ("diabetes" in "type 2 diabetes")."""
+    if not a or not b:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    return any(b[i : i + len(a)] == a for i in range(len(b) - len(a) + 1))
 #: Words that may stand between the items of a coordinated list (with entities and
 #: short parentheticals), see ``coordination``.
 LIST_WORDS = frozenset(WORDS["list_words"])
@@ -152,6 +181,7 @@ class ClinicalContext(Pipe):
         coordination: bool = True,
         span_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
         section_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
+        ongoing_labels: Iterable[str] | None = ONGOING_LABELS,
         scorer: Callable | None = None,
     ):
         install_context_extensions()
@@ -207,6 +237,7 @@ class ClinicalContext(Pipe):
             "coordination": coordination,
             "span_attrs": {k.upper(): dict(v) for k, v in (span_attrs or {}).items()},
             "section_attrs": {k: dict(v) for k, v in (section_attrs or {}).items()},
+            "ongoing_labels": sorted(ongoing_labels or ()),
         }
         self._ignored = frozenset(self.cfg["ignored_labels"])
         self._rules_source = rules
@@ -361,7 +392,16 @@ class ClinicalContext(Pipe):
                     continue
                 for attr, value in attrs.items():
                     values[attr] = values.get(attr, False) or value
-                cues.append(self._cue_record(doc, mod, target, attrs, cue_chars))
+                cue = self._cue_record(doc, mod, target, attrs, cue_chars)
+                cues.append(cue)
+                also = (mod.rule.metadata or {}).get("also_sets")
+                if also:
+                    # a rule that asserts a second attribute ("pain resolved": absent now and
+                    # historical) adds one record per attribute, so each names what it decides
+                    for attr, value in also.items():
+                        if Span.has_extension(attr):
+                            values[attr] = values.get(attr, False) or bool(value)
+                            cues.append({**cue, "attribute": attr, "category": ATTR_CATEGORY.get(attr, attr.upper())})
             if sections:
                 k = bisect_right(section_starts, target.start_char) - 1
                 while k >= 0 and target.start_char >= sections[k]["end"] and sections[k].get("line_scope"):
@@ -378,7 +418,49 @@ class ClinicalContext(Pipe):
                         cues.append(self._section_record(section, attrs))
             cues.sort(key=lambda c: (category_rank(c["category"]), c["distance"]))
             out.append((values, cues))
+        if self.cfg["ongoing_labels"]:
+            self._ongoing(targets, out)
         return out
+
+    def _ongoing(self, targets: Sequence[Span], out: List[Tuple[Dict[str, bool], List[dict]]]) -> None:
+        """A problem named in a history list is present when the note also names it as a current
+        problem (the i2b2 2010 reading, and the visit-notes guideline: "a chronic problem that is
+        ongoing ... is not historical, even if it is also listed under PAST MEDICAL HISTORY").
+
+        Only targets whose label is in ``ongoing_labels`` and whose historical cues are all
+        history-list cues (a past-history section, or a rule with ``metadata.history_list``:
+        "history of", "PMH significant for", "known") are changed; a dated or resolved past
+        episode keeps its historical status. "Current" means another mention of the same
+        problem (same words up to a plural "s", or one contained in the other: "diabetes" /
+        "type 2 diabetes") with no attribute at all. Edits ``out`` in place.
+        """
+        labels = frozenset(self.cfg["ongoing_labels"])
+        list_rules = self._history_list_rules
+        current: List[Tuple[str, ...]] = []
+        for target, (values, _) in zip(targets, out, strict=True):
+            if target.label_ in labels and not any(values.values()):
+                current.append(_problem_key(target))
+        if not current:
+            return
+        for target, (values, cues) in zip(targets, out, strict=True):
+            if target.label_ not in labels or not values.get("is_historical"):
+                continue
+            hist = [c for c in cues if c.get("attribute") == "is_historical"]
+            if not hist or not all(c["source"] == "section" or c["rule"] in list_rules for c in hist):
+                continue
+            key = _problem_key(target)
+            if any(_same_problem(key, other) for other in current):
+                values["is_historical"] = False
+                cues[:] = [c for c in cues if c.get("attribute") != "is_historical"]
+
+    @property
+    def _history_list_rules(self) -> FrozenSet[str]:
+        engine = self.engine
+        cached = getattr(self, "_list_rules_cache", None)
+        if cached is None or cached[0] is not engine:
+            literals = frozenset(r.literal for r in engine.rules if (r.metadata or {}).get("history_list"))
+            cached = self._list_rules_cache = (engine, literals)
+        return cached[1]
 
     @staticmethod
     def _signature(doc: Doc, targets: Sequence[Span]) -> tuple:
@@ -533,6 +615,7 @@ class ClinicalContext(Pipe):
         "coordination": True,
         "span_attrs": "default",
         "section_attrs": "default",
+        "ongoing_labels": list(ONGOING_LABELS),
         "scorer": {"@scorers": "spacy-clinical-ner.context_scorer.v1"},
     },
     default_score_weights={
@@ -565,6 +648,7 @@ def make_clinical_context(
     coordination: bool,
     span_attrs: Union[str, Dict[str, Dict[str, bool]], None],
     section_attrs: Union[str, Dict[str, Dict[str, bool]], None],
+    ongoing_labels: List[str] | None,
     scorer: Callable | None,
 ) -> "ClinicalContext":
     """ConText (negated, uncertain, historical, hypothetical, family) over entities."""
@@ -588,5 +672,6 @@ def make_clinical_context(
         coordination=coordination,
         span_attrs=span_attrs,
         section_attrs=section_attrs,
+        ongoing_labels=ongoing_labels,
         scorer=scorer,
     )
