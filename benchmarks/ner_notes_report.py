@@ -35,6 +35,7 @@ def main() -> None:
         ("after: CPU NER on case reports + notes (train-only)", "after_notes", "after_maccrobat"),
         ("after + drug dictionary (shipped layout)", "after_dict_notes", "after_dict_maccrobat"),
         ("variant: notes read once per epoch (notes_repeat 1)", "repeat1_notes", "repeat1_maccrobat"),
+        ("after, the train-cpu schedule (best at step 5,400 of 12,000), assembled pipeline (shipped layout)", "shipped_layout_notes", "shipped_layout_maccrobat"),
     ]
     out = [
         "# NER on two domains: visit notes and case reports",
@@ -61,10 +62,10 @@ def main() -> None:
             f"| {title} | {n['ents_f']:.3f} | {n['overlap']['micro']['f']:.3f} | {n['coarse_overlap']['micro']['f']:.3f} | {pr('problem')} | "
             f"{pr('treatment')} | {pr('test')} | {m['ents_f'] if m else 0.575:.3f} | {(format(m['overlap']['micro']['f'], '.3f') if m else '–')} |"
         )
-    b, a = load("before_notes"), load("after_dict_notes")
+    b, a = load("before_notes"), load("shipped_layout_notes")
     out += [
         "",
-        "Per label, notes dev, strict F1 (support): before → after + drug dictionary",
+        "Per label, notes dev, strict F1 (support): before → after (shipped layout)",
         "",
         "| label | support | before | after |",
         "|---|---:|---:|---:|",
@@ -74,8 +75,8 @@ def main() -> None:
             out.append(
                 f"| {label} | {a['ents_per_type'][label]['support']} | {b['ents_per_type'].get(label, {}).get('f', 0):.3f} | {a['ents_per_type'][label]['f']:.3f} |"
             )
-    ma = load("after_dict_maccrobat")
-    out += ["", "Per label, MACCROBAT dev, strict F1 (after + drug dictionary)", "", "| label | support | F1 |", "|---|---:|---:|"]
+    ma = load("shipped_layout_maccrobat")
+    out += ["", "Per label, MACCROBAT dev, strict F1 (after, shipped layout)", "", "| label | support | F1 |", "|---|---:|---:|"]
     for label in MAIN:
         if label in ma["ents_per_type"]:
             out.append(f"| {label} | {ma['ents_per_type'][label]['support']} | {ma['ents_per_type'][label]['f']:.3f} |")
@@ -90,6 +91,10 @@ def main() -> None:
         "python -m spacy_clinical_ner evaluate-ner training/ner_cpu/model-best corpus/spacy/maccrobat/dev.spacy --output benchmarks/results/ner_notes/after_maccrobat.json",
         "# + drug dictionary: model-best with an entity_ruler (phrase_matcher_attr LOWER, overwrite_ents false) of assets/drug_patterns.jsonl after the ner",
         "# before: the released en_clinical_ner_cnn NER (training/release/ner_cpu/model-last of the previous release) on the notes dev split",
+        "# shipped layout: the train-cpu schedule (spacy project run train-cpu: max_steps 20000, patience 1000; best at step 5,400),",
+        "# assembled with the name guard, drug dictionary and the rest (spacy project run assemble-dev), then",
+        "python -m spacy_clinical_ner evaluate-ner training/assembled/cnn_dev corpus/spacy/notes/dev.spacy --output benchmarks/results/ner_notes/shipped_layout_notes.json",
+        "python -m spacy_clinical_ner evaluate-ner training/assembled/cnn_dev corpus/spacy/maccrobat/dev.spacy --output benchmarks/results/ner_notes/shipped_layout_maccrobat.json",
         "python benchmarks/ner_notes_report.py",
         "```",
         "",
