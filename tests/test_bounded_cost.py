@@ -238,3 +238,36 @@ def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------- linker abbreviations
+@pytest.fixture(scope="module")
+def abbreviation_linker():
+    from spacy_clinical_ner.linking.kb import KnowledgeBase
+
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker").initialize(kb=KnowledgeBase.from_concepts([]))
+    return nlp, nlp.get_pipe("umls_linker")
+
+
+def test_abbreviation_scan_is_linear(abbreviation_linker):
+    """The linker's abbreviation scan on 10k "(ABC)" definitions costs about 4x the scan of 2.5k
+    (it was quadratic: every "(" turned every later ")" into a list), measured as a ratio."""
+    nlp, linker = abbreviation_linker
+    small, large = (nlp.make_doc("chronic kidney disease (CKD) " * n) for n in (2_500, 10_000))
+    assert linker.find_abbreviations(small) == {"CKD": "chronic kidney disease"}
+    t_small = best_time(lambda: linker.find_abbreviations(small))
+    t_large = best_time(lambda: linker.find_abbreviations(large))
+    assert t_large < 8 * t_small, (t_small, t_large)  # linear: about 4; quadratic: 10 and more
+
+
+def test_abbreviation_scan_on_huge_token_newlines_and_bare_parentheses(abbreviation_linker):
+    """Layouts with nothing to define cost no more than a normal note of the same length (a note
+    made of definitions costs more per character, and grows linearly: the test above)."""
+    nlp, linker = abbreviation_linker
+    normal = nlp.make_doc((NORMAL_PARA + "Chronic kidney disease (CKD) noted. ") * 800)
+    t_normal = best_time(lambda: linker.find_abbreviations(normal))
+    n = len(normal.text)
+    for text in ("x" * n + " (AB)", "\n" * n + "(AB)", "( " * (n // 2), ") " * (n // 2)):
+        doc = nlp.make_doc(text)
+        assert best_time(lambda doc=doc: linker.find_abbreviations(doc)) < 5 * t_normal + 0.01, text[:10]
