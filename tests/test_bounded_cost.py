@@ -271,3 +271,45 @@ def test_abbreviation_scan_on_huge_token_newlines_and_bare_parentheses(abbreviat
     for text in ("x" * n + " (AB)", "\n" * n + "(AB)", "( " * (n // 2), ") " * (n // 2)):
         doc = nlp.make_doc(text)
         assert best_time(lambda doc=doc: linker.find_abbreviations(doc)) < 5 * t_normal + 0.01, text[:10]
+
+
+# ---------------------------------------------------------------------------- per-note budget
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_deadline_stops_python_work_and_never_escapes_the_block(in_thread):
+    """``io.budget.deadline``: SIGALRM in the main thread, an asynchronous exception elsewhere;
+    30 s of Python work stopped at the deadline (this test would take 30 s otherwise); a block that
+    ends in time leaves no exception pending; the allowance may grow while the block runs."""
+    import threading
+
+    from spacy_clinical_ner.io.budget import BudgetExceeded, deadline
+
+    outcome = []
+
+    def trial():
+        with pytest.raises(BudgetExceeded):
+            with deadline(0.2):
+                _busy(30)
+        with deadline(0.3):
+            _busy(0.01)
+        _busy(0.5)  # a stale alarm or pending exception would land here
+        notes = [1]
+        t0 = time.perf_counter()
+        with pytest.raises(BudgetExceeded):
+            with deadline(lambda: 0.1 * len(notes)):
+                notes.extend([2, 3, 4])
+                _busy(30)
+        outcome.append(time.perf_counter() - t0)
+
+    if in_thread:
+        thread = threading.Thread(target=trial)
+        thread.start()
+        thread.join(60)
+    else:
+        trial()
+    assert len(outcome) == 1 and outcome[0] >= 0.39  # the allowance read when it came due: 4 notes

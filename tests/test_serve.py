@@ -38,7 +38,14 @@ def validator():
 def test_health(client, nlp):
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["pipeline"] == nlp.pipe_names
-    assert body["limits"] == {"max_body_bytes": 20_000, "max_notes": 5, "max_chars": 1_000, "max_request_chars": 400_000, "timeout_s": 60.0}
+    assert body["limits"] == {
+        "max_body_bytes": 20_000,
+        "max_notes": 5,
+        "max_chars": 1_000,
+        "max_request_chars": 400_000,
+        "timeout_s": 60.0,
+        "budget_s": 60.0,
+    }
     assert body["queued"] == 0 and body["running_s"] == 0.0 and isinstance(body["limits"]["max_chars"], int)
 
 
@@ -243,6 +250,26 @@ def test_timeout_and_health_busy(comp, tmp_path):
         assert throttle.seen == seen + 1  # the timed-out "waiting" note was dropped, never run
         health = c.get("/health").json()
         assert health["status"] == "ok" and health["queued"] == 0
+
+
+def test_note_over_budget(comp):
+    """A note the pipeline works on for longer than the budget is stopped (a component that would
+    run 300 s): a single note gets 413 over_budget naming the limit, in a batch the others are
+    annotated, and the service answers the next request at once."""
+    stall = comp.build_pipeline(stall=True)
+    app = create_app(stall, budget_s=0.5)
+    with TestClient(app, base_url=LOCAL) as c:
+        assert c.get("/health").json()["limits"]["budget_s"] == 0.5
+        response = c.post("/annotate", json={"id": "s", "text": "fever STALL_ME"})
+        assert response.status_code == 413
+        error = response.json()["error"]
+        assert error["code"] == "over_budget" and "budget of 0.5 s" in error["message"] and "--budget-s" in error["message"]
+        notes = [{"id": "a", "text": "No fever."}, {"id": "s", "text": "STALL_ME"}, {"id": "b", "text": "Mild cough."}]
+        results = c.post("/annotate", json={"notes": notes}).json()["results"]
+        assert [(r["id"], (r.get("error") or {}).get("code")) for r in results] == [("a", None), ("s", "over_budget"), ("b", None)]
+        assert results[0]["entities"] and results[2]["entities"]
+        assert c.post("/annotate", json={"text": "No fever."}).status_code == 200
+        assert c.get("/health").json()["status"] == "ok"
 
 
 def test_host_allow_list(nlp):

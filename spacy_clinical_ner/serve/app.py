@@ -20,9 +20,11 @@
 * Bounded work: a request may hold at most ``max_request_chars`` characters in all its
   notes (413 ``too_much_work``), and a request not answered within ``timeout`` seconds
   gets 503 ``timeout`` (its notes are dropped from the queue if they have not started, so
-  the requests behind it move on). ``GET /health`` says ``busy`` while the pipeline has
-  been on one batch for more than ``busy_after`` seconds or requests are waiting, ``ok``
-  otherwise, with the queue length and the running batch's age.
+  the requests behind it move on). The pipeline spends at most ``budget_s`` seconds on a
+  note (``io.budget``): a note over it is stopped and gets an ``over_budget`` error record
+  (413 for a single note), and the pipeline goes on with the next. ``GET /health`` says
+  ``busy`` while the pipeline has been on one batch for more than ``busy_after`` seconds or
+  requests are waiting, ``ok`` otherwise, with the queue length and the running batch's age.
 * Host allow-list: a request whose ``Host`` header names another host gets 400
   ``host_not_allowed`` (a web page on another site cannot reach the service through DNS
   rebinding); the default allows the loopback names only (``localhost``, ``127.0.0.1``,
@@ -62,6 +64,7 @@ except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[serve]'
 
 from ..about import __version__
 from ..errors import Errors
+from ..io.budget import DEFAULT_BUDGET_S, BudgetExceeded, deadline
 from ..io.inputs import first_bad_char
 from ..io.records import doc_to_record, error_record
 
@@ -86,6 +89,7 @@ ENV = {
     "max_chars": "CLINICAL_NER_MAX_CHARS",
     "max_request_chars": "CLINICAL_NER_MAX_REQUEST_CHARS",
     "timeout": "CLINICAL_NER_TIMEOUT",
+    "budget": "CLINICAL_NER_BUDGET",
     "allowed_hosts": "CLINICAL_NER_ALLOWED_HOSTS",
 }
 
@@ -330,10 +334,11 @@ class Annotator:
     ``--workers`` (processes) to use more cores.
     """
 
-    def __init__(self, nlp, max_chars: int, batch_size: int = 16, max_queue: int = 1024):
+    def __init__(self, nlp, max_chars: int, batch_size: int = 16, max_queue: int = 1024, budget_s: float | None = DEFAULT_BUDGET_S):
         from ..io.model import describe_pipeline
 
         self.nlp = nlp
+        self.budget_s = budget_s or None  # seconds of pipeline work per note (None: no limit)
         self.max_chars = min(max_chars, nlp.max_length)
         self.batch_size = batch_size
         self.name = describe_pipeline(nlp)
@@ -423,17 +428,30 @@ class Annotator:
         with self._lock:
             for chunk in _chunks(todo, self.max_chars):
                 try:
-                    for doc, k in self.nlp.pipe(chunk, as_tuples=True):
-                        records[k] = doc_to_record(doc, notes[k][0])
+                    with deadline(self.budget_s * len(chunk) if self.budget_s else None):
+                        for doc, k in self.nlp.pipe(chunk, as_tuples=True):
+                            records[k] = doc_to_record(doc, notes[k][0])
+                except BudgetExceeded:
+                    # the notes not done yet, one at a time with the budget each (a note alone: it is over)
+                    rest = [k for _, k in chunk if records[k] is None]
+                    for k in rest:
+                        records[k] = self._over_budget(*notes[k]) if len(rest) == 1 else self._one(*notes[k])
                 except Exception:
                     # Redo the rest one at a time: only the note that fails gets an error record.
                     for k in (k for _, k in chunk if records[k] is None):
                         records[k] = self._one(*notes[k])
         return records  # type: ignore[return-value]
 
+    def _over_budget(self, note_id: str, text: str) -> Dict[str, Any]:
+        logger.warning("Note %r stopped: over the budget of %g s (%d characters)", note_id, self.budget_s, len(text))
+        return error_record(note_id, "over_budget", budget=self.budget_s, length=len(text))
+
     def _one(self, note_id: str, text: str) -> Dict[str, Any]:
         try:
-            return doc_to_record(self.nlp(text), note_id)
+            with deadline(self.budget_s):
+                return doc_to_record(self.nlp(text), note_id)
+        except BudgetExceeded:
+            return self._over_budget(note_id, text)
         except Exception as err:
             logger.warning("Pipeline failed on note %r (%s)", note_id, type(err).__name__)
             return error_record(note_id, "pipeline_error", reason=f"{type(err).__name__}: {err}"[:1000])
@@ -490,6 +508,7 @@ def create_app(
     max_chars: int | None = None,
     max_request_chars: int | None = None,
     timeout: float | None = None,
+    budget_s: float | None = None,
     busy_after: float = DEFAULT_BUSY_AFTER_S,
     allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
@@ -502,6 +521,8 @@ def create_app(
     max_chars = max_chars or _env_int("max_chars", DEFAULT_MAX_CHARS)
     max_request_chars = max_request_chars or _env_int("max_request_chars", DEFAULT_MAX_REQUEST_CHARS)
     timeout = timeout or float(os.environ.get(ENV["timeout"]) or DEFAULT_TIMEOUT_S)
+    if budget_s is None:  # 0: no limit
+        budget_s = float(os.environ.get(ENV["budget"]) or DEFAULT_BUDGET_S)
     if allowed_hosts is None:
         env_hosts = os.environ.get(ENV["allowed_hosts"])
         allowed_hosts = [h.strip() for h in env_hosts.split(",") if h.strip()] if env_hosts else list(DEFAULT_ALLOWED_HOSTS)
@@ -512,13 +533,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if nlp is not None:
-            annotator = Annotator(nlp, max_chars)
+            annotator = Annotator(nlp, max_chars, budget_s=budget_s)
         else:
             from ..io.model import load_pipeline
 
             started = time.perf_counter()
             loaded = await run_in_threadpool(load_pipeline, model, code_path=code_path)
-            annotator = Annotator(loaded, max_chars)
+            annotator = Annotator(loaded, max_chars, budget_s=budget_s)
             logger.info("Pipeline %s loaded in %.1f s", annotator.name, time.perf_counter() - started)
         annotator.start()
         state["annotator"] = annotator
@@ -543,6 +564,7 @@ def create_app(
         "max_chars": max_chars,
         "max_request_chars": max_request_chars,
         "timeout_s": timeout,
+        "budget_s": budget_s,
     }
 
     @app.exception_handler(RequestValidationError)
@@ -592,7 +614,7 @@ def create_app(
         summary="Annotate one note or a batch",
         responses={
             400: {"model": Problem, "description": "Host header not in the allow-list"},
-            413: {"model": Problem, "description": "Body, batch, note or total characters too large"},
+            413: {"model": Problem, "description": "Body, batch, note or total characters too large, or the note over the work budget"},
             422: {"model": Problem, "description": "Malformed body or empty note"},
             500: {"model": ErrorOut, "description": "The pipeline failed on the (single) note"},
             503: {"model": Problem, "description": "Busy: too many requests waiting, or no answer within the timeout"},
@@ -628,7 +650,7 @@ def create_app(
             record = records[0]
             if record.get("error"):
                 # too long: 413; empty: 422; the pipeline failing on the note: 500
-                status = {"too_long": 413, "pipeline_error": 500}.get(record["error"]["code"], 422)
+                status = {"too_long": 413, "over_budget": 413, "pipeline_error": 500}.get(record["error"]["code"], 422)
                 return JSONResponse(record, status_code=status)
             return record
         return {"results": records}
