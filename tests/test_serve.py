@@ -45,6 +45,7 @@ def test_health(client, nlp):
         "max_request_chars": 400_000,
         "timeout_s": 60.0,
         "budget_s": 60.0,
+        "long_chars": 20_000,
     }
     assert body["queued"] == 0 and body["running_s"] == 0.0 and isinstance(body["limits"]["max_chars"], int)
 
@@ -270,6 +271,45 @@ def test_note_over_budget(comp):
         assert results[0]["entities"] and results[2]["entities"]
         assert c.post("/annotate", json={"text": "No fever."}).status_code == 200
         assert c.get("/health").json()["status"] == "ok"
+
+
+def test_long_requests_have_their_own_lane(comp, nlp):
+    """A request of long_chars characters or more runs in the long lane (a forked copy of the
+    pipeline): the same record as in-process; a long note stalled in it does not hold up short
+    requests (answered while it runs), is stopped at the budget (413 over_budget) and the lane
+    works again for the next long note."""
+    import threading
+
+    stall = comp.build_pipeline(stall=True)
+    app = create_app(stall, budget_s=3.0, long_chars=2_000)
+    long_text = "Patient denies fever. " * 120  # 2,640 characters
+    with TestClient(app, base_url=LOCAL) as c:
+        response = c.post("/annotate", json={"id": "long", "text": long_text})
+        assert response.status_code == 200 and response.json() == doc_to_record(nlp(long_text), "long")
+        done = []
+        stalled: dict = {}
+
+        def post_stalled():
+            stalled["r"] = c.post("/annotate", json={"id": "stuck", "text": long_text + "STALL_ME"})
+            done.append("stuck")
+
+        thread = threading.Thread(target=post_stalled)
+        thread.start()
+        try:
+            import time
+
+            wait_until = time.monotonic() + 30
+            while c.get("/health").json()["running_s"] < 0.5 and time.monotonic() < wait_until:
+                time.sleep(0.05)  # the long note is in its lane
+            short = c.post("/annotate", json={"id": "short", "text": "No cough."})
+            done.append("short")
+            assert short.status_code == 200 and short.json()["entities"]
+        finally:
+            thread.join(60)
+        assert done == ["short", "stuck"]  # answered while the long one was stuck
+        assert stalled["r"].status_code == 413 and stalled["r"].json()["error"]["code"] == "over_budget"
+        again = c.post("/annotate", json={"id": "again", "text": long_text})
+        assert again.status_code == 200 and again.json() == doc_to_record(nlp(long_text), "again")
 
 
 def test_host_allow_list(nlp):

@@ -31,6 +31,13 @@ def serve_cli(
         min=0.0,
         help="Seconds of pipeline work per note; a note over it is stopped and gets an over_budget error (413 for a single note; 0: no limit)",
     ),
+    long_chars: int = typer.Option(
+        20_000,
+        "--long-chars",
+        min=0,
+        help="Requests of this many characters or more run in a lane of their own (a forked copy of the pipeline), "
+        "so that they never hold up short ones (0: one lane)",
+    ),
     allowed_host: List[str] = typer.Option(
         [],
         "--allowed-host",
@@ -68,6 +75,7 @@ def serve_cli(
     os.environ[ENV["max_request_chars"]] = str(max_request_chars)
     os.environ[ENV["timeout"]] = str(timeout)
     os.environ[ENV["budget"]] = str(budget_s)
+    os.environ[ENV["long_chars"]] = str(long_chars)
     os.environ[ENV["allowed_hosts"]] = ",".join(allowed_hosts(host, allowed_host))
     uvicorn.run(
         "spacy_clinical_ner.serve.app:app_from_env",
