@@ -313,3 +313,36 @@ def test_deadline_stops_python_work_and_never_escapes_the_block(in_thread):
     else:
         trial()
     assert len(outcome) == 1 and outcome[0] >= 0.39  # the allowance read when it came due: 4 notes
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_budget_never_cuts_the_input_reader(in_thread):
+    """A deadline that comes due while the next input note is read waits for it: an exception
+    inside the reading generator would end it, and the rest of the input would be lost."""
+    import threading
+
+    from spacy_clinical_ner.io.budget import BudgetExceeded, deadline, shielded
+
+    def reader():
+        for i in range(3):
+            _busy(0.3)
+            yield i
+
+    outcome = []
+
+    def trial():
+        source, got = reader(), []
+        with pytest.raises(BudgetExceeded):
+            with deadline(0.1):
+                with shielded():
+                    got.append(next(source))
+                _busy(30)
+        outcome.append((got, list(source)))
+
+    if in_thread:
+        thread = threading.Thread(target=trial)
+        thread.start()
+        thread.join(60)
+    else:
+        trial()
+    assert outcome == [([0], [1, 2])]

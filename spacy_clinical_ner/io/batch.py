@@ -36,7 +36,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..errors import ClinicalNERError, Errors, Warnings
-from .budget import DEFAULT_BUDGET_S, BudgetExceeded, deadline
+from .budget import DEFAULT_BUDGET_S, BudgetExceeded, deadline, shielded
 from .inputs import Note, check_encoding, count_notes, read_notes
 from .records import doc_to_record, dumps, error_record
 
@@ -247,7 +247,8 @@ def _annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int, bat
         nonlocal exhausted, counter
         while True:
             try:
-                note = next(source)
+                with shielded():  # a budget exception inside the reader would end it: notes lost
+                    note = next(source)
             except StopIteration:
                 break
             except Exception as err:

@@ -71,6 +71,19 @@ _state = threading.local()
 
 
 @contextmanager
+def shielded() -> Iterator[None]:
+    """No :class:`BudgetExceeded` inside the block (it comes right after): for code that must
+    not be cut, such as reading the next input note in a generator, which an exception would
+    end for good."""
+    before = getattr(_state, "shield", False)
+    _state.shield = True
+    try:
+        yield
+    finally:
+        _state.shield = before
+
+
+@contextmanager
 def _alarm(allowance: Allowance, on_expire: Callable[[], None] | None) -> Iterator[None]:
     started = time.perf_counter()
     armed = True
@@ -82,6 +95,9 @@ def _alarm(allowance: Allowance, on_expire: Callable[[], None] | None) -> Iterat
         left = allowed - (time.perf_counter() - started)
         if left > 0.001:  # more notes came in flight since: wait for the rest
             signal.setitimer(signal.ITIMER_REAL, left)
+            return
+        if getattr(_state, "shield", False):  # try again just after the shielded block
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
             return
         if on_expire is not None:
             on_expire()
@@ -100,6 +116,7 @@ def _alarm(allowance: Allowance, on_expire: Callable[[], None] | None) -> Iterat
 @contextmanager
 def _watchdog(allowance: Allowance, on_expire: Callable[[], None] | None) -> Iterator[None]:
     target = threading.get_ident()
+    target_state = _state.__dict__  # the target thread's thread-local values, read from the watcher
     started = time.perf_counter()
     done = threading.Event()
     lock = threading.Lock()
@@ -113,6 +130,9 @@ def _watchdog(allowance: Allowance, on_expire: Callable[[], None] | None) -> Ite
             if done.wait(max(left, 0.0) if left > 0.001 else 0.0):
                 return
             if left <= 0.001:
+                if target_state.get("shield"):
+                    done.wait(0.01)
+                    continue
                 with lock:
                     if not done.is_set():
                         if on_expire is not None:
