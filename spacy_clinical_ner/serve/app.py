@@ -79,6 +79,7 @@ DEFAULT_MAX_REQUEST_CHARS = 400_000
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_BUSY_AFTER_S = 2.0
 DEFAULT_LONG_CHARS = 20_000
+WARM_UP_TEXT = "Patient denies fever. Takes aspirin 81 mg daily."
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: Environment variables read by ``create_app()`` when arguments are not given (used by
 #: ``clinical-ner serve --workers N``, where each worker process builds its own app).
@@ -379,6 +380,7 @@ class Annotator:
     def start(self) -> None:
         lanes = [("pipeline", self._queue, self.annotate, self.batch_size)]
         if self.long_lane is not None:
+            self.long_lane.start()  # the fork, before the lanes' threads run
             lanes.append(("long", self._long_queue, self.long_lane.annotate, 1))
         for lane, jobs, run, batch_size in lanes:
             thread = threading.Thread(target=self._work, args=(lane, jobs, run, batch_size), name=f"clinical-ner-{lane}", daemon=True)
@@ -511,6 +513,9 @@ class LongLane:
         child_end.close()
         self._proc, self._conn = proc, parent_end
 
+    def start(self) -> None:
+        self._spawn()
+
     def close(self) -> None:
         if self._proc is not None:
             self._proc.kill()
@@ -537,7 +542,8 @@ class LongLane:
             self.close()
             logger.warning("The long-note lane ended on note %r (%s)", note_id, type(err).__name__)
             return error_record(note_id, "pipeline_error", reason="the pipeline process ended on this note")
-        self.close()  # over the budget: stop it where it is
+        self.close()  # over the budget: stop it where it is, and fork the next one now (it warms up meanwhile)
+        self._spawn()
         return self.annotator._over_budget(note_id, text)
 
 
@@ -546,6 +552,7 @@ def _long_lane_main(annotator: Annotator, conn) -> None:
     from ..io.batch import die_with_parent
 
     die_with_parent()
+    annotator._one("warm-up", WARM_UP_TEXT, budget=False)  # what components build on first use, built before a note waits
     while True:
         try:
             note_id, text = conn.recv()
