@@ -86,6 +86,10 @@ NOTE_ERRORS = {
     "too_long": "[E614] The note has {length} characters, the limit is {limit}: split it, or raise the limit (--max-chars)",
     "read_error": "[E615] The input could not be read: {reason}",
     "pipeline_error": "[E616] The pipeline failed on this note: {reason}",
+    "over_budget": (
+        "[E635] The pipeline needed more than its budget of {budget:g} s on this note ({length} characters) and was stopped: "
+        "split the note, or raise the budget (annotate/serve --budget-s, CLINICAL_NER_BUDGET)"
+    ),
 }
 
 

@@ -238,3 +238,111 @@ def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------- linker abbreviations
+@pytest.fixture(scope="module")
+def abbreviation_linker():
+    from spacy_clinical_ner.linking.kb import KnowledgeBase
+
+    nlp = clinical_blank()
+    nlp.add_pipe("umls_linker").initialize(kb=KnowledgeBase.from_concepts([]))
+    return nlp, nlp.get_pipe("umls_linker")
+
+
+def test_abbreviation_scan_is_linear(abbreviation_linker):
+    """The linker's abbreviation scan on 10k "(ABC)" definitions costs about 4x the scan of 2.5k
+    (it was quadratic: every "(" turned every later ")" into a list), measured as a ratio."""
+    nlp, linker = abbreviation_linker
+    small, large = (nlp.make_doc("chronic kidney disease (CKD) " * n) for n in (2_500, 10_000))
+    assert linker.find_abbreviations(small) == {"CKD": "chronic kidney disease"}
+    t_small = best_time(lambda: linker.find_abbreviations(small))
+    t_large = best_time(lambda: linker.find_abbreviations(large))
+    assert t_large < 8 * t_small, (t_small, t_large)  # linear: about 4; quadratic: 10 and more
+
+
+def test_abbreviation_scan_on_huge_token_newlines_and_bare_parentheses(abbreviation_linker):
+    """Layouts with nothing to define cost no more than a normal note of the same length (a note
+    made of definitions costs more per character, and grows linearly: the test above)."""
+    nlp, linker = abbreviation_linker
+    normal = nlp.make_doc((NORMAL_PARA + "Chronic kidney disease (CKD) noted. ") * 800)
+    t_normal = best_time(lambda: linker.find_abbreviations(normal))
+    n = len(normal.text)
+    for text in ("x" * n + " (AB)", "\n" * n + "(AB)", "( " * (n // 2), ") " * (n // 2)):
+        doc = nlp.make_doc(text)
+        assert best_time(lambda doc=doc: linker.find_abbreviations(doc)) < 5 * t_normal + 0.01, text[:10]
+
+
+# ---------------------------------------------------------------------------- per-note budget
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_deadline_stops_python_work_and_never_escapes_the_block(in_thread):
+    """``io.budget.deadline``: SIGALRM in the main thread, an asynchronous exception elsewhere;
+    30 s of Python work stopped at the deadline (this test would take 30 s otherwise); a block that
+    ends in time leaves no exception pending; the allowance may grow while the block runs."""
+    import threading
+
+    from spacy_clinical_ner.io.budget import BudgetExceeded, deadline
+
+    outcome = []
+
+    def trial():
+        with pytest.raises(BudgetExceeded):
+            with deadline(0.2):
+                _busy(30)
+        with deadline(0.3):
+            _busy(0.01)
+        _busy(0.5)  # a stale alarm or pending exception would land here
+        notes = [1]
+        t0 = time.perf_counter()
+        with pytest.raises(BudgetExceeded):
+            with deadline(lambda: 0.1 * len(notes)):
+                notes.extend([2, 3, 4])
+                _busy(30)
+        outcome.append(time.perf_counter() - t0)
+
+    if in_thread:
+        thread = threading.Thread(target=trial)
+        thread.start()
+        thread.join(60)
+    else:
+        trial()
+    assert len(outcome) == 1 and outcome[0] >= 0.39  # the allowance read when it came due: 4 notes
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_budget_never_cuts_the_input_reader(in_thread):
+    """A deadline that comes due while the next input note is read waits for it: an exception
+    inside the reading generator would end it, and the rest of the input would be lost."""
+    import threading
+
+    from spacy_clinical_ner.io.budget import BudgetExceeded, deadline, shielded
+
+    def reader():
+        for i in range(3):
+            _busy(0.3)
+            yield i
+
+    outcome = []
+
+    def trial():
+        source, got = reader(), []
+        with pytest.raises(BudgetExceeded):
+            with deadline(0.1):
+                with shielded():
+                    got.append(next(source))
+                _busy(30)
+        outcome.append((got, list(source)))
+
+    if in_thread:
+        thread = threading.Thread(target=trial)
+        thread.start()
+        thread.join(60)
+    else:
+        trial()
+    assert outcome == [([0], [1, 2])]

@@ -241,6 +241,40 @@ def test_pipeline_error_on_one_note(tmp_path, comp, n_process, validator):
         validator.validate(rec)
 
 
+@pytest.mark.parametrize("n_process", [1, 2])
+def test_note_over_budget_gets_an_error_record(tmp_path, comp, n_process, validator):
+    """A component that runs away on one note (300 s of work) is stopped by the per-note budget:
+    that note gets an over_budget record, the others are annotated, no worker is left running.
+    (Without the budget this test would take 300 s and then fail: no wall-clock assert needed.)"""
+    import multiprocessing
+
+    nlp = comp.build_pipeline(stall=True)
+    notes = [(f"n{i}", "Patient denies fever." if i != 5 else "fever STALL_ME") for i in range(10)]
+    src = write_jsonl(tmp_path / "in.jsonl", notes)
+    summary = run_batch(nlp, src, tmp_path / "out", n_process=n_process, batch_size=2, progress=False, budget_s=0.5)
+    records = read_jsonl(tmp_path / "out" / JSONL_NAME)
+    assert [r["id"] for r in records] == [nid for nid, _ in notes]
+    assert [r["id"] for r in records if r["error"]] == ["n5"]
+    assert records[5]["error"]["code"] == "over_budget" and "budget of 0.5 s" in records[5]["error"]["message"]
+    assert all(len(r["entities"]) == 1 for r in records if not r["error"])
+    assert summary["error_codes"] == {"over_budget": 1} and summary["annotated"] == 9
+    for rec in records:
+        validator.validate(rec)
+    assert not [p for p in multiprocessing.active_children() if p.is_alive()]
+
+
+def test_cli_budget_exit_code(tmp_path, comp):
+    """``annotate --budget-s``: the run finishes with exit code 1 (notes with an error record)."""
+    model = comp.save_pipeline(tmp_path / "stall_model", stall=True)
+    src = write_jsonl(tmp_path / "in.jsonl", [("a", "No fever."), ("b", "STALL_ME fever"), ("c", "Mild cough.")])
+    args = ["annotate", str(src), str(tmp_path / "out"), "--model", str(model), "--code", str(CODE), "--no-progress", "--budget-s", "0.3"]
+    result = CliRunner().invoke(load_commands(), args)
+    assert result.exit_code == 1, result.output
+    assert "over_budget 1" in result.output
+    records = read_jsonl(tmp_path / "out" / JSONL_NAME)
+    assert [(r["id"], (r["error"] or {}).get("code")) for r in records] == [("a", None), ("b", "over_budget"), ("c", None)]
+
+
 def test_resume_after_truncated_line(tmp_path, nlp):
     notes = [(f"n{i}", f"Patient {i} denies fever.") for i in range(6)]
     src = write_jsonl(tmp_path / "in.jsonl", notes)

@@ -460,6 +460,31 @@ def test_empty_doc_and_single_entity(overfit):
     assert [d._.relations for d in docs] == [[], []]
 
 
+def test_docs_without_pairs_skip_the_embedding(overfit, monkeypatch):
+    """A doc with fewer than two entities has no rows: it is not embedded (a 100k-character
+    note with one entity cost the relation extractor's whole tok2vec pass), and the docs with
+    pairs get the relations they get alone."""
+    from spacy_clinical_ner.relations import model as rel_model
+
+    nlp, examples = overfit
+    alone = [annotate(nlp, eg)._.relations for eg in examples]
+    single = nlp.make_doc("no " * 2000 + "aspirin")
+    single.ents = [_span(single, "aspirin", 1, "Medication")]
+    embedded = []
+    real = rel_model.predict_in_blocks
+    monkeypatch.setattr(
+        "spacy_clinical_ner.relations.component.predict_in_blocks",
+        lambda model, docs, **kw: embedded.append([len(d) for d in docs]) or real(model, docs, **kw),
+    )
+    docs = []
+    for eg in examples:
+        docs.append(nlp.make_doc(eg.reference.text))
+        copy_entities(eg.reference, docs[-1])
+    out = list(nlp.pipe([single] + docs))
+    assert [d._.relations for d in out[1:]] == alone and out[0]._.relations == []
+    assert all(len(single) not in lens for lens in embedded)
+
+
 def test_to_bytes_round_trip(overfit):
     nlp, examples = overfit
     rel_bytes = nlp.get_pipe("clinical_relation_extractor").to_bytes()

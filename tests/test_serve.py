@@ -38,7 +38,15 @@ def validator():
 def test_health(client, nlp):
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["pipeline"] == nlp.pipe_names
-    assert body["limits"] == {"max_body_bytes": 20_000, "max_notes": 5, "max_chars": 1_000, "max_request_chars": 400_000, "timeout_s": 60.0}
+    assert body["limits"] == {
+        "max_body_bytes": 20_000,
+        "max_notes": 5,
+        "max_chars": 1_000,
+        "max_request_chars": 400_000,
+        "timeout_s": 60.0,
+        "budget_s": 60.0,
+        "long_chars": 20_000,
+    }
     assert body["queued"] == 0 and body["running_s"] == 0.0 and isinstance(body["limits"]["max_chars"], int)
 
 
@@ -243,6 +251,65 @@ def test_timeout_and_health_busy(comp, tmp_path):
         assert throttle.seen == seen + 1  # the timed-out "waiting" note was dropped, never run
         health = c.get("/health").json()
         assert health["status"] == "ok" and health["queued"] == 0
+
+
+def test_note_over_budget(comp):
+    """A note the pipeline works on for longer than the budget is stopped (a component that would
+    run 300 s): a single note gets 413 over_budget naming the limit, in a batch the others are
+    annotated, and the service answers the next request at once."""
+    stall = comp.build_pipeline(stall=True)
+    app = create_app(stall, budget_s=0.5)
+    with TestClient(app, base_url=LOCAL) as c:
+        assert c.get("/health").json()["limits"]["budget_s"] == 0.5
+        response = c.post("/annotate", json={"id": "s", "text": "fever STALL_ME"})
+        assert response.status_code == 413
+        error = response.json()["error"]
+        assert error["code"] == "over_budget" and "budget of 0.5 s" in error["message"] and "--budget-s" in error["message"]
+        notes = [{"id": "a", "text": "No fever."}, {"id": "s", "text": "STALL_ME"}, {"id": "b", "text": "Mild cough."}]
+        results = c.post("/annotate", json={"notes": notes}).json()["results"]
+        assert [(r["id"], (r.get("error") or {}).get("code")) for r in results] == [("a", None), ("s", "over_budget"), ("b", None)]
+        assert results[0]["entities"] and results[2]["entities"]
+        assert c.post("/annotate", json={"text": "No fever."}).status_code == 200
+        assert c.get("/health").json()["status"] == "ok"
+
+
+def test_long_requests_have_their_own_lane(comp, nlp):
+    """A request of long_chars characters or more runs in the long lane (a forked copy of the
+    pipeline): the same record as in-process; a long note stalled in it does not hold up short
+    requests (answered while it runs), is stopped at the budget (413 over_budget) and the lane
+    works again for the next long note."""
+    import threading
+
+    stall = comp.build_pipeline(stall=True)
+    app = create_app(stall, budget_s=3.0, long_chars=2_000)
+    long_text = "Patient denies fever. " * 120  # 2,640 characters
+    with TestClient(app, base_url=LOCAL) as c:
+        response = c.post("/annotate", json={"id": "long", "text": long_text})
+        assert response.status_code == 200 and response.json() == doc_to_record(nlp(long_text), "long")
+        done = []
+        stalled: dict = {}
+
+        def post_stalled():
+            stalled["r"] = c.post("/annotate", json={"id": "stuck", "text": long_text + "STALL_ME"})
+            done.append("stuck")
+
+        thread = threading.Thread(target=post_stalled)
+        thread.start()
+        try:
+            import time
+
+            wait_until = time.monotonic() + 30
+            while c.get("/health").json()["running_s"] < 0.5 and time.monotonic() < wait_until:
+                time.sleep(0.05)  # the long note is in its lane
+            short = c.post("/annotate", json={"id": "short", "text": "No cough."})
+            done.append("short")
+            assert short.status_code == 200 and short.json()["entities"]
+        finally:
+            thread.join(60)
+        assert done == ["short", "stuck"]  # answered while the long one was stuck
+        assert stalled["r"].status_code == 413 and stalled["r"].json()["error"]["code"] == "over_budget"
+        again = c.post("/annotate", json={"id": "again", "text": long_text})
+        assert again.status_code == 200 and again.json() == doc_to_record(nlp(long_text), "again")
 
 
 def test_host_allow_list(nlp):

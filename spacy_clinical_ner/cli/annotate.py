@@ -41,6 +41,12 @@ def annotate_cli(
         "-e",
         help="Encoding of the input files (cp1252, latin-1 ...); a .txt with a UTF-16/32 byte-order mark is read as such",
     ),
+    budget_s: float = typer.Option(
+        60.0,
+        "--budget-s",
+        min=0.0,
+        help="Seconds of pipeline work per note; a note over it gets an over_budget error record and the run goes on (0: no limit)",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again instead of resuming an earlier run in OUTPUT_DIR"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
     code: Path | None = typer.Option(None, "--code", help="Python file that registers custom components"),
@@ -54,7 +60,7 @@ def annotate_cli(
 
     0 = every note annotated (or done by an earlier run);
 
-    1 = the run finished, but some notes have an error record (see annotations.jsonl; re-running tries them again);
+    1 = the run finished, but some notes have an error record, over_budget included (see annotations.jsonl; re-running tries them again);
 
     2 = the run did not start or stopped (bad option, unreadable input, output folder in use or not writable);
 
@@ -84,6 +90,7 @@ def annotate_cli(
             encoding=encoding,
             overwrite=overwrite,
             progress=progress,
+            budget_s=budget_s or None,
         )
     except (ClinicalNERError, OSError) as err:  # OSError: a missing input, an output folder that cannot be written
         typer.echo(f"Error: {err}", err=True)

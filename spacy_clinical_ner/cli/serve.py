@@ -25,6 +25,19 @@ def serve_cli(
         400_000, "--max-request-chars", min=1, help="More characters in all the notes of one request get 413 too_much_work"
     ),
     timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Seconds before a request not yet answered gets 503 timeout"),
+    budget_s: float = typer.Option(
+        60.0,
+        "--budget-s",
+        min=0.0,
+        help="Seconds of pipeline work per note; a note over it is stopped and gets an over_budget error (413 for a single note; 0: no limit)",
+    ),
+    long_chars: int = typer.Option(
+        20_000,
+        "--long-chars",
+        min=0,
+        help="Requests of this many characters or more run in a lane of their own (a forked copy of the pipeline), "
+        "so that they never hold up short ones (0: one lane)",
+    ),
     allowed_host: List[str] = typer.Option(
         [],
         "--allowed-host",
@@ -61,6 +74,8 @@ def serve_cli(
     os.environ[ENV["max_chars"]] = str(max_chars)
     os.environ[ENV["max_request_chars"]] = str(max_request_chars)
     os.environ[ENV["timeout"]] = str(timeout)
+    os.environ[ENV["budget"]] = str(budget_s)
+    os.environ[ENV["long_chars"]] = str(long_chars)
     os.environ[ENV["allowed_hosts"]] = ",".join(allowed_hosts(host, allowed_host))
     uvicorn.run(
         "spacy_clinical_ner.serve.app:app_from_env",

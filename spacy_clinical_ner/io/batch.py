@@ -36,6 +36,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..errors import ClinicalNERError, Errors, Warnings
+from .budget import DEFAULT_BUDGET_S, BudgetExceeded, deadline, shielded
 from .inputs import Note, check_encoding, count_notes, read_notes
 from .records import doc_to_record, dumps, error_record
 
@@ -88,12 +89,44 @@ def _annotated(note: Note, doc: Doc) -> Result:
         return _pipeline_error(note, err)
 
 
-def _annotate_one(nlp: Language, note: Note) -> Result:
+def _over_budget(note: Note, budget_s: float) -> Result:
+    logger.warning(Warnings.W602.format(input_id=note.id, source=note.source, code=f"over_budget ({budget_s:g} s)"))
+    return Result(note, None, error_record(note.id, "over_budget", budget=budget_s, length=len(note.text)))
+
+
+def _annotate_one(nlp: Language, note: Note, budget_s: float | None = None) -> Result:
     try:
-        doc = nlp(note.text)
+        with deadline(budget_s):
+            doc = nlp(note.text)
+    except BudgetExceeded:
+        return _over_budget(note, budget_s or 0.0)
     except Exception as err:  # a bad note must not stop the run
         return _pipeline_error(note, err)
     return _annotated(note, doc)
+
+
+def _within_budget(docs: Iterable[Any], budget_s: float | None, in_flight) -> Iterator[Any]:
+    """``docs`` (an ``nlp.pipe`` stream), with :class:`BudgetExceeded` raised when the next one
+    takes longer than ``budget_s`` times the notes in flight (``in_flight()``). Worker
+    processes started meanwhile are killed first: the pipe's clean-up would wait for them."""
+    if not budget_s:
+        yield from docs
+        return
+    before = {p.pid for p in multiprocessing.active_children()}
+
+    def kill_workers() -> None:
+        for child in multiprocessing.active_children():
+            if child.pid not in before:
+                child.kill()
+
+    stream = iter(docs)
+    while True:
+        try:
+            with deadline(lambda: budget_s * max(1, in_flight()), on_expire=kill_workers):
+                item = next(stream)
+        except StopIteration:
+            return
+        yield item
 
 
 @Language.component(DROP_TENSOR)
@@ -175,8 +208,15 @@ def _workers_stop_with_run() -> Iterator[None]:
         del hook  # the after-fork registry holds it weakly: no more watchdogs
 
 
-def annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int = 1, batch_size: int = 16) -> Iterator[Result]:
+def annotate_notes(
+    nlp: Language, notes: Iterable[Note], *, n_process: int = 1, batch_size: int = 16, budget_s: float | None = DEFAULT_BUDGET_S
+) -> Iterator[Result]:
     """One ``Result`` per note, in input order (error notes included).
+
+    ``budget_s``: seconds of pipeline work per note (``None``: no limit). When the stream makes
+    no progress for ``budget_s`` times the notes in flight, those notes are redone one at a
+    time with ``budget_s`` each: a note over it gets an ``over_budget`` record, the others
+    are annotated, and the run goes on.
 
     With worker processes, they end with this process (SIGKILL included), and SIGINT /
     SIGTERM stop them at once: ``KeyboardInterrupt`` / ``Interrupted`` is raised here."""
@@ -185,16 +225,16 @@ def annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int = 1, 
         nlp.add_pipe(DROP_TENSOR, last=True)
     try:
         if n_process == 1:
-            yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
+            yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size, budget_s=budget_s)
         else:
             with _workers_stop_with_run():
-                yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size)
+                yield from _annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size, budget_s=budget_s)
     finally:
         if added:
             nlp.remove_pipe(DROP_TENSOR)
 
 
-def _annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int, batch_size: int) -> Iterator[Result]:
+def _annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int, batch_size: int, budget_s: float | None) -> Iterator[Result]:
     source = iter(notes)
     # Read from ``source`` and not yet yielded, in input order. The sequence number travels
     # with the text as the pipe's context (worker processes return copies, not the objects).
@@ -207,7 +247,8 @@ def _annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int, bat
         nonlocal exhausted, counter
         while True:
             try:
-                note = next(source)
+                with shielded():  # a budget exception inside the reader would end it: notes lost
+                    note = next(source)
             except StopIteration:
                 break
             except Exception as err:
@@ -221,7 +262,8 @@ def _annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int, bat
     try:
         while True:
             try:
-                for doc, seq in nlp.pipe(feed(), as_tuples=True, n_process=n_process, batch_size=batch_size):
+                docs = nlp.pipe(feed(), as_tuples=True, n_process=n_process, batch_size=batch_size)
+                for doc, seq in _within_budget(docs, budget_s, lambda: len(pending)):
                     while pending and pending[0][0] != seq:
                         yield _failed(pending.popleft()[1])
                     note = pending.popleft()[1]
@@ -231,12 +273,26 @@ def _annotate_notes(nlp: Language, notes: Iterable[Note], *, n_process: int, bat
                     yield _failed(pending.popleft()[1])
                 if exhausted:
                     return
+            except BudgetExceeded:
+                # not a pipeline failure: the notes in flight are timed one at a time
+                logger.warning("No note done within the budget (%g s a note); redoing %d note(s) one at a time", budget_s, len(pending))
+                todo = [note for _, note in pending if not note.error]
+                while pending:
+                    note = pending.popleft()[1]
+                    if note.error:
+                        yield _failed(note)
+                    elif len(todo) == 1:  # it alone was in flight: no need to run it again
+                        yield _over_budget(note, budget_s or 0.0)
+                    else:
+                        yield _annotate_one(nlp, note, budget_s)
+                if exhausted:
+                    return
             except Exception as err:
                 failures += 1
                 logger.warning("Pipeline failed on a batch (%s); redoing %d note(s) one at a time", type(err).__name__, len(pending))
                 while pending:
                     note = pending.popleft()[1]
-                    yield _failed(note) if note.error else _annotate_one(nlp, note)
+                    yield _failed(note) if note.error else _annotate_one(nlp, note, budget_s)
                 if failures >= _MAX_POOL_FAILURES and n_process != 1:
                     logger.warning("Worker processes keep failing; going on in one process")
                     n_process = 1
@@ -528,6 +584,7 @@ def run_batch(
     encoding: str = "utf-8",
     overwrite: bool = False,
     progress: bool = True,
+    budget_s: float | None = DEFAULT_BUDGET_S,
 ) -> Dict[str, Any]:
     """Annotate every note of ``input_path`` into ``output_dir``; returns the run summary.
 
@@ -559,6 +616,7 @@ def run_batch(
             glob=glob,
             overwrite=overwrite,
             progress=progress,
+            budget_s=budget_s,
         )
 
 
@@ -576,6 +634,7 @@ def _run_locked(
     glob: str,
     overwrite: bool,
     progress: bool,
+    budget_s: float | None,
 ) -> Dict[str, Any]:
     manifest_path = output_dir / MANIFEST_NAME
     jsonl_path = output_dir / JSONL_NAME
@@ -611,7 +670,7 @@ def _run_locked(
         bar = tqdm(total=count_notes(input_path, glob=glob), unit="note", desc="annotate", dynamic_ncols=True)
     start = time.perf_counter()
     try:
-        for result in annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size):
+        for result in annotate_notes(nlp, notes, n_process=n_process, batch_size=batch_size, budget_s=budget_s):
             for writer in writers:
                 writer.write(result)
             out.write(result.record)

@@ -423,8 +423,11 @@ class UMLSLinker(Pipe):
             return {}
         closes = np.flatnonzero(orth == self._close_orth)
         matches = []
-        for i in opens.tolist():
-            for j in closes[np.searchsorted(closes, i + 2) :].tolist():
+        # at most 8 closing parentheses lie within 8 tokens of an opening one: look at those only
+        # (converting every later one to a list made 10k "(ABC)" pairs quadratic)
+        firsts = np.searchsorted(closes, opens + 2).tolist()
+        for i, k in zip(opens.tolist(), firsts):
+            for j in closes[k : k + 8].tolist():
                 if j - i - 1 > 8:
                     break
                 matches.append((0, i + 1, j))

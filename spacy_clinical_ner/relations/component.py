@@ -376,8 +376,10 @@ class RelationExtractor(TrainablePipe):
     # -- prediction --------------------------------------------------------------------
     def predict(self, docs: Iterable[Doc]) -> Floats2d:
         self._check_initialized()
-        docs = list(docs)
-        if not any(len(doc) for doc in docs):
+        # Only docs with candidate pairs have rows: the others need no token vectors (a long
+        # note with one entity, e.g. "no no ... fever", would cost its whole tok2vec pass)
+        docs = [doc for doc in docs if len(doc) and len(self.candidates.pairs(doc, self.name)[1])]
+        if not docs:
             return self.model.ops.alloc2f(0, len(self.labels))
         return predict_in_blocks(self.model, docs)
 

@@ -20,9 +20,11 @@
 * Bounded work: a request may hold at most ``max_request_chars`` characters in all its
   notes (413 ``too_much_work``), and a request not answered within ``timeout`` seconds
   gets 503 ``timeout`` (its notes are dropped from the queue if they have not started, so
-  the requests behind it move on). ``GET /health`` says ``busy`` while the pipeline has
-  been on one batch for more than ``busy_after`` seconds or requests are waiting, ``ok``
-  otherwise, with the queue length and the running batch's age.
+  the requests behind it move on). The pipeline spends at most ``budget_s`` seconds on a
+  note (``io.budget``): a note over it is stopped and gets an ``over_budget`` error record
+  (413 for a single note), and the pipeline goes on with the next. ``GET /health`` says
+  ``busy`` while the pipeline has been on one batch for more than ``busy_after`` seconds or
+  requests are waiting, ``ok`` otherwise, with the queue length and the running batch's age.
 * Host allow-list: a request whose ``Host`` header names another host gets 400
   ``host_not_allowed`` (a web page on another site cannot reach the service through DNS
   rebinding); the default allows the loopback names only (``localhost``, ``127.0.0.1``,
@@ -62,6 +64,7 @@ except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[serve]'
 
 from ..about import __version__
 from ..errors import Errors
+from ..io.budget import DEFAULT_BUDGET_S, BudgetExceeded, deadline
 from ..io.inputs import first_bad_char
 from ..io.records import doc_to_record, error_record
 
@@ -75,6 +78,8 @@ DEFAULT_MAX_CHARS = 100_000
 DEFAULT_MAX_REQUEST_CHARS = 400_000
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_BUSY_AFTER_S = 2.0
+DEFAULT_LONG_CHARS = 20_000
+WARM_UP_TEXT = "Patient denies fever. Takes aspirin 81 mg daily."
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: Environment variables read by ``create_app()`` when arguments are not given (used by
 #: ``clinical-ner serve --workers N``, where each worker process builds its own app).
@@ -86,6 +91,8 @@ ENV = {
     "max_chars": "CLINICAL_NER_MAX_CHARS",
     "max_request_chars": "CLINICAL_NER_MAX_REQUEST_CHARS",
     "timeout": "CLINICAL_NER_TIMEOUT",
+    "budget": "CLINICAL_NER_BUDGET",
+    "long_chars": "CLINICAL_NER_LONG_CHARS",
     "allowed_hosts": "CLINICAL_NER_ALLOWED_HOSTS",
 }
 
@@ -322,85 +329,115 @@ class HostAllowListMiddleware:
 
 
 class Annotator:
-    """The loaded pipeline behind a micro-batcher.
+    """The loaded pipeline behind a micro-batcher, with a lane of its own for long requests.
 
     spaCy pipelines are not documented as thread-safe, so one thread runs the pipeline.
     Requests queue up while it works; it takes all waiting notes (up to ``batch_size``)
     into one ``nlp.pipe`` call, which is faster than one call per request. Use
     ``--workers`` (processes) to use more cores.
+
+    Requests of ``long_chars`` characters or more go to the long lane instead (``LongLane``):
+    a forked copy of this process with the same pipeline, fed by a thread of its own, so that
+    one expensive note never holds up the short requests behind it, and a note over the
+    budget is stopped by killing that copy (a fresh one is forked for the next).
     """
 
-    def __init__(self, nlp, max_chars: int, batch_size: int = 16, max_queue: int = 1024):
+    def __init__(
+        self,
+        nlp,
+        max_chars: int,
+        batch_size: int = 16,
+        max_queue: int = 1024,
+        budget_s: float | None = DEFAULT_BUDGET_S,
+        long_chars: int | None = None,
+    ):
         from ..io.model import describe_pipeline
 
         self.nlp = nlp
+        self.budget_s = budget_s or None  # seconds of pipeline work per note (None: no limit)
         self.max_chars = min(max_chars, nlp.max_length)
         self.batch_size = batch_size
         self.name = describe_pipeline(nlp)
+        self.long_chars = long_chars or None  # None: one lane
         self._lock = threading.Lock()
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
-        self._thread: threading.Thread | None = None
-        self._running_since: float | None = None  # perf_counter() when the current batch started
+        self._long_queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._threads: List[threading.Thread] = []
+        self._running: Dict[str, float] = {}  # lane -> perf_counter() when its current batch started
+        self.long_lane = LongLane(self) if self.long_chars else None
 
     @property
     def queued(self) -> int:
-        """Requests waiting for the pipeline thread."""
-        return self._queue.qsize()
+        """Requests waiting for a pipeline lane."""
+        return self._queue.qsize() + self._long_queue.qsize()
 
     @property
     def running_s(self) -> float:
-        """Seconds the pipeline thread has been on its current batch (0.0 when idle)."""
-        since = self._running_since
-        return 0.0 if since is None else time.perf_counter() - since
+        """Seconds the longest-running lane has been on its current batch (0.0 when idle)."""
+        started = list(self._running.values())
+        return 0.0 if not started else time.perf_counter() - min(started)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._work, name="clinical-ner-pipeline", daemon=True)
-        self._thread.start()
+        lanes = [("pipeline", self._queue, self.annotate, self.batch_size)]
+        if self.long_lane is not None:
+            self.long_lane.start()  # the fork, before the lanes' threads run
+            lanes.append(("long", self._long_queue, self.long_lane.annotate, 1))
+        for lane, jobs, run, batch_size in lanes:
+            thread = threading.Thread(target=self._work, args=(lane, jobs, run, batch_size), name=f"clinical-ner-{lane}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
+        for jobs in (self._queue, self._long_queue):
+            jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
+        if self.long_lane is not None:
+            self.long_lane.close()
+
+    def is_long(self, notes: List[Tuple[str, str]]) -> bool:
+        return self.long_lane is not None and sum(len(t) for _, t in notes if len(t) <= self.max_chars) >= self.long_chars
 
     async def submit(self, notes: List[Tuple[str, str]], timeout: float | None = None) -> List[Dict[str, Any]]:
-        """Records of ``notes`` (id, text), annotated by the pipeline thread.
+        """Records of ``notes`` (id, text), annotated by a pipeline lane.
 
         ``asyncio.TimeoutError`` after ``timeout`` seconds: the request is cancelled, and its
-        notes are dropped if the pipeline thread has not taken them yet."""
-        if self._thread is None:  # not started (e.g. used outside the app): run here
-            return await run_in_threadpool(self.annotate, notes)
+        notes are dropped if the lane has not taken them yet."""
+        long = self.is_long(notes)
+        if not self._threads:  # not started (e.g. used outside the app): run here
+            return await run_in_threadpool(self.long_lane.annotate if long else self.annotate, notes)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put_nowait((notes, future, loop))  # queue.Full: answered 503 by the app
+        (self._long_queue if long else self._queue).put_nowait((notes, future, loop))  # queue.Full: answered 503 by the app
         return await asyncio.wait_for(future, timeout)  # cancels the future on timeout
 
-    def _work(self) -> None:
+    def _work(self, lane: str, jobs_queue: queue.Queue, run, batch_size: int) -> None:
         while True:
-            job = self._queue.get()
+            job = jobs_queue.get()
             if job is None:
                 return
             jobs, size = [job], len(job[0])
-            while size < self.batch_size:
+            while size < batch_size:
                 try:
-                    more = self._queue.get_nowait()
+                    more = jobs_queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
-                    self._queue.put(None)  # stop after this batch
+                    jobs_queue.put(None)  # stop after this batch
                     break
                 jobs.append(more)
                 size += len(more[0])
             jobs = [job for job in jobs if not job[1].done()]  # timed out or disconnected while waiting: dropped
             notes = [note for job_notes, _, _ in jobs for note in job_notes]
-            self._running_since = time.perf_counter()
+            self._running[lane] = time.perf_counter()
             try:
-                records: List[Dict[str, Any]] = self.annotate(notes) if notes else []
+                records: List[Dict[str, Any]] = run(notes) if notes else []
                 error = None
             except BaseException as err:  # never leave a request waiting
                 records, error = [], err
             finally:
-                self._running_since = None
+                self._running.pop(lane, None)
             start = 0
             for job_notes, future, loop in jobs:
                 part = records[start : start + len(job_notes)]
@@ -423,20 +460,105 @@ class Annotator:
         with self._lock:
             for chunk in _chunks(todo, self.max_chars):
                 try:
-                    for doc, k in self.nlp.pipe(chunk, as_tuples=True):
-                        records[k] = doc_to_record(doc, notes[k][0])
+                    with deadline(self.budget_s * len(chunk) if self.budget_s else None):
+                        for doc, k in self.nlp.pipe(chunk, as_tuples=True):
+                            records[k] = doc_to_record(doc, notes[k][0])
+                except BudgetExceeded:
+                    # the notes not done yet, one at a time with the budget each (a note alone: it is over)
+                    rest = [k for _, k in chunk if records[k] is None]
+                    for k in rest:
+                        records[k] = self._over_budget(*notes[k]) if len(rest) == 1 else self._one(*notes[k])
                 except Exception:
                     # Redo the rest one at a time: only the note that fails gets an error record.
                     for k in (k for _, k in chunk if records[k] is None):
                         records[k] = self._one(*notes[k])
         return records  # type: ignore[return-value]
 
-    def _one(self, note_id: str, text: str) -> Dict[str, Any]:
+    def _over_budget(self, note_id: str, text: str) -> Dict[str, Any]:
+        logger.warning("Note %r stopped: over the budget of %g s (%d characters)", note_id, self.budget_s, len(text))
+        return error_record(note_id, "over_budget", budget=self.budget_s, length=len(text))
+
+    def _one(self, note_id: str, text: str, budget: bool = True) -> Dict[str, Any]:
         try:
-            return doc_to_record(self.nlp(text), note_id)
+            with deadline(self.budget_s if budget else None):
+                return doc_to_record(self.nlp(text), note_id)
+        except BudgetExceeded:
+            return self._over_budget(note_id, text)
         except Exception as err:
             logger.warning("Pipeline failed on note %r (%s)", note_id, type(err).__name__)
             return error_record(note_id, "pipeline_error", reason=f"{type(err).__name__}: {err}"[:1000])
+
+
+class LongLane:
+    """Long notes, one at a time, in a forked copy of the service process (``Annotator``).
+
+    The copy shares the loaded pipeline with its parent (fork: nothing is loaded again) and
+    runs it without the parent's lock or budget: the parent waits for each note at most the
+    budget, then kills the copy (``over_budget`` record) and forks a fresh one for the next
+    note. The copy ends with its parent (``io.batch.die_with_parent``).
+    """
+
+    def __init__(self, annotator: Annotator):
+        self.annotator = annotator
+        self._proc = None
+        self._conn = None
+
+    def _spawn(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        parent_end, child_end = context.Pipe()
+        proc = context.Process(target=_long_lane_main, args=(self.annotator, child_end), name="clinical-ner-long-lane", daemon=True)
+        proc.start()
+        child_end.close()
+        self._proc, self._conn = proc, parent_end
+
+    def start(self) -> None:
+        self._spawn()
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join(timeout=10)
+            self._conn.close()
+            self._proc = self._conn = None
+
+    def annotate(self, notes: List[Tuple[str, str]]) -> List[Dict[str, Any]]:
+        records: List[Dict[str, Any]] = []
+        for note_id, text in notes:
+            record = self.annotator.check(note_id, text)
+            records.append(record if record is not None else self._one(note_id, text))
+        return records
+
+    def _one(self, note_id: str, text: str) -> Dict[str, Any]:
+        if self._proc is None or not self._proc.is_alive():
+            self.close()
+            self._spawn()
+        try:
+            self._conn.send((note_id, text))
+            if self._conn.poll(self.annotator.budget_s):  # None: wait as long as it takes
+                return self._conn.recv()
+        except (EOFError, OSError) as err:  # the copy died (out of memory?)
+            self.close()
+            logger.warning("The long-note lane ended on note %r (%s)", note_id, type(err).__name__)
+            return error_record(note_id, "pipeline_error", reason="the pipeline process ended on this note")
+        self.close()  # over the budget: stop it where it is, and fork the next one now (it warms up meanwhile)
+        self._spawn()
+        return self.annotator._over_budget(note_id, text)
+
+
+def _long_lane_main(annotator: Annotator, conn) -> None:
+    """The forked copy's loop: (id, text) in, its record out."""
+    from ..io.batch import die_with_parent
+
+    die_with_parent()
+    annotator._one("warm-up", WARM_UP_TEXT, budget=False)  # what components build on first use, built before a note waits
+    while True:
+        try:
+            note_id, text = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)
+        conn.send(annotator._one(note_id, text, budget=False))
 
 
 def _chunks(todo: List[Tuple[str, int]], max_chars: int) -> List[List[Tuple[str, int]]]:
@@ -490,6 +612,8 @@ def create_app(
     max_chars: int | None = None,
     max_request_chars: int | None = None,
     timeout: float | None = None,
+    budget_s: float | None = None,
+    long_chars: int | None = None,
     busy_after: float = DEFAULT_BUSY_AFTER_S,
     allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
@@ -502,6 +626,10 @@ def create_app(
     max_chars = max_chars or _env_int("max_chars", DEFAULT_MAX_CHARS)
     max_request_chars = max_request_chars or _env_int("max_request_chars", DEFAULT_MAX_REQUEST_CHARS)
     timeout = timeout or float(os.environ.get(ENV["timeout"]) or DEFAULT_TIMEOUT_S)
+    if budget_s is None:  # 0: no limit
+        budget_s = float(os.environ.get(ENV["budget"]) or DEFAULT_BUDGET_S)
+    if long_chars is None:  # 0: one lane
+        long_chars = int(os.environ.get(ENV["long_chars"]) or DEFAULT_LONG_CHARS)
     if allowed_hosts is None:
         env_hosts = os.environ.get(ENV["allowed_hosts"])
         allowed_hosts = [h.strip() for h in env_hosts.split(",") if h.strip()] if env_hosts else list(DEFAULT_ALLOWED_HOSTS)
@@ -512,13 +640,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if nlp is not None:
-            annotator = Annotator(nlp, max_chars)
+            annotator = Annotator(nlp, max_chars, budget_s=budget_s, long_chars=long_chars)
         else:
             from ..io.model import load_pipeline
 
             started = time.perf_counter()
             loaded = await run_in_threadpool(load_pipeline, model, code_path=code_path)
-            annotator = Annotator(loaded, max_chars)
+            annotator = Annotator(loaded, max_chars, budget_s=budget_s, long_chars=long_chars)
             logger.info("Pipeline %s loaded in %.1f s", annotator.name, time.perf_counter() - started)
         annotator.start()
         state["annotator"] = annotator
@@ -543,6 +671,8 @@ def create_app(
         "max_chars": max_chars,
         "max_request_chars": max_request_chars,
         "timeout_s": timeout,
+        "budget_s": budget_s,
+        "long_chars": long_chars,
     }
 
     @app.exception_handler(RequestValidationError)
@@ -592,7 +722,7 @@ def create_app(
         summary="Annotate one note or a batch",
         responses={
             400: {"model": Problem, "description": "Host header not in the allow-list"},
-            413: {"model": Problem, "description": "Body, batch, note or total characters too large"},
+            413: {"model": Problem, "description": "Body, batch, note or total characters too large, or the note over the work budget"},
             422: {"model": Problem, "description": "Malformed body or empty note"},
             500: {"model": ErrorOut, "description": "The pipeline failed on the (single) note"},
             503: {"model": Problem, "description": "Busy: too many requests waiting, or no answer within the timeout"},
@@ -628,7 +758,7 @@ def create_app(
             record = records[0]
             if record.get("error"):
                 # too long: 413; empty: 422; the pipeline failing on the note: 500
-                status = {"too_long": 413, "pipeline_error": 500}.get(record["error"]["code"], 422)
+                status = {"too_long": 413, "over_budget": 413, "pipeline_error": 500}.get(record["error"]["code"], 422)
                 return JSONResponse(record, status_code=status)
             return record
         return {"results": records}
