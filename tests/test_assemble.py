@@ -40,6 +40,9 @@ def parts(tmp_path_factory, maccrobat_dir, fixtures_dir, tiny_vectors):
         overrides = {"paths.train": str(out / "train.spacy"), "paths.dev": str(out / "train.spacy")}
         if name == "context":  # the classifier also reads the visit notes' train split
             overrides["paths.notes"] = str(out / "train.spacy")
+        if name == "relations":  # on the NER's tok2vec (trained above), frozen
+            overrides["paths.ner"] = str(out / "ner")
+            overrides["paths.vectors"] = str(tiny_vectors)
         if name == "ner":
             overrides["paths.vectors"] = str(tiny_vectors)
             overrides["paths.notes"] = overrides["paths.notes_dev"] = str(out / "train.spacy")
@@ -87,10 +90,11 @@ def test_assembled_pipeline_has_every_component(assembled, parts):
         "clinical_context",
         "clinical_assertion",
         "umls_linker",
+        "clinical_grounding_filter",
         "clinical_relation_extractor",
     ]
-    # the extractor carries its own embedding: the NER's tok2vec has no other listener
-    assert nlp.get_pipe("tok2vec").listening_components == ["ner"]
+    # one embedding pass: the extractor was trained on the NER's frozen tok2vec and listens to it
+    assert nlp.get_pipe("tok2vec").listening_components == ["ner", "clinical_relation_extractor"]
     # the NER's static vectors came along, the same as it was trained with
     ner_vectors = spacy.load(parts["ner"]).vocab.vectors
     assert nlp.vocab.vectors.mode == "floret" and nlp.vocab.vectors.to_bytes(exclude=["strings"]) == ner_vectors.to_bytes(

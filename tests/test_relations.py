@@ -590,9 +590,25 @@ def _config_nlp(name, **overrides):
     return spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
 
 
-def test_rel_cpu_config_initialises_and_trains(nlp):
+@pytest.fixture(scope="module")
+def small_ner_dir(tmp_path_factory):
+    """A pipeline whose tok2vec has the CPU NER's width: what rel_cpu.cfg sources its tok2vec from."""
+    nlp = clinical_blank()
+    embed = {"@architectures": "spacy.HashEmbedCNN.v2", "width": 128, "depth": 1, "embed_size": 500, "window_size": 1}
+    nlp.add_pipe("tok2vec", config={"model": {**embed, "maxout_pieces": 3, "subword_features": True, "pretrained_vectors": None}})
+    nlp.initialize()
+    path = tmp_path_factory.mktemp("small_ner") / "ner"
+    nlp.to_disk(path)
+    return path
+
+
+def _rel_cpu_nlp(ner_dir):
+    return _config_nlp("rel_cpu.cfg", **{"paths.ner": str(ner_dir), "paths.vectors": None})
+
+
+def test_rel_cpu_config_initialises_and_trains(small_ner_dir):
     fix_random_seed(0)
-    nlp = _config_nlp("rel_cpu.cfg")
+    nlp = _rel_cpu_nlp(small_ner_dir)
     assert nlp.pipe_names == ["tok2vec", "clinical_relation_extractor"]
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
@@ -642,12 +658,12 @@ def test_rel_trf_config_initialises_and_trains():
         assert (record["head"]["start"], record["head"]["end"]) in spans and (record["tail"]["start"], record["tail"]["end"]) in spans
 
 
-def test_attach_relation_extractor_behind_an_entity_source(tmp_path):
+def test_attach_relation_extractor_behind_an_entity_source(tmp_path, small_ner_dir):
     """A listener-based relation pipeline appended to another pipeline keeps its predictions."""
     from spacy_clinical_ner.relations.assemble import attach_relation_extractor
 
     fix_random_seed(0)
-    rel_nlp = _config_nlp("rel_cpu.cfg", **{"components.tok2vec.model.encode.width": 32, "components.tok2vec.model.encode.depth": 1})
+    rel_nlp = _rel_cpu_nlp(small_ner_dir)
     examples = make_examples(rel_nlp)
     optimizer = rel_nlp.initialize(lambda: examples)
     for _ in range(20):
