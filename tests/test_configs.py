@@ -53,7 +53,21 @@ def _overrides(cfg: Path, corpus: Path, request=None) -> dict:
         overrides["paths.vectors"] = str(request.getfixturevalue("tiny_vectors"))
     if "init_ner" in config["paths"]:  # a second-stage config continues from a first-stage checkpoint
         overrides["paths.init_ner"] = str(request.getfixturevalue("trf_checkpoint"))
+    if "ner" in config["paths"]:  # the relation extractor reads a trained CPU NER's tok2vec
+        overrides["paths.ner"] = str(request.getfixturevalue("cpu_ner_checkpoint"))
     return overrides
+
+
+@pytest.fixture(scope="module")
+def cpu_ner_checkpoint(tiny_corpus, tmp_path_factory, request):
+    """The CPU NER of ner_cpu.cfg after one update, saved like `spacy train` saves it."""
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "ner_cpu.cfg"
+    nlp = init_nlp(load_config(cfg, overrides=_overrides(cfg, tiny_corpus, request), interpolate=False))
+    train = list(DocBin().from_disk(tiny_corpus / "train.spacy").get_docs(nlp.vocab))
+    nlp.update([Example(nlp.make_doc(d.text), d) for d in train[:1]])
+    out = tmp_path_factory.mktemp("cpu_ner") / "model-best"
+    nlp.to_disk(out)
+    return out
 
 
 @pytest.fixture(scope="module")
