@@ -495,6 +495,17 @@ def test_index_from_disk_reads_postings_by_runs(tmp_path):
     assert np.asarray(again.arrays["post_idx"]).tolist() == np.asarray(built.arrays["post_idx"]).tolist()
 
 
+def test_index_word_ids_do_not_depend_on_the_hash_seed():
+    # word ids in first-occurrence order (a set's order changes with PYTHONHASHSEED, and ties
+    # between equally rare words are broken by id in the pruned search)
+    assert TfidfIndex.build(["renal failure acute", "acute heart failure", "heart"]).words == {
+        "renal": 0,
+        "failure": 1,
+        "acute": 2,
+        "heart": 3,
+    }
+
+
 def test_kb_from_disk_reads_records_by_runs(umls_kb, tmp_path):
     """The saved KB reads concept names and records with pread (not mapped: scattered reads of a
     mapped file pull 64 KB each into the resident set) and gives the same concepts, by index, by
