@@ -495,6 +495,41 @@ def test_index_from_disk_reads_postings_by_runs(tmp_path):
     assert np.asarray(again.arrays["post_idx"]).tolist() == np.asarray(built.arrays["post_idx"]).tolist()
 
 
+def test_index_word_ids_do_not_depend_on_the_hash_seed():
+    # word ids in first-occurrence order (a set's order changes with PYTHONHASHSEED, and ties
+    # between equally rare words are broken by id in the pruned search)
+    assert TfidfIndex.build(["renal failure acute", "acute heart failure", "heart"]).words == {
+        "renal": 0,
+        "failure": 1,
+        "acute": 2,
+        "heart": 3,
+    }
+
+
+def test_kb_from_disk_reads_records_by_runs(umls_kb, tmp_path):
+    """The saved KB reads concept names and records with pread (not mapped: scattered reads of a
+    mapped file pull 64 KB each into the resident set) and gives the same concepts, by index, by
+    iteration, and saved again, to disk and to bytes."""
+    from spacy_clinical_ner.linking.storage import HAS_PREAD, RunArray
+
+    umls_kb.to_disk(tmp_path / "kb")
+    loaded = KnowledgeBase.from_disk(tmp_path / "kb")
+    if HAS_PREAD:
+        assert all(isinstance(loaded.arrays[n], RunArray) for n in KnowledgeBase.RUN_ARRAYS)
+    expected = [c.to_dict() for c in umls_kb]
+    assert [c.to_dict() for c in loaded] == expected
+    assert [loaded.concept_at(i).to_dict() for i in range(len(loaded))] == expected
+    assert [loaded.name(i) for i in range(len(loaded))] == [c["canonical_name"] for c in expected]
+    loaded.to_disk(tmp_path / "kb")  # over the files it reads from
+    assert [c.to_dict() for c in KnowledgeBase.from_disk(tmp_path / "kb")] == expected
+    assert [c.to_dict() for c in KnowledgeBase.from_bytes(loaded.to_bytes())] == expected
+    assert list(KnowledgeBase.from_disk(tmp_path / "kb", mmap=False)) == list(umls_kb)
+    # iteration reads blocks of records: across block boundaries too
+    many = [Concept(f"X:{i:05d}", f"näme {i}", [f"alias {i}"] * (i % 3), ["DISO"], None, [f"MESH:D{i}"]) for i in range(8192 + 300)]
+    KnowledgeBase.from_concepts(many).to_disk(tmp_path / "many")
+    assert list(KnowledgeBase.from_disk(tmp_path / "many")) == many
+
+
 def test_pipeline_saved_into_its_own_folder(linker_nlp, tmp_path):
     # spacy.load(path) then nlp.to_disk(path): the memory-mapped arrays of the loaded KB and index
     # stay valid (files are replaced, not truncated under the maps)

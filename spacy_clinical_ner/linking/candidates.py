@@ -125,7 +125,7 @@ class TfidfIndex:
         get_w = words.setdefault
         for i, s in enumerate(strings):
             hashes.append(_hash64(s))
-            for wd in set(s.split()):
+            for wd in dict.fromkeys(s.split()):  # not a set: word ids must not depend on the hash seed
                 w_ids.append(get_w(wd, len(words)))
                 w_rows.append(i)
             ids = sorted(get(g, len(vocab)) for g in char_ngrams(s))

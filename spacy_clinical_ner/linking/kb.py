@@ -25,7 +25,7 @@ import numpy as np
 import srsly
 
 from .errors import KnowledgeBaseError, LinkingErrors
-from .storage import load_npy, read_info, save_npy
+from .storage import HAS_PREAD, RunArray, load_npy, read_info, save_npy
 
 KB_FORMAT_VERSION = 1
 
@@ -361,7 +361,7 @@ def _blob(strings: Sequence[str]) -> tuple:
 class KnowledgeBase:
     """Concepts in flat arrays, sorted by concept id (binary search for :meth:`get`).
 
-    Arrays (all written as ``.npy`` and memory-mapped on load):
+    Arrays (all written as ``.npy``; memory-mapped on load, except :attr:`RUN_ARRAYS`):
 
     - ``ids``: fixed-width bytes, sorted; ``name_blob``/``name_off``: canonical names;
     - ``meta_blob``/``meta_off``: msgpack per concept (aliases, types, definition, xrefs);
@@ -388,6 +388,12 @@ class KnowledgeBase:
         "has_def",
     )
     OPTIONAL_ARRAYS = ("n_xrefs",)
+    #: Read one concept's record at a time (a contiguous run), so opened for ``pread``
+    #: (:class:`~.storage.RunArray`) rather than mapped: the linker reads the names and records of
+    #: scattered candidate concepts, and on a mapped file the kernel's fault-around brings 64 KB
+    #: around every record read into the resident set (3M-alias KB: 139 of 145 MB of ``meta_blob``
+    #: and 39 of 41 MB of ``name_blob`` resident after linking the BC5CDR mentions).
+    RUN_ARRAYS = ("name_blob", "meta_blob")
 
     def __init__(self, arrays: Dict[str, np.ndarray], info: dict) -> None:
         missing = [a for a in self.ARRAYS if a not in arrays]
@@ -561,8 +567,20 @@ class KnowledgeBase:
         return None if i is None else self.name(i)
 
     def __iter__(self) -> Iterator[Concept]:
-        for i in range(len(self)):
-            yield self.concept_at(i)
+        """Every concept in id order (records read in blocks, not one read per concept)."""
+        ids, name_off, meta_off = self.arrays["ids"], self.arrays["name_off"], self.arrays["meta_off"]
+        block = 8192
+        for b0 in range(0, len(self), block):
+            b1 = min(b0 + block, len(self))
+            n0, m0 = int(name_off[b0]), int(meta_off[b0])
+            names = bytes(self.arrays["name_blob"][n0 : int(name_off[b1])])
+            metas = bytes(self.arrays["meta_blob"][m0 : int(meta_off[b1])])
+            n_off = (np.asarray(name_off[b0 : b1 + 1]) - n0).tolist()
+            m_off = (np.asarray(meta_off[b0 : b1 + 1]) - m0).tolist()
+            for j in range(b1 - b0):
+                meta = json.loads(metas[m_off[j] : m_off[j + 1]])
+                name = names[n_off[j] : n_off[j + 1]].decode("utf8")
+                yield Concept(ids[b0 + j].decode("utf8"), name, meta["a"], meta["t"], meta["d"], meta["x"], meta.get("s", []))
 
     def type_ids(self, types: Iterable[str]) -> List[int]:
         return [self._type_lookup[t] for t in types if t in self._type_lookup]
@@ -598,7 +616,7 @@ class KnowledgeBase:
             f = path / f"{name}.npy"
             if not f.exists():
                 raise KnowledgeBaseError(LinkingErrors.E401.format(path=path, what=f.name))
-            arrays[name] = load_npy(f, mmap)
+            arrays[name] = RunArray(f) if mmap and HAS_PREAD and name in cls.RUN_ARRAYS else load_npy(f, mmap)
         for name in cls.OPTIONAL_ARRAYS:
             if (path / f"{name}.npy").exists():
                 arrays[name] = load_npy(path / f"{name}.npy", mmap)
