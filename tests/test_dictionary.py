@@ -1,0 +1,57 @@
+"""clinical_dictionary_ruler: spaCy's entity_ruler whose phrase patterns are tokenized without the pipeline."""
+
+import pytest
+import spacy
+from spacy.language import Language
+
+from spacy_clinical_ner.tokenizer import clinical_blank
+
+PATTERNS = [
+    {"label": "Medication", "pattern": "Motrin", "id": "Ibuprofen"},
+    {"label": "Medication", "pattern": "acetylsalicylic acid", "id": "Aspirin"},
+    {"label": "Medication", "pattern": [{"LOWER": "zoloft"}], "id": "Sertraline"},
+]
+TEXT = "Took MOTRIN and Acetylsalicylic acid, then zoloft daily for fever."
+CALLS = {"n": 0}
+
+
+@Language.component("test_counting_component")
+def counting_component(doc):
+    CALLS["n"] += 1
+    return doc
+
+
+def _pipeline(factory, tmp_path=None):
+    nlp = clinical_blank()
+    nlp.add_pipe("test_counting_component")
+    ruler = nlp.add_pipe(factory, name="drug_ruler", config={"phrase_matcher_attr": "LOWER", "overwrite_ents": False})
+    return nlp, ruler
+
+
+def test_same_matches_as_entity_ruler_without_running_the_pipeline_on_patterns(tmp_path):
+    stock, stock_ruler = _pipeline("entity_ruler")
+    ours, our_ruler = _pipeline("clinical_dictionary_ruler")
+    CALLS["n"] = 0
+    stock_ruler.add_patterns(PATTERNS)
+    assert CALLS["n"] == 2  # spaCy runs the components before the ruler on each phrase pattern
+    CALLS["n"] = 0
+    our_ruler.add_patterns(PATTERNS)
+    assert CALLS["n"] == 0
+    expected = [(e.text, e.label_, e.ent_id_) for e in stock(TEXT).ents]
+    assert expected == [("MOTRIN", "Medication", "Ibuprofen"), ("Acetylsalicylic acid", "Medication", "Aspirin"), ("zoloft", "Medication", "Sertraline")]
+    assert [(e.text, e.label_, e.ent_id_) for e in ours(TEXT).ents] == expected
+    # saved and loaded: the patterns come back the same way, the matches too
+    ours.to_disk(tmp_path / "p")
+    CALLS["n"] = 0
+    loaded = spacy.load(tmp_path / "p")
+    assert CALLS["n"] == 0
+    assert [(e.text, e.label_, e.ent_id_) for e in loaded(TEXT).ents] == expected
+    assert len(loaded(loaded.make_doc("")).ents) == 0
+
+
+@pytest.mark.parametrize("attr", [None, "ORTH", "LOWER"])
+def test_lexical_attrs_use_the_tokenizer(attr):
+    nlp = clinical_blank()
+    ruler = nlp.add_pipe("clinical_dictionary_ruler", config={"phrase_matcher_attr": attr})
+    ruler.add_patterns([{"label": "Medication", "pattern": "Motrin"}])
+    assert [e.text for e in nlp("Motrin 800 mg").ents] == ["Motrin"]
