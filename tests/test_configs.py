@@ -58,28 +58,27 @@ def _overrides(cfg: Path, corpus: Path, request=None) -> dict:
     return overrides
 
 
-@pytest.fixture(scope="module")
-def cpu_ner_checkpoint(tiny_corpus, tmp_path_factory, request):
-    """The CPU NER of ner_cpu.cfg after one update, saved like `spacy train` saves it."""
-    cfg = Path(__file__).resolve().parents[1] / "configs" / "ner_cpu.cfg"
+def _one_step_checkpoint(name: str, tiny_corpus, tmp_path_factory, request) -> Path:
+    """The config's pipeline after one update on the tiny corpus, saved like `spacy train` saves it."""
+    cfg = Path(__file__).resolve().parents[1] / "configs" / name
     nlp = init_nlp(load_config(cfg, overrides=_overrides(cfg, tiny_corpus, request), interpolate=False))
     train = list(DocBin().from_disk(tiny_corpus / "train.spacy").get_docs(nlp.vocab))
     nlp.update([Example(nlp.make_doc(d.text), d) for d in train[:1]])
-    out = tmp_path_factory.mktemp("cpu_ner") / "model-best"
+    out = tmp_path_factory.mktemp(cfg.stem) / "model-best"
     nlp.to_disk(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def cpu_ner_checkpoint(tiny_corpus, tmp_path_factory, request):
+    """The CPU NER (ner_cpu.cfg) whose tok2vec rel_cpu.cfg reads."""
+    return _one_step_checkpoint("ner_cpu.cfg", tiny_corpus, tmp_path_factory, request)
 
 
 @pytest.fixture(scope="module")
 def trf_checkpoint(tiny_corpus, tmp_path_factory, request):
-    """A transformer NER checkpoint of ner_trf.cfg after one update, saved like `spacy train` saves it."""
-    cfg = Path(__file__).resolve().parents[1] / "configs" / "ner_trf.cfg"
-    nlp = init_nlp(load_config(cfg, overrides=_overrides(cfg, tiny_corpus, request), interpolate=False))
-    train = list(DocBin().from_disk(tiny_corpus / "train.spacy").get_docs(nlp.vocab))
-    nlp.update([Example(nlp.make_doc(d.text), d) for d in train[:1]])
-    out = tmp_path_factory.mktemp("trf") / "model-best"
-    nlp.to_disk(out)
-    return out
+    """A transformer NER checkpoint (ner_trf.cfg) that the second-stage config continues from."""
+    return _one_step_checkpoint("ner_trf.cfg", tiny_corpus, tmp_path_factory, request)
 
 
 def _is_transformer(cfg: Path) -> bool:
