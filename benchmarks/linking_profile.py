@@ -35,11 +35,11 @@ def main(pipe_dir: str, workload: str = "distinct", n_top: str = "15") -> None:
     docs = [pubtator_to_doc(d, nlp.make_doc) for d in pdocs] if workload == "docs" else []
 
     def run() -> int:
-        linker._cache.clear()
+        linker.generator.clear_cache()
         if workload == "distinct":
             for i in range(0, len(uniq), 256):
                 linker.link_texts(uniq[i : i + 256])
-                linker._cache.clear()
+                linker.generator.clear_cache()
             return len(uniq)
         if workload == "stream":
             for i in range(0, len(mentions), 256):
@@ -65,13 +65,13 @@ def main(pipe_dir: str, workload: str = "distinct", n_top: str = "15") -> None:
 
     search = cumulative("candidates.py", ("search",))
     kernel = own("csr_matmat") + own("csr_plus_csr")
-    concepts = cumulative("component.py", ("_to_concepts",))
+    concepts = cumulative("generator.py", ("to_concepts",))
     abbreviations = cumulative("component.py", ("find_abbreviations",))
     print(f"{workload}: {n} mentions, {total:.2f} profiled seconds ({n / total:.0f} mentions/s under the profiler)")
     for name, secs in (
         ("index search (TfidfIndex.search)", search),
         ("  of which scipy's sparse-product kernel", kernel),
-        ("string -> concept aggregation (_to_concepts)", concepts),
+        ("string -> concept aggregation (CandidateGenerator.to_concepts)", concepts),
         ("abbreviation detection (find_abbreviations)", abbreviations),
         ("everything else (normalisation, cache, type filter, spans, extensions, spaCy)", total - search - concepts - abbreviations),
     ):

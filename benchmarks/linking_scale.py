@@ -113,7 +113,7 @@ def query(pipe_dir: str) -> None:
     t2 = time.perf_counter()
     first = linker.link_texts(mentions[:1])
     t_first = time.perf_counter() - t2
-    linker._cache.clear()
+    linker.generator.clear_cache()
     res = {}
     t3, c3 = time.perf_counter(), time.process_time()
     for i in range(0, len(mentions), 256):
@@ -122,11 +122,11 @@ def query(pipe_dir: str) -> None:
     res["stream_cached_cpu"] = len(mentions) / (time.process_time() - c3)
     uniq = list(dict.fromkeys(normalize_alias(m) for m in mentions))
     linker.cfg["cache_size"] = 0
-    linker._cache.clear()
+    linker.generator.clear_cache()
     t4, c4 = time.perf_counter(), time.process_time()
     for i in range(0, len(uniq), 256):
         linker.link_texts(uniq[i : i + 256])
-        linker._cache.clear()
+        linker.generator.clear_cache()
     res["unique_uncached"] = len(uniq) / (time.perf_counter() - t4)
     res["unique_uncached_cpu"] = len(uniq) / (time.process_time() - c4)
     peak_linking, rss_linking = rss_gb(), (current_rss_gb(), current_rss_gb("RssAnon"), current_rss_gb("RssFile"))
@@ -136,7 +136,7 @@ def query(pipe_dir: str) -> None:
     from spacy_clinical_ner.readers.pubtator import pubtator_to_doc
 
     linker.cfg["cache_size"] = 100_000
-    linker._cache.clear()
+    linker.generator.clear_cache()
     docs = [pubtator_to_doc(d, nlp.make_doc) for f in files for d in read_pubtator(f)]
     n_ents = sum(len(d.ents) for d in docs)
     t5, c5 = time.perf_counter(), time.process_time()

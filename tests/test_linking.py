@@ -925,3 +925,20 @@ def test_grounding_filter_needs_a_linker_before_it():
         nlp("fever")
     with pytest.raises(ValueError, match="E907"):
         clinical_blank().add_pipe("clinical_grounding_filter", config={"min_confidence": 2})
+
+
+def test_registered_candidate_generator_is_what_the_linker_uses(linker_nlp, umls_kb):
+    """spacy-clinical-ner.candidate_generator.v1 ranks concepts for normalised strings with no threshold or type
+    filter; the linker's own generator gives the same ranking."""
+    from spacy.util import registry
+
+    import spacy_clinical_ner.linking.generator  # noqa: F401  (registers it before entry points are installed)
+
+    linker = linker_nlp.get_pipe("umls_linker")
+    generator = registry.misc.get("spacy-clinical-ner.candidate_generator.v1")()(linker.kb, linker.index)
+    ranked = generator(["diabetes mellitus", "xyzzy qwrtp"])
+    assert ranked[0] and linker.kb.concept_id(ranked[0][0][0]) == "C0011849" and ranked[1] == []
+    assert [s for _, s in ranked[0]] == sorted((s for _, s in ranked[0]), reverse=True)
+    assert linker.generator(["diabetes mellitus"]) == ranked[:1]
+    generator.clear_cache()
+    assert generator(["diabetes mellitus"]) == ranked[:1]
