@@ -59,9 +59,12 @@ class GroundingFilter:
     def __call__(self, doc: Doc) -> Doc:
         if not self._checked:
             self._check_order()
-        dropped: List[Span] = [e for e in doc.ents if self._drops(e)]
+        kept: List[Span] = []
+        dropped: List[Span] = []
+        for ent in doc.ents:
+            (dropped if self._drops(ent) else kept).append(ent)
         if dropped:
-            doc.set_ents([e for e in doc.ents if not self._drops(e)], default="outside")
+            doc.set_ents(kept, default="outside")
         doc.spans[self.spans_key] = dropped
         return doc
 
