@@ -24,6 +24,10 @@ MAIN = [
 ]
 
 
+#: the shipped layout's runs (notes, MACCROBAT): the per-label tables describe these
+CURRENT = ("relabel_names_notes", "relabel_names_maccrobat")
+
+
 def load(name):
     path = HERE / "ner_notes" / f"{name}.json"
     return json.loads(path.read_text(encoding="utf8")) if path.exists() else None
@@ -33,9 +37,10 @@ def main() -> None:
     runs = [
         ("before: released CPU NER (case reports only)", "before_notes", None),
         ("after: CPU NER on case reports + notes (train-only)", "after_notes", "after_maccrobat"),
-        ("after + drug dictionary (shipped layout)", "after_dict_notes", "after_dict_maccrobat"),
+        ("after + drug dictionary", "after_dict_notes", "after_dict_maccrobat"),
         ("variant: notes read once per epoch (notes_repeat 1)", "repeat1_notes", "repeat1_maccrobat"),
-        ("after, the train-cpu schedule (best at step 5,400 of 12,000), assembled pipeline (shipped layout)", "shipped_layout_notes", "shipped_layout_maccrobat"),
+        ("after, the train-cpu schedule (best at step 5,400 of 12,000), assembled pipeline", "shipped_layout_notes", "shipped_layout_maccrobat"),
+        ("+ a capitalised drug name mid-sentence takes Medication (drug_ruler relabel_names; shipped layout)", *CURRENT),
     ]
     out = [
         "# NER on two domains: visit notes and case reports",
@@ -62,7 +67,7 @@ def main() -> None:
             f"| {title} | {n['ents_f']:.3f} | {n['overlap']['micro']['f']:.3f} | {n['coarse_overlap']['micro']['f']:.3f} | {pr('problem')} | "
             f"{pr('treatment')} | {pr('test')} | {m['ents_f'] if m else 0.575:.3f} | {(format(m['overlap']['micro']['f'], '.3f') if m else '–')} |"
         )
-    b, a = load("before_notes"), load("shipped_layout_notes")
+    b, a = load("before_notes"), load(CURRENT[0])
     out += [
         "",
         "Per label, notes dev, strict F1 (support): before → after (shipped layout)",
@@ -75,7 +80,7 @@ def main() -> None:
             out.append(
                 f"| {label} | {a['ents_per_type'][label]['support']} | {b['ents_per_type'].get(label, {}).get('f', 0):.3f} | {a['ents_per_type'][label]['f']:.3f} |"
             )
-    ma = load("shipped_layout_maccrobat")
+    ma = load(CURRENT[1])
     out += ["", "Per label, MACCROBAT dev, strict F1 (after, shipped layout)", "", "| label | support | F1 |", "|---|---:|---:|"]
     for label in MAIN:
         if label in ma["ents_per_type"]:
@@ -95,6 +100,7 @@ def main() -> None:
         "# assembled with the name guard, drug dictionary and the rest (spacy project run assemble-dev), then",
         "python -m spacy_clinical_ner evaluate-ner training/assembled/cnn_dev corpus/spacy/notes/dev.spacy --output benchmarks/results/ner_notes/shipped_layout_notes.json",
         "python -m spacy_clinical_ner evaluate-ner training/assembled/cnn_dev corpus/spacy/maccrobat/dev.spacy --output benchmarks/results/ner_notes/shipped_layout_maccrobat.json",
+        "# relabel_names (configs/assemble_cnn.cfg): the same two commands, --output .../relabel_names_{notes,maccrobat}.json",
         "python benchmarks/ner_notes_report.py",
         "```",
         "",

@@ -55,3 +55,41 @@ def test_lexical_attrs_use_the_tokenizer(attr):
     ruler = nlp.add_pipe("clinical_dictionary_ruler", config={"phrase_matcher_attr": attr})
     ruler.add_patterns([{"label": "Medication", "pattern": "Motrin"}])
     assert [e.text for e in nlp("Motrin 800 mg").ents] == ["Motrin"]
+
+
+@Language.component("test_wrong_labels")
+def wrong_labels(doc):
+    """Stands in for an NER that never saw the brand: gives it, and a lab analyte, the label of a test."""
+    doc.ents = [
+        doc.char_span(m.start(), m.end(), label="Diagnostic_procedure")
+        for m in __import__("re").finditer(r"Crestor|[Ff]erritin", doc.text)
+    ]
+    return doc
+
+
+@pytest.mark.parametrize("relabel", [True, False])
+def test_relabel_names_gives_a_capitalised_drug_name_mid_sentence_the_pattern_label(relabel, tmp_path):
+    nlp = clinical_blank()
+    nlp.add_pipe("test_wrong_labels")
+    ruler = nlp.add_pipe("clinical_dictionary_ruler", config={"relabel_names": relabel})
+    ruler.add_patterns(
+        [
+            {"label": "Medication", "pattern": "crestor", "id": "Rosuvastatin"},
+            {"label": "Medication", "pattern": "ferritin", "id": "Ferritin"},
+        ]
+    )
+    text = "She takes Crestor daily.\nFerritin 20 ng/mL. Crestor was stopped; ferritin was low."
+    got = [(e.text, e.label_, e.ent_id_) for e in nlp(text).ents]
+    if relabel:
+        # mid-sentence capitalised name: relabelled with the pattern's id; line- and sentence-initial
+        # words and lower-case words keep the label the NER gave them
+        assert got == [
+            ("Crestor", "Medication", "Rosuvastatin"),
+            ("Ferritin", "Diagnostic_procedure", ""),
+            ("Crestor", "Diagnostic_procedure", ""),
+            ("ferritin", "Diagnostic_procedure", ""),
+        ]
+    else:
+        assert all(label == "Diagnostic_procedure" for _, label, _ in got)
+    nlp.to_disk(tmp_path / "p")
+    assert [(e.text, e.label_, e.ent_id_) for e in spacy.load(tmp_path / "p")(text).ents] == got

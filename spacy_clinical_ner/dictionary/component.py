@@ -7,6 +7,13 @@ the components *after* the ruler: behind a ``ner`` (the fill mode a dictionary w
 ``LOWER``, ``NORM``) needs the tokenizer alone, so this ruler makes those Docs with the tokenizer; the
 matches are the same. Any other ``phrase_matcher_attr`` (``POS``, ``LEMMA``, ...) falls back to spaCy's way.
 Everything else (config, matching, ``overwrite_ents``, saving) is the ``entity_ruler``'s.
+
+``relabel_names``: in fill mode (``overwrite_ents`` false) the ruler leaves the NER's entities alone, even when
+the NER gave a brand name it never saw another label ("Crestor" as a Coreference, "Flonase" as a test). With
+this setting an entity that is exactly one capitalised word, not at the start of a sentence or line, and a
+phrase pattern takes the pattern's label and id: a word written that way mid-sentence is a name, and a drug
+name is a drug. Lower-case and sentence-initial words keep the NER's label, so analytes that are also drug
+names ("ferritin", "Potassium 4.1" in a lab list) stay tests (benchmarks/results/ner_notes.md).
 """
 
 from typing import Any, Callable, Dict, Iterable, Optional, Union
@@ -15,6 +22,10 @@ from spacy.attrs import IDS
 from spacy.language import Language
 from spacy.pipeline import EntityRuler
 from spacy.pipeline.entityruler import DEFAULT_ENT_ID_SEP
+from spacy.tokens import Doc, Span
+
+#: what may stand before a word that starts a sentence or a list line
+_INITIAL_BEFORE = frozenset(".:;!?*-•")
 
 #: Token attributes a tokenizer-made Doc already holds.
 LEXICAL_ATTRS = ("ORTH", "TEXT", "LOWER", "NORM", "SHAPE", "PREFIX", "SUFFIX")
@@ -28,8 +39,42 @@ def is_lexical(attr: Optional[Union[int, str]]) -> bool:
     return attr.upper() in LEXICAL_ATTRS
 
 
+def is_mid_sentence_name(doc: Doc, start: int, end: int) -> bool:
+    """One alphabetic, capitalised word ("Crestor") that neither starts the text, a sentence nor a line."""
+    if end - start != 1 or start == 0:
+        return False
+    word, before = doc[start], doc[start - 1]
+    if not (word.is_alpha and word.is_title):
+        return False
+    if before.is_space or "\n" in before.whitespace_ or before.text in _INITIAL_BEFORE:
+        return False
+    return not word.is_sent_start  # None before a sentencizer has run
+
+
 class DictionaryRuler(EntityRuler):
     """An ``EntityRuler`` whose phrase patterns are tokenized without running the pipeline (see the module)."""
+
+    relabel_names: bool = False
+
+    def set_annotations(self, doc: Doc, matches) -> None:
+        relabel = {}
+        if self.relabel_names and not self.overwrite:
+            by_span = {(e.start, e.end): e for e in doc.ents}
+            for match_id, start, end in matches:
+                ent = by_span.get((start, end))
+                if ent is None or not is_mid_sentence_name(doc, start, end):
+                    continue
+                label, ent_id = self._ent_ids.get(match_id, (match_id, ""))
+                if ent.label_ != self.nlp.vocab.strings.as_string(label):
+                    relabel[(start, end)] = (label, ent_id)
+        super().set_annotations(doc, matches)
+        if relabel:
+            doc.ents = [
+                Span(doc, e.start, e.end, label=relabel[(e.start, e.end)][0], span_id=relabel[(e.start, e.end)][1])
+                if (e.start, e.end) in relabel
+                else e
+                for e in doc.ents
+            ]
 
     def add_patterns(self, patterns: Iterable[Dict[str, Any]]) -> None:
         patterns = list(patterns)  # from_disk passes a generator
@@ -57,6 +102,7 @@ class DictionaryRuler(EntityRuler):
         "matcher_fuzzy_compare": {"@misc": "spacy.levenshtein_compare.v1"},
         "validate": False,
         "overwrite_ents": False,
+        "relabel_names": False,
         "ent_id_sep": DEFAULT_ENT_ID_SEP,
         "scorer": {"@scorers": "spacy.entity_ruler_scorer.v1"},
     },
@@ -69,10 +115,12 @@ def make_clinical_dictionary_ruler(
     matcher_fuzzy_compare: Callable,
     validate: bool,
     overwrite_ents: bool,
+    relabel_names: bool,
     ent_id_sep: str,
     scorer: Optional[Callable],
 ) -> DictionaryRuler:
-    return DictionaryRuler(
+    """``relabel_names``: a capitalised one-word entity mid-sentence that is a pattern takes its label (module doc)."""
+    ruler = DictionaryRuler(
         nlp,
         name,
         phrase_matcher_attr=phrase_matcher_attr,
@@ -82,3 +130,5 @@ def make_clinical_dictionary_ruler(
         ent_id_sep=ent_id_sep,
         scorer=scorer,
     )
+    ruler.relabel_names = relabel_names
+    return ruler
