@@ -26,6 +26,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E008 = "Note {note_id!r} in {path} could not be read ({error}): fix the file or leave it out"
     E009 = "The {what} would be empty: {hint}"
     E010 = "{count} of {total} documents in {path} could not be converted (nothing was written):\n{errors}"
+    E011 = "Split file {path}: {reason}. Expected JSON {{\"train\": [ids], \"dev\": [ids]}}, each id in one list"
     # components (E1xx)
     E101 = "Component '{name}' is not initialised: {hint}"
     E102 = "Invalid configuration for '{name}': {reason}"

@@ -8,7 +8,7 @@ from spacy.tokens import DocBin
 
 from spacy_clinical_ner.errors import BratFormatError, ClinicalNERError, PubTatorFormatError
 from spacy_clinical_ner.readers.brat import brat_to_doc, doc_to_ann, docs_from_brat, parse_ann, read_brat_document
-from spacy_clinical_ner.readers.convert import convert_brat, split_ids
+from spacy_clinical_ner.readers.convert import convert_brat, read_split_file, split_ids
 from spacy_clinical_ner.readers.pubtator import normalize_concept_id, pubtator_to_doc, read_pubtator
 
 # Counts from corpus/maccrobat/SOURCE.md ("This folder (train side)").
@@ -172,6 +172,40 @@ def test_convert_split_is_deterministic(maccrobat_dir, tmp_path, nlp):
     for split in ("train", "dev"):
         docs = list(DocBin().from_disk(tmp_path / "out" / f"{split}.spacy").get_docs(nlp.vocab))
         assert [d._.brat["doc_id"] for d in docs] == expected[split] and all(len(d.ents) and d._.relations for d in docs)
+
+
+def test_split_file_keeps_each_document_in_its_split_when_documents_are_added(maccrobat_dir, tmp_path, nlp):
+    ids = [p.stem for p in sorted(maccrobat_dir.glob("*.txt"))]
+    base, new = ids[1::2], ids[::2]  # documents added later sort between the first ones
+    first = split_ids(base)
+    split_file = tmp_path / "split.json"
+    split_file.write_text(json.dumps(first), encoding="utf8")
+    fixed = read_split_file(split_file)
+    grown = split_ids(ids, fixed=fixed)
+    # the listed documents keep their split; by the sorted-index rule alone, adding documents moves them
+    assert set(first["dev"]) <= set(grown["dev"]) and set(first["train"]) <= set(grown["train"])
+    assert not set(first["dev"]) <= set(split_ids(ids)["dev"])
+    # a new document is placed by a rule of its own id: the same whatever else is added with it
+    placed = set(grown["dev"]) - set(first["dev"])
+    assert placed == (set(split_ids(base + new[:40], fixed=fixed)["dev"]) | set(split_ids(base + new[40:], fixed=fixed)["dev"])) - set(first["dev"])
+    assert 0 < len(placed) < len(new)
+    # end to end: the converter reports what the file did not list and what it listed without a document
+    sub = tmp_path / "brat"
+    sub.mkdir()
+    for doc_id in [base[0], base[1], new[0]]:
+        for ext in (".txt", ".ann"):
+            (sub / f"{doc_id}{ext}").write_bytes((maccrobat_dir / f"{doc_id}{ext}").read_bytes())
+    report = convert_brat(sub, tmp_path / "out", progress=False, split_file=split_file)
+    assert report["split_unlisted"] == [new[0]] and len(report["split_missing"]) == len(base) - 2
+    assert sorted(report["splits"]["train"] + report["splits"]["dev"]) == sorted([base[0], base[1], new[0]])
+
+
+@pytest.mark.parametrize("content", ['{"train": ["a"], "dev": ["a"]}', "not json", "[1, 2]"])
+def test_a_bad_split_file_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "split.json"
+    path.write_text(content, encoding="utf8")
+    with pytest.raises(ClinicalNERError, match=r"\[E011\] Split file"):
+        read_split_file(path)
 
 
 @pytest.mark.parametrize(
