@@ -18,6 +18,9 @@ Systems, all from the trained pipeline in the same run:
 * **rules + classifier, decide = all**: ``clinical_assertion`` deciding every attribute it has an output for;
 * **rules + classifier, shipped decide**: the ``decide`` the pipeline was saved with.
 
+A trained pipeline uses the ConText rules saved in it, not the package's current ones; ``--context-rules default``
+replaces them with the package's at load time (the classifier then reads the new rules' cues as features).
+
 ``--tune`` instead picks ``threshold`` / ``veto_threshold`` per attribute on the *training* holdout (every 8th
 train document of each corpus, the documents ``spacy train`` picks checkpoints on; never the dev splits) and
 prints them as the component's config setting.
@@ -238,6 +241,12 @@ def main() -> None:
     ap.add_argument("--cv-dir", default=str(REPO / "training/assertion_cv"))
     ap.add_argument("--notes-train", default=str(REPO / "corpus/spacy/notes/train.spacy"))
     ap.add_argument("--maccrobat-train", default=str(REPO / "corpus/spacy/maccrobat/train.spacy"))
+    ap.add_argument(
+        "--context-rules",
+        default="saved",
+        help="'saved': the ConText rules saved in the pipeline (what it ships with); 'default', 'medspacy' or a rules "
+        "file: replace them at load time (to measure a rule change without retraining)",
+    )
     args = ap.parse_args()
 
     import spacy
@@ -251,6 +260,10 @@ def main() -> None:
         Path(args.out).with_name("assertion_thresholds_cv.json").write_text(json.dumps(found, indent=2) + "\n", encoding="utf8")
         return
     nlp = spacy.load(args.model)
+    if args.context_rules != "saved":
+        from spacy_clinical_ner.context.rules import load_rules
+
+        nlp.get_pipe("clinical_context").set_rules(load_rules(args.context_rules))
     if args.tune:
         from spacy_clinical_ner.context.corpus import create_gold_entity_corpus
 
@@ -279,8 +292,9 @@ def main() -> None:
     lines = [
         "## Assertion classifier: rules alone vs rules + `clinical_assertion` (gold entities, dev splits)",
         "",
-        f"Produced by `python benchmarks/assertion_eval.py {args.model}`. P / R / **F1** per attribute, exact spans, "
-        'all entities of `doc.spans["entities"]`.',
+        f"Produced by `python benchmarks/assertion_eval.py {args.model}"
+        + (f" --context-rules {args.context_rules}" if args.context_rules != "saved" else "")
+        + '`. P / R / **F1** per attribute, exact spans, all entities of `doc.spans["entities"]`.',
         "",
     ]
     for data_name, examples in data.items():

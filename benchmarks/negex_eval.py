@@ -15,7 +15,8 @@ systems then read that entity's attributes:
 * ours without ``clinical_sectionizer`` (what the section headers add);
 * with ``--assertion-model``: that trained pipeline (sectionizer, sentencizer, ConText and the
   ``clinical_assertion`` classifier), deciding the attributes given with ``--decide`` (``shipped`` = as saved,
-  ``all`` = every attribute the classifier has an output for);
+  ``all`` = every attribute the classifier has an output for). A trained pipeline uses the ConText rules saved in it;
+  ``--context-rules default`` puts the package's current rules in their place;
 * **medspaCy 1.3.1 default** – ``medspacy.load()`` (its tokenizer, PyRuSH sentences, ConText with its
   default rules).
 
@@ -106,13 +107,18 @@ def ours_without_sections() -> Language:
     return nlp
 
 
-def ours_with_classifier(model: str, decide: str) -> Callable[[], Language]:
+def ours_with_classifier(model: str, decide: str, context_rules: str = "saved") -> Callable[[], Language]:
     def build() -> Language:
         import spacy
 
         import spacy_clinical_ner  # noqa: F401
 
         nlp = spacy.load(model)
+        if context_rules != "saved":
+            from spacy_clinical_ner.context.rules import load_rules
+
+            # a trained pipeline carries the rules it was saved with; this measures other ones without retraining
+            nlp.get_pipe("clinical_context").set_rules(load_rules(context_rules))
         assertion = nlp.get_pipe("clinical_assertion")
         if decide == "all":
             assertion.cfg["decide"] = [a for a in assertion.labels if a not in ("present", "negated", "uncertain")] or [
@@ -189,6 +195,11 @@ def main() -> None:
     ap.add_argument("--assertion-model", default="", help="also score this trained pipeline with its clinical_assertion classifier")
     ap.add_argument("--decide", default="shipped", help="with --assertion-model: 'shipped', 'all' or a comma-separated list")
     ap.add_argument("--skip-medspacy", action="store_true", help="leave out the medspaCy row (it is in negex_eval.md)")
+    ap.add_argument(
+        "--context-rules",
+        default="saved",
+        help="with --assertion-model: 'saved' (the rules saved in the pipeline) or 'default' / a rules file to use instead",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rows = read_kit()
@@ -203,8 +214,10 @@ def main() -> None:
     if args.assertion_model:
         systems.append(
             (
-                f"ours + clinical_assertion ({args.assertion_model}, decide: {args.decide})",
-                ours_with_classifier(args.assertion_model, args.decide),
+                f"ours + clinical_assertion ({args.assertion_model}, decide: {args.decide}"
+                + (f", context rules: {args.context_rules}" if args.context_rules != "saved" else "")
+                + ")",
+                ours_with_classifier(args.assertion_model, args.decide, args.context_rules),
             )
         )
     results = {"data": str(DATA.relative_to(REPO)), "rows": len(rows), "gold": n_gold, "label": args.label, "systems": {}}

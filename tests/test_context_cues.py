@@ -255,6 +255,32 @@ def test_past_event_cues(nlp, text, finding, label, expected):
     only(nlp, text, finding, label, expected)
 
 
+# a habitual past state and a stage of life the patient has passed (issue 18, third round)
+PAST_STATES = [
+    ("He used to have frequent nosebleeds as a teenager.", "nosebleeds", S, "hist"),
+    ("She used to get cluster headaches but none this year.", "cluster headaches", S, "hist"),
+    ("He used to smoke cigarettes.", "cigarettes", M, "hist"),
+    # "used to" + a verb of purpose is no past state
+    ("Ondansetron is used to treat nausea.", "nausea", S, ""),
+    ("She was told she had a hole in the heart when she was a baby.", "hole in the heart", D, "hist"),
+    ("He had recurrent ear infections when he was a child.", "ear infections", D, "hist"),
+    ("He had a hernia repair at 2 months of age.", "hernia repair", T, "hist"),
+    # no past-state cue: present
+    ("Now reports wheezing for two days.", "wheezing", S, ""),
+]
+
+
+@pytest.mark.parametrize("text,finding,label,expected", PAST_STATES, ids=[f"{t[:30]}-{f}" for t, f, _, _ in PAST_STATES])
+def test_past_state_cues(nlp, text, finding, label, expected):
+    only(nlp, text, finding, label, expected)
+
+
+def test_past_state_cue_is_recorded(nlp):
+    doc, _ = annotate(nlp, "She used to have migraines.", [("migraines", D, "hist")])
+    cue = doc.ents[0]._.context_cues[0]
+    assert (cue["text"], cue["rule"], cue["attribute"]) == ("used to have", "used to have", "is_historical")
+
+
 def test_allergy_section_entries_are_historical(nlp):
     text = "ALLERGIES: Sulfa drugs cause hives.\nPLAN: Start amoxicillin."
     check(nlp, text, [("Sulfa drugs", M, "hist"), ("hives", S, "hist"), ("amoxicillin", M, "")])

@@ -176,6 +176,9 @@ def test_context_on_note_text(nlp, text, ents):
         ("Negative for:\nfever\nchills\nPositive for:\ncough", ["Negative for:\nfever\nchills", "Positive for:\ncough"]),
         ("Review of systems:\nfever", ["Review of systems:", "fever"]),
         ("Family history: Mother with HTN.", ["Family history:", "Mother with HTN."]),
+        # two spaces after the full stop (typed notes): the extra space is a token of its own
+        ("Seen for a rash.  She had a stent in 2010.  Dr. Lee  agrees.", ["Seen for a rash.", "She had a stent in 2010.", "Dr. Lee  agrees."]),
+        ("Knee pain?  No swelling.", ["Knee pain?", "No swelling."]),
     ],
 )
 def test_note_sentence_ends(nlp, text, sentences):

@@ -155,6 +155,8 @@ def clinical_sentence_starts(
             j = i + 1
             while j < n and texts[j] in CLOSERS and not ws[j - 1]:
                 j += 1
+            if j + 1 < n and texts[j].isspace() and "\n" not in texts[j]:
+                j += 1  # "seen.  She had": spaCy keeps the second space as a token of its own
             if j < n and not texts[j].isspace():
                 nxt = texts[j]
                 prev = texts[i - 1].lower() if i > 0 else ""
