@@ -88,7 +88,7 @@ NOTE_ERRORS = {
     "pipeline_error": "[E616] The pipeline failed on this note: {reason}",
     "over_budget": (
         "[E635] The pipeline needed more than its budget of {budget:g} s on this note ({length} characters) and was stopped: "
-        "split the note, or raise the budget (annotate/serve --budget-s, CLINICAL_NER_BUDGET)"
+        "split the note, or raise the budget (annotate/serve --budget-s, CLINICAL_NER_BUDGET, Spark: annotate_dataframe(budget_s=...))"
     ),
 }
 
