@@ -69,6 +69,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "Host header not allowed: the service answers requests for {allowed} only (protection against DNS "
         "rebinding). Start it with --allowed-host NAME for each name it is reached by"
     )
+    E636 = (
+        "JSON nested too deep: more than about {limit} arrays or objects inside each other, which the parser refuses. "
+        'A note is {{"id": ..., "text": ...}}'
+    )
     E620 = (
         "Output {path} holds a run in the formats {old}; this run asks for {new}. A resumed run writes the same "
         "formats (so every note listed in annotations.jsonl is complete in each): give the same --format, "
