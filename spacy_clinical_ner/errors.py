@@ -70,6 +70,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "Host header not allowed: the service answers requests for {allowed} only (protection against DNS "
         "rebinding). Start it with --allowed-host NAME for each name it is reached by"
     )
+    E636 = (
+        "JSON nested too deep: more than about {limit} arrays or objects inside each other, which the parser refuses. "
+        'A note is {{"id": ..., "text": ...}}'
+    )
     E620 = (
         "Output {path} holds a run in the formats {old}; this run asks for {new}. A resumed run writes the same "
         "formats (so every note listed in annotations.jsonl is complete in each): give the same --format, "
@@ -89,7 +93,7 @@ NOTE_ERRORS = {
     "pipeline_error": "[E616] The pipeline failed on this note: {reason}",
     "over_budget": (
         "[E635] The pipeline needed more than its budget of {budget:g} s on this note ({length} characters) and was stopped: "
-        "split the note, or raise the budget (annotate/serve --budget-s, CLINICAL_NER_BUDGET)"
+        "split the note, or raise the budget (annotate/serve --budget-s, CLINICAL_NER_BUDGET, Spark: annotate_dataframe(budget_s=...))"
     ),
 }
 

@@ -10,7 +10,11 @@
 
 The ``annotation`` column holds the record ``clinical-ner annotate`` writes
 (``spacy_clinical_ner/io/resources/annotation.schema.json``); a bad note (null, empty or
-over-long text, null id) gets an error record, never an exception that fails the job. Ids
+over-long text, null id) gets an error record, never an exception that fails the job. The
+pipeline spends at most ``budget_s`` seconds on a note (``io.budget``, the default of
+``clinical-ner annotate --budget-s``, 0 or None: no limit): a note over it is stopped and gets
+the CLI's ``over_budget`` error record, and the other notes of its partition are annotated, so
+one note never stalls a partition. Ids
 are the id column's values as they are (the CLI renames repeated ids ``x#2``; rows here keep
 their other columns, so repeated ids stay told apart by them). A missing id or text column,
 a text column that is not a string, or an existing ``annotation`` column is refused before
@@ -27,6 +31,7 @@ installed pipeline package, or a folder on a path every executor sees.
 from typing import Any, Dict, Iterator, Tuple
 
 from .errors import missing_extra
+from .io.budget import DEFAULT_BUDGET_S
 from .io.records import dumps
 
 #: Cache of loaded pipelines in this (executor) process, keyed by (model, code_path).
@@ -97,9 +102,18 @@ def get_pipeline(model: str | None = None, code_path: str | None = None):
 
 
 def _annotate_pandas(
-    batches: Iterator[Any], *, model: str | None, code_path: str | None, id_col: str, text_col: str, batch_size: int, max_chars: int | None
+    batches: Iterator[Any],
+    *,
+    model: str | None,
+    code_path: str | None,
+    id_col: str,
+    text_col: str,
+    batch_size: int,
+    max_chars: int | None,
+    budget_s: float | None = DEFAULT_BUDGET_S,
 ) -> Iterator[Any]:
-    """``mapInPandas`` function: pandas batches in, the same rows plus ``annotation`` out."""
+    """``mapInPandas`` function: pandas batches in, the same rows plus ``annotation`` out.
+    ``budget_s`` as in ``io.batch.annotate_notes`` (which does the work, as for the CLI)."""
     from .io.batch import annotate_notes
     from .io.inputs import Note, check_note
 
@@ -124,7 +138,7 @@ def _annotate_pandas(
                 notes.append(Note(nid, error="missing_text", details={"field": text_col}, source=f"partition {partition}"))
             else:
                 notes.append(check_note(Note(nid, text=text, source=f"partition {partition}"), limit))
-        records = [dumps(r.record) for r in annotate_notes(nlp, notes, n_process=1, batch_size=batch_size)]
+        records = [dumps(r.record) for r in annotate_notes(nlp, notes, n_process=1, batch_size=batch_size, budget_s=budget_s or None)]
         yield pdf.assign(**{ANNOTATION_COLUMN: records})
 
 
@@ -150,8 +164,13 @@ def annotate_dataframe(
     batch_size: int = 16,
     batch_rows: int = 256,
     max_chars: int | None = None,
+    budget_s: float | None = DEFAULT_BUDGET_S,
 ):
     """``df`` with an ``annotation`` column (the JSON record of each row's note).
+
+    ``budget_s``: seconds of pipeline work per note (default ``io.budget.DEFAULT_BUDGET_S``, as
+    ``clinical-ner annotate --budget-s``; 0 or None: no limit). A note over it gets an
+    ``over_budget`` error record and the rest of its partition goes on.
 
     ``model`` defaults to ``$CLINICAL_NER_MODEL`` / ``io.model.DEFAULT_MODEL`` as seen by
     the executors; pass an absolute path or a package name. ``batch_rows`` sets the session's
@@ -179,7 +198,14 @@ def annotate_dataframe(
 
     def annotate(batches):
         return _annotate_pandas(
-            batches, model=model, code_path=code_path, id_col=id_col, text_col=text_col, batch_size=batch_size, max_chars=max_chars
+            batches,
+            model=model,
+            code_path=code_path,
+            id_col=id_col,
+            text_col=text_col,
+            batch_size=batch_size,
+            max_chars=max_chars,
+            budget_s=budget_s,
         )
 
     return df.mapInPandas(annotate, schema=schema)

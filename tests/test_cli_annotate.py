@@ -426,10 +426,16 @@ def test_folder_listing_leaves_nothing_out(tmp_path, nlp):
     (src / "shared").symlink_to(real, target_is_directory=True)
     (src / "loop").symlink_to(src, target_is_directory=True)  # followed once, no endless walk
     (src / "broken.txt").symlink_to(tmp_path / "gone.txt")
+    (src / "self.txt").symlink_to(src / "self.txt")  # file links that lead back to themselves: a loop, not a broken link
+    (src / "ping.txt").symlink_to(src / "pong.txt")
+    (src / "pong.txt").symlink_to(src / "ping.txt")
     run_batch(nlp, src, tmp_path / "out", progress=False)
     records = {r["id"]: r for r in read_jsonl(tmp_path / "out" / JSONL_NAME)}
-    assert set(records) == {"UPPER", "shared/linked", "broken"}
+    assert set(records) == {"UPPER", "shared/linked", "broken", "self", "ping", "pong"}
     assert records["broken"]["error"]["code"] == "read_error" and "broken symbolic link" in records["broken"]["error"]["message"]
+    for loop in ("self", "ping", "pong"):
+        error = records[loop]["error"]
+        assert error["code"] == "read_error" and "symbolic link loop" in error["message"] and "broken" not in error["message"], loop
     assert not records["UPPER"]["error"] and not records["shared/linked"]["error"]
 
 
@@ -550,6 +556,37 @@ def test_exit_codes(tmp_path, model_dir):
     assert "Exit codes" in help_text and "E631" in help_text
 
 
+def test_cli_encoding_utf16(tmp_path, model_dir):
+    """``--encoding utf-16`` is a codec the command accepts: UTF-16 JSONL and CSV exports (with their
+    byte-order mark, as Python and Excel write them) are annotated, exit code 0."""
+    text = "Café patient: no fever."
+    (tmp_path / "u16.jsonl").write_bytes((json.dumps({"id": "j", "text": text}, ensure_ascii=False) + "\n").encode("utf-16"))
+    (tmp_path / "u16.csv").write_bytes(f'id,text\r\nc,"{text}"\r\n'.encode("utf-16"))
+    for name in ("u16.jsonl", "u16.csv"):
+        out = tmp_path / f"out_{name}"
+        args = ["annotate", str(tmp_path / name), str(out), "--model", str(model_dir), "--code", str(CODE), "--no-progress"]
+        result = CliRunner().invoke(load_commands(), [*args, "--encoding", "utf-16"])
+        assert result.exit_code == 0, (name, result.output)
+        (record,) = read_jsonl(out / JSONL_NAME)
+        assert not record["error"] and record["entities"][0]["start"] == text.index("fever"), (name, record)
+
+
+def test_jsonl_nested_too_deep_is_its_own_error(tmp_path, nlp):
+    """A JSONL line that is valid JSON but nested deeper than the parser goes (a RecursionError, which
+    used to stop the whole run) is that note's malformed_line record saying so (E636, not "invalid
+    JSON"); the next lines are annotated."""
+    deep = '{"id": "d", "text": "fever", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    src = tmp_path / "deep.jsonl"
+    src.write_text(deep + "\n" + json.dumps({"id": "ok", "text": "No fever."}) + "\n", encoding="utf8")
+    summary = run_batch(nlp, src, tmp_path / "out", progress=False)
+    records = read_jsonl(tmp_path / "out" / JSONL_NAME)
+    assert [r["id"] for r in records] == ["deep.jsonl:1", "ok"] and not records[1]["error"]
+    error = records[0]["error"]
+    assert error["code"] == "malformed_line" and "[E636]" in error["message"] and "nested too deep" in error["message"]
+    assert "invalid JSON" not in error["message"]
+    assert summary["error_codes"] == {"malformed_line": 1}
+
+
 @pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-32-be", "utf-8-sig"])
 def test_byte_order_mark_in_every_input_kind(tmp_path, nlp, codec):
     import codecs as codecs_module
@@ -600,11 +637,14 @@ def test_output_file_names_are_safe_and_unique(tmp_path, nlp):
     notes = [(i, f"Note {k}: no fever.") for k, i in enumerate(["index", ".hidden", "a/b", "a_b", "../up", "INDEX"])]
     src = write_jsonl(tmp_path / "in.jsonl", notes)
     out = tmp_path / "out"
-    run_batch(nlp, src, out, formats="jsonl,brat,html", progress=False)
+    run_batch(nlp, src, out, formats="jsonl,fhir,brat,html", progress=False)
     html = sorted(p.name for p in (out / "html").iterdir())
     assert len(html) == len(notes) + 1 and not any(n.startswith(".") for n in html)
     assert "Note 0" not in (out / "html" / "index.html").read_text(encoding="utf8")  # the index is still the index
     assert len(list((out / "brat").glob("*.txt"))) == len(notes) and not (tmp_path / "up.txt").exists()
+    for fmt, per_note in (("fhir", 1), ("brat", 2), ("html", 1)):  # no hidden file (an id starting with ".") in any format
+        names = [p.name for p in (out / fmt).rglob("*")]
+        assert not [n for n in names if n.startswith(".")] and len(names) >= per_note * len(notes), (fmt, names)
 
 
 def _gone(pid: int) -> bool:

@@ -495,6 +495,22 @@ def test_fhir_bundle_with_free_text_dates(visit_records):
     assert [n["note_id"] for n in graph.patients[0]["notes"]] == ["v1", "v2", "v3"]  # all ISO: date order
 
 
+def test_patient_bundle_ids_have_no_control_characters(visit_records):
+    """Patient and note ids come from the input as they are: in the patient view's FHIR Bundle they carry
+    spaces where FHIR's ``string`` forbids a control character."""
+    import copy
+
+    records = copy.deepcopy(visit_records)
+    for record in records:
+        record["id"] += "\x07"
+    graph = build_graph(records, patients={r["id"]: "p\x1b1" for r in records})
+    bundle = patients_bundle(graph)  # validated by fhir.resources
+    dumped = bundle.model_dump_json()
+    assert "\\u0007" not in dumped and "\\u001b" not in dumped
+    ids = {e.resource.identifier[0].value for e in bundle.entry if e.resource.__resource_type__ in ("Patient", "DocumentReference")}
+    assert ids == {"p 1", "v1 ", "v2 ", "v3 "}
+
+
 def test_sample_patient_notes(pipe, corpus_dir):
     """corpus/samples/patient_notes.jsonl: patient ids and dates read as `graph` reads them."""
     from spacy_clinical_ner.graph import read_note_meta

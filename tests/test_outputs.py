@@ -282,6 +282,60 @@ def test_fhir_claims_no_more_than_the_assertions(records):
     assert not set(urls) & {e["fullUrl"] for e in json.loads(bundle_json(rec, doc.text + " "))["entry"]}
 
 
+def test_fhir_identifiers_have_no_control_characters(records):
+    """A note id is any string of the input (a JSONL id may hold a bell or an escape): the Bundle's and
+    the DocumentReference's identifiers, the title and an error's diagnostics carry spaces instead of
+    the control characters FHIR's ``string`` forbids, and fhir.resources accepts the Bundle."""
+    import copy
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    rec, doc = copy.deepcopy(records["n1"][0]), records["n1"][1]
+    rec["id"] = "n1\x07\x1b[0m\x0c"
+    bundle = json.loads(bundle_json(rec, doc.text))
+    Bundle.model_validate(bundle)
+    (reference,) = resources_of(bundle, "DocumentReference")
+    assert bundle["identifier"]["value"] == reference["identifier"][0]["value"] == "n1  [0m "
+    assert reference["content"][0]["attachment"]["title"] == "note n1  [0m "
+    error = json.loads(bundle_json(error_record("bad\x07id", "pipeline_error", reason="ValueError: \x1b[31m")))
+    Bundle.model_validate(error)
+    for written in (bundle, error):
+        dumped = json.dumps(written, ensure_ascii=False)
+        assert not any(c in dumped for c in "\x07\x1b\x0c")
+
+
+def test_entity_texts_have_no_edge_newlines(validator):
+    """spaCy's NER can end an entity on a newline token ("20\\n" when the line breaks after a dose):
+    records, FHIR and BRAT write the entity without it (the same offsets in each), and a relation
+    that names the entity by the Doc's offsets still finds it (no extra entity)."""
+    from spacy_clinical_ner.extensions import RELATIONS_ATTR, install_doc_extensions
+    from spacy_clinical_ner.tokenizer import clinical_blank
+
+    install_doc_extensions()
+    text = "Lisinopril 20\nonce daily.\nFever\r\n"
+    doc = clinical_blank()(text)
+    assert [t.text for t in doc] == ["Lisinopril", "20", "\n", "once", "daily", ".", "\n", "Fever", "\r\n"]
+    med, dose, fever = Span(doc, 0, 1, "Medication"), Span(doc, 1, 3, "Dosage"), Span(doc, 7, 9, "Sign_symptom")
+    doc.ents = [med, dose, fever]
+    assert dose.text == "20\n" and fever.text == "Fever\r\n"  # what the Doc holds
+    arg = lambda span: {"start": span.start_char, "end": span.end_char, "label": span.label_}  # noqa: E731
+    setattr(doc._, RELATIONS_ATTR, [{"head": arg(dose), "tail": arg(med), "label": "MODIFY", "score": 0.9}])
+
+    rec = doc_to_record(doc, "nl")
+    validator.validate(rec)
+    assert [(e["text"], e["start"], e["end"]) for e in rec["entities"]] == [("Lisinopril", 0, 10), ("20", 11, 13), ("Fever", 26, 31)]
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in rec["entities"])
+    assert [(r["head"], r["tail"]) for r in rec["relations"]] == [(1, 0)] and rec["triples"] == [["20", "MODIFY", "Lisinopril"]]
+    bundle = json.loads(bundle_json(rec, text))
+    assert {r["code"]["text"] for r in resources_of(bundle, "Condition")} == {"Fever"}
+    _, ann = doc_to_brat(doc)
+    bdoc = parse_ann(ann, text, doc_id="nl")
+    assert sorted((e.text, e.start, e.end) for e in bdoc.entities.values()) == sorted(
+        (e["text"], e["start"], e["end"]) for e in rec["entities"]
+    )
+    assert len(bdoc.relations) == 1 and len(bdoc.entities) == 3
+
+
 def test_fhir_error_bundle():
     bundle = record_to_bundle(error_record("bad", "empty_text"))
     (entry,) = bundle.entry

@@ -181,6 +181,12 @@ def test_bodies_that_are_not_json_text_and_lone_surrogates(client):
     for body in (b'{"text": "caf\xff fever"}', b"[" * 10_000):
         response = client.post("/annotate", content=body, headers={"Content-Type": "application/json"})
         assert response.status_code == 422 and response.json()["detail"]["code"] == "invalid_request"
+    # valid JSON nested deeper than the parser goes: its own message, not "not valid JSON"
+    deep = b'{"text": "fever", "meta": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+    response = client.post("/annotate", content=deep, headers={"Content-Type": "application/json"})
+    detail = response.json()["detail"]
+    assert response.status_code == 422 and detail["code"] == "invalid_request"
+    assert "[E636]" in detail["message"] and "nested too deep" in detail["message"] and "not valid JSON" not in detail["message"]
     response = client.post(
         "/annotate", content=b'{"id": "s", "text": "fever \\ud800 and cough"}', headers={"Content-Type": "application/json"}
     )
@@ -332,3 +338,46 @@ def test_host_allow_list(nlp):
     assert allowed_hosts("127.0.0.1", []) == ["localhost", "127.0.0.1", "::1"]
     assert allowed_hosts("10.0.0.5", []) == ["localhost", "127.0.0.1", "::1", "10.0.0.5"]
     assert allowed_hosts("0.0.0.0", ["ner.clinic.org"]) == ["ner.clinic.org"]
+
+
+def test_client_disconnecting_mid_upload_logs_no_traceback(nlp, caplog):
+    """A real server (uvicorn): clients that send part of a body (with a Content-Length, or chunked)
+    and hang up get nothing and leave one INFO line, no "Exception in ASGI application" traceback
+    (Starlette's ``call_next`` raised "No response returned"); the service goes on answering."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    caplog.set_level(logging.INFO)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(nlp), host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        for header, part in ((b"Content-Length: 5000", b'{"text": "fev'), (b"Transfer-Encoding: chunked", b'd\r\n{"text": "fev\r\n')):
+            with socket.create_connection(("127.0.0.1", port)) as conn:
+                conn.sendall(
+                    b"POST /annotate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" + header + b"\r\n\r\n" + part
+                )
+                time.sleep(0.2)
+        # the service still answers (and by then has seen both disconnects)
+        response = httpx.post(f"http://127.0.0.1:{port}/annotate", json={"text": "No fever."}, timeout=30)
+        assert response.status_code == 200 and response.json()["entities"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sum("client disconnected" in r.getMessage() for r in caplog.records) < 2:
+            time.sleep(0.05)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert sum("client disconnected" in r.getMessage() for r in caplog.records) == 2
+    bad = [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert bad == []

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.spark
 def spark():
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    pytest.importorskip("pyspark", reason="the [spark] extra is not installed")
     from pyspark.sql import SparkSession
 
     session = (
@@ -109,7 +110,7 @@ def test_spark_nulls_typed_labels_and_bad_columns(spark, comp, tmp_path):
 def test_pandas_batches_honour_max_chars_and_nullable_ids(comp):
     """The executor function: ``max_chars`` above the pipeline's ``max_length`` raises it (as the CLI
     does) instead of being capped; pandas' nullable columns (``pd.NA``) give generated ids."""
-    import pandas as pd
+    pd = pytest.importorskip("pandas", reason="the [spark] extra is not installed")
 
     from spacy_clinical_ner import spark as spark_module
 
@@ -127,3 +128,67 @@ def test_pandas_batches_honour_max_chars_and_nullable_ids(comp):
         assert nlp.max_length == 100
     finally:
         spark_module._PIPELINES.pop(key, None)
+
+
+def test_spark_note_over_budget(spark, comp, tmp_path):
+    """In a Spark job, a note the pipeline works on for longer than ``budget_s`` (a component that
+    would run 300 s) gets an over_budget record; the other rows of its partition and of the other
+    partition are annotated, none lost. (Without the budget this test would take 300 s.)"""
+    from spacy_clinical_ner.spark import annotate_dataframe
+
+    model = str(comp.save_pipeline(tmp_path / "stall_model", stall=True))
+    rows = [(f"n{i}", "STALL_ME fever" if i == 1 else f"Visit {i}: no fever.") for i in range(6)]
+    df = spark.createDataFrame(rows, "id STRING, text STRING")  # 2 partitions: n1 is in the first, with n0 and n2
+    out = annotate_dataframe(df, model=model, code_path=str(CODE), budget_s=0.5, batch_rows=2)
+    got = {r["id"]: json.loads(r["annotation"]) for r in out.collect()}
+    assert sorted(got) == [nid for nid, _ in rows]
+    assert {nid: (rec["error"] or {}).get("code") for nid, rec in got.items()} == {
+        f"n{i}": "over_budget" if i == 1 else None for i in range(6)
+    }
+    assert "budget of 0.5 s" in got["n1"]["error"]["message"]
+    assert all(len(rec["entities"]) == 1 for nid, rec in got.items() if nid != "n1")
+
+
+def test_pandas_batches_over_budget_note_gives_the_cli_record(tmp_path, comp):
+    """The executor function with a budget: the note over it gets the very record the CLI writes
+    for it (same code: ``io.batch.annotate_notes``), the notes after it in the partition, in the
+    same and the next Arrow batch, are annotated as by the CLI."""
+    pd = pytest.importorskip("pandas", reason="the [spark] extra is not installed")
+
+    from spacy_clinical_ner import spark as spark_module
+
+    nlp = comp.build_pipeline(stall=True)
+    key = ("in-memory-stall-test", None)
+    spark_module._PIPELINES[key] = nlp
+    notes = [("a", "No fever."), ("s", "fever STALL_ME"), ("b", "Mild cough."), ("c", "Severe cough.")]
+    try:
+        pdf = pd.DataFrame({"id": [nid for nid, _ in notes], "text": [text for _, text in notes]})
+        kwargs = dict(model=key[0], code_path=None, id_col="id", text_col="text", batch_size=4, max_chars=None)
+        out = list(spark_module._annotate_pandas(iter([pdf[:3], pdf[3:]]), budget_s=0.5, **kwargs))
+    finally:
+        spark_module._PIPELINES.pop(key, None)
+    records = [json.loads(r) for batch in out for r in batch["annotation"]]
+    assert [(r["id"], (r["error"] or {}).get("code")) for r in records] == [("a", None), ("s", "over_budget"), ("b", None), ("c", None)]
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": nid, "text": text}) + "\n" for nid, text in notes), encoding="utf8")
+    run_batch(nlp, src, tmp_path / "out", budget_s=0.5, progress=False)
+    with open(tmp_path / "out" / JSONL_NAME, encoding="utf8") as fh:
+        assert records == [json.loads(line) for line in fh]
+
+
+def test_spark_budget_is_documented_with_the_cli_default():
+    """``annotate_dataframe(budget_s=...)`` defaults to the budget of ``clinical-ner annotate`` and
+    ``serve`` (``io.budget.DEFAULT_BUDGET_S``), and its docstring says what it does."""
+    import inspect
+
+    from spacy_clinical_ner.cli.annotate import annotate_cli
+    from spacy_clinical_ner.cli.serve import serve_cli
+    from spacy_clinical_ner.io.budget import DEFAULT_BUDGET_S
+    from spacy_clinical_ner.spark import _annotate_pandas, annotate_dataframe
+
+    assert inspect.signature(annotate_dataframe).parameters["budget_s"].default == DEFAULT_BUDGET_S
+    assert inspect.signature(_annotate_pandas).parameters["budget_s"].default == DEFAULT_BUDGET_S
+    for command in (annotate_cli, serve_cli):  # typer options: the default is the OptionInfo's
+        assert inspect.signature(command).parameters["budget_s"].default.default == DEFAULT_BUDGET_S
+    assert "``budget_s``" in annotate_dataframe.__doc__ and "over_budget" in annotate_dataframe.__doc__

@@ -155,21 +155,25 @@ def _urn(*parts: str) -> str:
 
 
 def _code(item: Dict[str, Any]) -> Dict[str, Any]:
-    concept: Dict[str, Any] = {"text": item["name"] or item["term"] or ""}
+    from ..io.fhir import fhir_string
+
+    concept: Dict[str, Any] = {"text": fhir_string(item["name"] or item["term"] or "")}
     if item["concept_id"]:
         system = concept_system(item["concept_id"])
         coding = {"system": system["fhir_system"], "code": system["code"]}
         if item["name"]:
-            coding["display"] = item["name"]
+            coding["display"] = fhir_string(item["name"])
         concept["coding"] = [coding]
     return concept
 
 
 def _timeline_note(item: Dict[str, Any]) -> List[Dict[str, str]]:
+    from ..io.fhir import fhir_string
+
     steps = ", ".join(
         f"{t['note_id']}{' (' + t['date'] + ')' if t['date'] else ''}: {t['assertion']} x{t['mentions']}" for t in item["timeline"]
     )
-    return [{"text": f"spacy-clinical-ner: {item['mention_count']} mention(s); assertion over time: {steps}"}]
+    return [{"text": fhir_string(f"spacy-clinical-ner: {item['mention_count']} mention(s); assertion over time: {steps}")}]
 
 
 def _verification(item: Dict[str, Any]) -> str | None:
@@ -202,13 +206,18 @@ def patients_bundle_dict(graph: ClinicalGraph) -> Dict[str, Any]:
     """One FHIR R4B Bundle (``collection``) of the patient view: a Patient and a
     DocumentReference per note, one Condition per problem and one MedicationStatement per
     medication, each pointing at the notes it comes from (``evidence`` / ``derivedFrom``)."""
+    from ..io.fhir import fhir_string
+
     entries: List[Dict[str, Any]] = []
     for patient in graph.patients:
         pid = patient["patient_id"]
         patient_url = _urn("patient", pid)
         subject = {"reference": patient_url}
         entries.append(
-            {"fullUrl": patient_url, "resource": {"resourceType": "Patient", "identifier": [{"system": PATIENT_ID_SYSTEM, "value": pid}]}}
+            {
+                "fullUrl": patient_url,
+                "resource": {"resourceType": "Patient", "identifier": [{"system": PATIENT_ID_SYSTEM, "value": fhir_string(pid)}]},
+            }
         )
         doc_urls = {}
         for note in patient["notes"]:
@@ -216,9 +225,9 @@ def patients_bundle_dict(graph: ClinicalGraph) -> Dict[str, Any]:
             resource: Dict[str, Any] = {
                 "resourceType": "DocumentReference",
                 "status": "current",
-                "identifier": [{"system": NOTE_ID_SYSTEM, "value": note["note_id"]}],
+                "identifier": [{"system": NOTE_ID_SYSTEM, "value": fhir_string(note["note_id"])}],
                 "subject": subject,
-                "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "title": f"note {note['note_id']}"}}],
+                "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "title": fhir_string(f"note {note['note_id']}")}}],
             }
             if _fhir_date(note["date"]):
                 resource["date"] = f"{_fhir_date(note['date'])}T00:00:00Z"  # an instant: the day is what the input gives

@@ -74,7 +74,9 @@ SITE_LABELS = {"Biological_structure"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _string(text: str) -> str:
+def fhir_string(text: str) -> str:
+    """``text`` as a FHIR ``string``: the control characters it forbids (form feed, bell ...) become spaces
+    (ids, names and texts of the input may hold any character)."""
     return _CONTROL.sub(" ", text)
 
 
@@ -87,7 +89,7 @@ def _assessed(entity: Dict[str, Any]) -> bool:
 
 
 def _concept(entity: Dict[str, Any]) -> Dict[str, Any]:
-    concept: Dict[str, Any] = {"text": _string(entity["text"])}
+    concept: Dict[str, Any] = {"text": fhir_string(entity["text"])}
     # records written before concept_id existed carry the id in "cui"
     cid = ConceptId.parse(entity.get("concept_id") or entity.get("cui"))
     if cid is not None:
@@ -95,7 +97,7 @@ def _concept(entity: Dict[str, Any]) -> Dict[str, Any]:
         if cid.system:
             coding = {"system": cid.system, **coding}
         if entity.get("concept_name"):
-            coding["display"] = _string(entity["concept_name"])
+            coding["display"] = fhir_string(entity["concept_name"])
         concept["coding"] = [coding]
     return concept
 
@@ -106,7 +108,7 @@ def _note(record_id: str, entity: Dict[str, Any]) -> List[Dict[str, str]]:
         cue += f"; confidence {entity['confidence']:.2f}"
     return [
         {
-            "text": _string(
+            "text": fhir_string(
                 f"spacy-clinical-ner: {entity['label']} at characters {entity['start']}-{entity['end']} of note {record_id}; "
                 f"assertion {entity.get('assertion') or 'not assessed'}{cue}"
             )
@@ -139,12 +141,13 @@ def _is(entity: Dict[str, Any], flag: str, assertion: str) -> bool:
 def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Dict[str, Any]:
     """The Bundle of one output record, as FHIR JSON (validate with ``record_to_bundle``)."""
     note_id = record["id"]
+    written_id = fhir_string(note_id)  # an id is any string of the input: no control characters in FHIR
     # the URLs' seed: the id, and the text's hash when there is a text (ids repeat across corpora)
     key = note_id if text is None else f"{note_id}/{hashlib.sha1(text.encode('utf8', 'surrogatepass')).hexdigest()}"
     bundle: Dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "collection",
-        "identifier": {"system": NOTE_ID_SYSTEM, "value": note_id},
+        "identifier": {"system": NOTE_ID_SYSTEM, "value": written_id},
         "entry": [],
     }
     entries = bundle["entry"]
@@ -156,7 +159,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
                     "severity": "error",
                     "code": "processing",
                     "details": {"text": record["error"]["code"]},
-                    "diagnostics": record["error"]["message"],
+                    "diagnostics": fhir_string(record["error"]["message"]),
                 }
             ],
         }
@@ -166,7 +169,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
     patient_url, doc_url = _urn(key, "patient"), _urn(key, "document")
     subject = {"reference": patient_url}
     entries.append({"fullUrl": patient_url, "resource": {"resourceType": "Patient"}})
-    attachment: Dict[str, Any] = {"contentType": "text/plain; charset=utf-8", "title": f"note {note_id}"}
+    attachment: Dict[str, Any] = {"contentType": "text/plain; charset=utf-8", "title": f"note {written_id}"}
     if text is not None:
         data = text.encode("utf8")
         attachment.update(size=len(data), hash=base64.b64encode(hashlib.sha1(data).digest()).decode("ascii"))
@@ -176,7 +179,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
             "resource": {
                 "resourceType": "DocumentReference",
                 "status": "current",
-                "identifier": [{"system": NOTE_ID_SYSTEM, "value": note_id}],
+                "identifier": [{"system": NOTE_ID_SYSTEM, "value": written_id}],
                 "subject": subject,
                 "content": [{"attachment": attachment}],
             },
@@ -244,7 +247,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
             }
             dosage = _related(record, neighbours, i, DOSAGE_LABELS)
             if dosage:
-                resource["dosage"] = [{"text": _string(" ".join(d["text"] for d in dosage))}]
+                resource["dosage"] = [{"text": fhir_string(" ".join(d["text"] for d in dosage))}]
         elif label in DIAGNOSTIC_LABELS and not negated and _related(record, neighbours, i, VALUE_LABELS):
             value = _related(record, neighbours, i, VALUE_LABELS)[0]
             resource = {
@@ -252,7 +255,7 @@ def record_to_bundle_dict(record: Dict[str, Any], text: str | None = None) -> Di
                 "status": "unknown" if unsure else "final",
                 "code": _concept(ent),
                 "subject": subject,
-                "valueString": _string(value["text"]),
+                "valueString": fhir_string(value["text"]),
                 "derivedFrom": [evidence],
                 "note": _note(note_id, ent),
             }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import fnmatch
 import json
 import logging
@@ -155,14 +156,28 @@ def count_notes(path: Union[str, Path], *, glob: str = "**/*.txt") -> int | None
     return None
 
 
+def _read_failure(path: Path, err: OSError) -> str:
+    """Why ``path`` could not be read, in words: a link that leads back to itself (ELOOP, which
+    ``Path.exists`` also reports as missing) is a loop, not a broken link."""
+    if err.errno == errno.ELOOP:
+        return "symbolic link loop (the link leads back to itself)"
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link"
+    return f"{type(err).__name__}: {err.strerror or err}"
+
+
+def json_too_deep() -> str:
+    """E636: what ``json.loads`` means by a ``RecursionError`` (the limit is the interpreter's)."""
+    return Errors.E636.format(limit=sys.getrecursionlimit())
+
+
 def _text_note(note_id: str, path: Path, source: str, max_chars: int, encoding: str) -> Note:
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device would block or never end
             return Note(note_id, error="read_error", details={"reason": "not a regular file"}, source=source)
         data = path.read_bytes()
     except OSError as err:
-        reason = "broken symbolic link" if path.is_symlink() and not path.exists() else f"{type(err).__name__}: {err.strerror or err}"
-        return Note(note_id, error="read_error", details={"reason": reason}, source=source)
+        return Note(note_id, error="read_error", details={"reason": _read_failure(path, err)}, source=source)
     try:
         text = _decode(data, encoding)
     except UnicodeDecodeError as err:
@@ -275,6 +290,11 @@ def _read_jsonl(path: Path, id_field: str, text_field: str, max_chars: int, enco
         # undecodable input stays in the line (escaped), so it is parsed and reported per note
         try:
             obj = json.loads(line)
+        except RecursionError:  # not "invalid JSON": valid, but deeper than the parser goes
+            yield Note(
+                source, error="malformed_line", details={"line": line_no, "source": path.name, "reason": json_too_deep()}, source=source
+            )
+            continue
         except ValueError as err:
             reason = f"invalid JSON ({type(err).__name__} at column {getattr(err, 'colno', '?')})"
             bad, _ = first_bad_char(line)

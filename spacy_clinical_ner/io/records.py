@@ -38,6 +38,7 @@ from ..context.attributes import BOOL_ATTRS, assertion_class, is_stored
 from ..errors import NOTE_ERRORS
 from ..extensions import RELATIONS_ATTR
 from ..relations.records import typed_label
+from ..spans import trimmed_offsets
 from .inputs import clean_text
 
 #: Boolean ConText attributes, medspaCy's names.
@@ -90,11 +91,12 @@ def entity_record(span: Span) -> Dict[str, Any]:
     cues = [c for c in (_cue(raw) for raw in (_span_attr(span, "context_cues") or [])) if c is not None]
     candidates = [[str(c[0]), float(c[1])] for c in (_span_attr(span, "kb_ents") or []) if len(c) >= 2]
     concept_name = _span_attr(span, "kb_name")
+    start, end = trimmed_offsets(span.doc.text, span.start_char, span.end_char)  # no edge newline
     return {
-        "text": span.text,
+        "text": span.doc.text[start:end],
         "label": span.label_,
-        "start": span.start_char,
-        "end": span.end_char,
+        "start": start,
+        "end": end,
         "assertion": assertion,
         **flags,
         "cue": cues[0] if cues else None,
@@ -112,11 +114,12 @@ def _argument_entity(doc: Doc, arg: dict) -> Dict[str, Any]:
     if span is not None and (span.start_char, span.end_char) == (arg["start"], arg["end"]):
         return entity_record(span)
     # Not on token boundaries: the offsets and text are still exact; no attributes.
+    start, end = trimmed_offsets(doc.text, arg["start"], arg["end"])
     return {
-        "text": doc.text[arg["start"] : arg["end"]],
+        "text": doc.text[start:end],
         "label": arg["label"],
-        "start": arg["start"],
-        "end": arg["end"],
+        "start": start,
+        "end": end,
         "assertion": None,
         **{flag: None for flag in ASSERTION_FLAGS},
         "cue": None,
@@ -131,7 +134,8 @@ def _argument_entity(doc: Doc, arg: dict) -> Dict[str, Any]:
 def doc_to_record(doc: Doc, note_id: str) -> Dict[str, Any]:
     """The output record of an annotated Doc."""
     entities = [entity_record(ent) for ent in doc.ents]
-    index: Dict[Tuple[int, int, str], int] = {(e["start"], e["end"], e["label"]): i for i, e in enumerate(entities)}
+    # relation arguments name entities by the Doc's offsets (a record's may be trimmed)
+    index: Dict[Tuple[int, int, str], int] = {(ent.start_char, ent.end_char, ent.label_): i for i, ent in enumerate(doc.ents)}
     relations: List[Dict[str, Any]] = []
     triples: List[List[str]] = []
     raw_relations = getattr(doc._, RELATIONS_ATTR) if Doc.has_extension(RELATIONS_ATTR) else []

@@ -38,6 +38,7 @@ from ..concepts import ConceptId
 from ..context.attributes import BOOL_ATTRS
 from ..errors import BratFormatError, ClinicalNERError, Errors, Warnings
 from ..extensions import ALL_ENTITIES_KEY, BRAT_ATTR, RELATIONS_ATTR, install_doc_extensions
+from ..spans import trimmed_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -373,7 +374,8 @@ def doc_to_ann(doc: Doc, *, spans_key: Optional[str] = None) -> str:
         n_entities += 1
         t_id = f"T{n_entities}"
         t_by_offsets.setdefault((span.start_char, span.end_char, span.label_), t_id)
-        lines.append(f"{t_id}\t{span.label_} {span.start_char} {span.end_char}\t{_ann_text(span.text)}")
+        start, end = trimmed_offsets(doc.text, span.start_char, span.end_char)  # as the records: no edge newline
+        lines.append(f"{t_id}\t{span.label_} {start} {end}\t{_ann_text(doc.text[start:end])}")
         concept = ConceptId.parse(span.kb_id_)
         if concept is not None:
             name = span._.kb_name if Span.has_extension("kb_name") and span._.kb_name else span.kb_id_
@@ -393,9 +395,8 @@ def doc_to_ann(doc: Doc, *, spans_key: Optional[str] = None) -> str:
         if key not in t_by_offsets:
             n_entities += 1
             t_by_offsets[key] = f"T{n_entities}"
-            lines.append(
-                f"{t_by_offsets[key]}\t{arg['label']} {arg['start']} {arg['end']}\t{_ann_text(doc.text[arg['start'] : arg['end']])}"
-            )
+            start, end = trimmed_offsets(doc.text, arg["start"], arg["end"])
+            lines.append(f"{t_by_offsets[key]}\t{arg['label']} {start} {end}\t{_ann_text(doc.text[start:end])}")
         return t_by_offsets[key]
 
     for r, rel in enumerate(getattr(doc._, RELATIONS_ATTR) or [], start=1):

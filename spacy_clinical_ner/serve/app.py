@@ -65,7 +65,7 @@ except ModuleNotFoundError as err:  # pip install 'spacy-clinical-ner[serve]'
 from ..about import __version__
 from ..errors import Errors
 from ..io.budget import DEFAULT_BUDGET_S, BudgetExceeded, deadline
-from ..io.inputs import first_bad_char
+from ..io.inputs import first_bad_char, json_too_deep
 from ..io.records import doc_to_record, error_record
 
 logger = logging.getLogger(__name__)
@@ -323,6 +323,37 @@ class HostAllowListMiddleware:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class RequestLogMiddleware:
+    """Logs each HTTP request's method, path, status and time (never its body: note text).
+
+    A pure ASGI middleware, not ``@app.middleware("http")``: Starlette's ``call_next`` raises
+    "No response returned" (an ASGI traceback in the log) when a client disconnects mid-upload
+    and the app rightly answers nothing; here that request is logged as a disconnect."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: int | None = None
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, send_and_note)
+        took = 1000 * (time.perf_counter() - started)
+        if status is None:
+            logger.info("%s %s -> no response: the client disconnected after %.1f ms", scope["method"], scope["path"], took)
+        else:
+            logger.info("%s %s -> %d in %.1f ms", scope["method"], scope["path"], status, took)
 
 
 # ----------------------------------------------------------------------------- app
@@ -664,7 +695,8 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(HostAllowListMiddleware, allowed=tuple(allowed_hosts))  # added last: runs first
+    app.add_middleware(HostAllowListMiddleware, allowed=tuple(allowed_hosts))
+    app.add_middleware(RequestLogMiddleware)  # added last: runs first
     limits = {
         "max_body_bytes": max_body_bytes,
         "max_notes": max_notes,
@@ -685,18 +717,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 400:  # FastAPI's "error parsing the body": not JSON, not UTF-8, nested too deep
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": not UTF-8, nested too deep
+            if isinstance(exc.__cause__, RecursionError):  # valid JSON, deeper than the parser goes
+                return problem(422, "invalid_request", json_too_deep())
             return problem(422, "invalid_request", 'The body is not valid JSON in UTF-8. Send {"text": ...} or {"notes": [...]}.')
         return await http_exception_handler(request, exc)
-
-    @app.middleware("http")
-    async def log_requests(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        logger.info(
-            "%s %s -> %d in %.1f ms", request.method, request.url.path, response.status_code, 1000 * (time.perf_counter() - started)
-        )
-        return response
 
     @app.get("/health", response_model=Health, summary="Liveness and the loaded pipeline")
     async def health() -> Dict[str, Any]:
