@@ -64,7 +64,7 @@ ATTRIBUTES = {
 ACI_FILES = ("train.csv", "valid.csv")
 #: the main job's sample notes (corpus/samples) stay out of the corpus
 EXCLUDED_ACI = {"D2N068", "D2N069"}
-N_ACI = 64
+N_ACI = 85
 N_MTS = 210
 MARK_RE = re.compile(r"\[\[([A-Za-z_]+)((?:\+[a-z]+)*)\|(.*?)\]\]", re.S)
 
