@@ -25,7 +25,41 @@ MAIN = [
 
 
 #: the shipped layout's runs (notes, MACCROBAT): the per-label tables describe these
-CURRENT = ("relabel_names_notes", "relabel_names_maccrobat")
+CURRENT = ("dev57_shipped_notes", "dev57_shipped_maccrobat")
+
+#: the corpus with 21 more ACI-BENCH notes (notes dev: 57 documents): (title, notes run, MACCROBAT run), all in the
+#: shipped layout (name guard, drug dictionary with relabel_names), train-only NER of the given data and seed
+DEV57_RUNS = [
+    ("previous data (219 notes train), hidden 64, seed 0 (the model above)", "prev_dev57_notes", "relabel_names_maccrobat"),
+    ("previous data, hidden 64, seed 1", "prev_s1_dev57_notes", "prev_s1_maccrobat"),
+    ("+ 19 ACI-BENCH train notes (238), hidden 64, seed 0", "n85_h64_s0_notes", "n85_h64_s0_maccrobat"),
+    ("+ 19 ACI-BENCH train notes, hidden 64, seed 1", "n85_h64_s1_notes", "n85_h64_s1_maccrobat"),
+    ("+ 19 ACI-BENCH train notes, hidden 128, seed 0", "n85_h128_s0_notes", "n85_h128_s0_maccrobat"),
+    ("+ 19 ACI-BENCH train notes, hidden 128, seed 1", "n85_h128_s1_notes", "n85_h128_s1_maccrobat"),
+    ("shipped: hidden 128, seed 0, assembled (`spacy project run assemble-dev`)", *CURRENT),
+]
+
+
+HEADER = "| model | notes strict F1 | notes any-overlap F1 | notes coarse F1 | problem P / R | treatment P / R | test P / R | MACCROBAT dev strict F1 | MACCROBAT any-overlap F1 |"
+
+
+def table_rows(runs):
+    rows = []
+    for title, notes, mac in runs:
+        n = load(notes)
+        m = load(mac) if mac else None
+        if n is None:
+            continue
+        c = n["coarse_overlap"]["per_type"]
+
+        def pr(k, c=c):
+            return f"{c[k]['p']:.3f} / {c[k]['r']:.3f}"
+
+        rows.append(
+            f"| {title} | {n['ents_f']:.3f} | {n['overlap']['micro']['f']:.3f} | {n['coarse_overlap']['micro']['f']:.3f} | {pr('problem')} | "
+            f"{pr('treatment')} | {pr('test')} | {m['ents_f'] if m else 0.575:.3f} | {(format(m['overlap']['micro']['f'], '.3f') if m else '–')} |"
+        )
+    return rows
 
 
 def load(name):
@@ -40,7 +74,7 @@ def main() -> None:
         ("after + drug dictionary", "after_dict_notes", "after_dict_maccrobat"),
         ("variant: notes read once per epoch (notes_repeat 1)", "repeat1_notes", "repeat1_maccrobat"),
         ("after, the train-cpu schedule (best at step 5,400 of 12,000), assembled pipeline", "shipped_layout_notes", "shipped_layout_maccrobat"),
-        ("+ a capitalised drug name mid-sentence takes Medication (drug_ruler relabel_names; shipped layout)", *CURRENT),
+        ("+ a capitalised drug name mid-sentence takes Medication (drug_ruler relabel_names)", "relabel_names_notes", "relabel_names_maccrobat"),
     ]
     out = [
         "# NER on two domains: visit notes and case reports",
@@ -50,29 +84,48 @@ def main() -> None:
         "problem = Sign_symptom + Disease_disorder, treatment = Medication + Therapeutic_procedure, test = Diagnostic_procedure; "
         "any-overlap match. The MACCROBAT dev F1 of the case-report-only model is 0.575 (docs/model_card.md).",
         "",
-        "| model | notes strict F1 | notes any-overlap F1 | notes coarse F1 | problem P / R | treatment P / R | test P / R | MACCROBAT dev strict F1 | MACCROBAT any-overlap F1 |",
+        HEADER,
         "|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
-    for title, notes, mac in runs:
-        n = load(notes)
-        m = load(mac) if mac else None
-        if n is None:
-            continue
-        c = n["coarse_overlap"]["per_type"]
-
-        def pr(k, c=c):
-            return f"{c[k]['p']:.3f} / {c[k]['r']:.3f}"
-
-        out.append(
-            f"| {title} | {n['ents_f']:.3f} | {n['overlap']['micro']['f']:.3f} | {n['coarse_overlap']['micro']['f']:.3f} | {pr('problem')} | "
-            f"{pr('treatment')} | {pr('test')} | {m['ents_f'] if m else 0.575:.3f} | {(format(m['overlap']['micro']['f'], '.3f') if m else '–')} |"
-        )
-    b, a = load("before_notes"), load(CURRENT[0])
+    out += table_rows(runs)
     out += [
         "",
-        "Per label, notes dev, strict F1 (support): before → after (shipped layout)",
+        "## With the 21 added ACI-BENCH notes (notes dev: 57 documents)",
         "",
-        "| label | support | before | after |",
+        "The corpus now holds all 85 ACI-BENCH train/valid notes; 19 of the new ones went to train, 2 to dev (`split.json`), so the",
+        "notes dev split has 57 documents (1,504 entities). Every row: shipped layout (name guard, drug dictionary, relabel_names),",
+        "train-only NER by `spacy project run train-cpu` (`--system.seed`, `--components.ner.model.hidden_width`), same dev documents.",
+        "",
+        HEADER,
+        "|---|---:|---:|---:|---|---|---|---:|---:|",
+    ]
+    out += table_rows(DEV57_RUNS)
+    pairs = [("previous data, hidden 64", "prev_dev57", "relabel_names", "prev_s1_dev57", "prev_s1"),
+             ("+ 19 notes, hidden 64", "n85_h64_s0", "n85_h64_s0", "n85_h64_s1", "n85_h64_s1"),
+             ("+ 19 notes, hidden 128 (shipped)", "n85_h128_s0", "n85_h128_s0", "n85_h128_s1", "n85_h128_s1")]
+    means = []
+    for title, n0, m0, n1, m1 in pairs:
+        a, b = load(n0 + "_notes"), load(n1 + "_notes")
+        ma, mb = load(m0 + "_maccrobat"), load(m1 + "_maccrobat")
+        if None in (a, b, ma, mb):
+            continue
+
+        def mean(f, a=a, b=b):
+            return (f(a) + f(b)) / 2
+
+        means.append(
+            f"{title} {mean(lambda d: d['ents_f']):.3f} / {mean(lambda d: d['overlap']['micro']['f']):.3f} / "
+            f"{mean(lambda d: d['coarse_overlap']['micro']['f']):.3f}, treatment recall {mean(lambda d: d['coarse_overlap']['per_type']['treatment']['r']):.3f}, "
+            f"MACCROBAT {(ma['ents_f'] + mb['ents_f']) / 2:.3f}"
+        )
+    if means:
+        out += ["", "Means of the two seeds (notes strict / any-overlap / coarse F1): " + "; ".join(means) + ". Single runs move by about a point with the seed."]
+    b, a = load("prev_dev57_notes"), load(CURRENT[0])
+    out += [
+        "",
+        "Per label, notes dev (57 documents), strict F1 (support): the previous model → shipped",
+        "",
+        "| label | support | previous | shipped |",
         "|---|---:|---:|---:|",
     ]
     for label in MAIN:
@@ -81,7 +134,7 @@ def main() -> None:
                 f"| {label} | {a['ents_per_type'][label]['support']} | {b['ents_per_type'].get(label, {}).get('f', 0):.3f} | {a['ents_per_type'][label]['f']:.3f} |"
             )
     ma = load(CURRENT[1])
-    out += ["", "Per label, MACCROBAT dev, strict F1 (after, shipped layout)", "", "| label | support | F1 |", "|---|---:|---:|"]
+    out += ["", "Per label, MACCROBAT dev, strict F1 (shipped)", "", "| label | support | F1 |", "|---|---:|---:|"]
     for label in MAIN:
         if label in ma["ents_per_type"]:
             out.append(f"| {label} | {ma['ents_per_type'][label]['support']} | {ma['ents_per_type'][label]['f']:.3f} |")
@@ -100,7 +153,10 @@ def main() -> None:
         "# assembled with the name guard, drug dictionary and the rest (spacy project run assemble-dev), then",
         "python -m spacy_clinical_ner evaluate-ner training/assembled/cnn_dev corpus/spacy/notes/dev.spacy --output benchmarks/results/ner_notes/shipped_layout_notes.json",
         "python -m spacy_clinical_ner evaluate-ner training/assembled/cnn_dev corpus/spacy/maccrobat/dev.spacy --output benchmarks/results/ner_notes/shipped_layout_maccrobat.json",
-        "# relabel_names (configs/assemble_cnn.cfg), the shipped layout now: spacy project run assemble-dev && spacy project run evaluate-ner-shipped",
+        "# relabel_names (configs/assemble_cnn.cfg): spacy project run assemble-dev && spacy project run evaluate-ner-shipped",
+        "# 57-document dev: spacy project run convert-notes && spacy project run train-cpu [--system.seed 1] [--components.ner.model.hidden_width 64],",
+        "# each NER assembled in the shipped layout and scored with evaluate-ner on both dev splits (n85_*.json, prev_*.json);",
+        "# shipped: spacy project run train-cpu && spacy project run assemble-dev && spacy project run evaluate-ner-shipped -> dev57_shipped_*.json",
         "# (metrics/ner_shipped_{notes,maccrobat}.json, copied to benchmarks/results/ner_notes/relabel_names_{notes,maccrobat}.json)",
         "python benchmarks/ner_notes_report.py",
         "```",
