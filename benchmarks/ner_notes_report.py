@@ -36,7 +36,7 @@ DEV57_RUNS = [
     ("+ 19 ACI-BENCH train notes, hidden 64, seed 1", "n85_h64_s1_notes", "n85_h64_s1_maccrobat"),
     ("+ 19 ACI-BENCH train notes, hidden 128, seed 0", "n85_h128_s0_notes", "n85_h128_s0_maccrobat"),
     ("+ 19 ACI-BENCH train notes, hidden 128, seed 1", "n85_h128_s1_notes", "n85_h128_s1_maccrobat"),
-    ("shipped: hidden 128, seed 0, assembled (`spacy project run assemble-dev`)", *CURRENT),
+    ("shipped: hidden 128, seed 0, + drug_ruler relabel_heads (a multi-word entity ending in medication, medicine, vaccine, supplement, pill is a Medication)", *CURRENT),
 ]
 
 

@@ -93,3 +93,29 @@ def test_relabel_names_gives_a_capitalised_drug_name_mid_sentence_the_pattern_la
         assert all(label == "Diagnostic_procedure" for _, label, _ in got)
     nlp.to_disk(tmp_path / "p")
     assert [(e.text, e.label_, e.ent_id_) for e in spacy.load(tmp_path / "p")(text).ents] == got
+
+
+@Language.component("test_test_labels")
+def drug_phrases_as_tests(doc):
+    """Stands in for an NER that calls drug phrases tests: every entity below as a Diagnostic_procedure."""
+    doc.ents = [
+        doc.char_span(m.start(), m.end(), label="Diagnostic_procedure")
+        for m in __import__("re").finditer(r"blood pressure medication|COVID-19 vaccine|medication|cream", doc.text)
+    ]
+    return doc
+
+
+def test_relabel_heads_gives_a_multi_word_entity_the_label_of_its_head(tmp_path):
+    nlp = clinical_blank()
+    nlp.add_pipe("test_test_labels")
+    nlp.add_pipe("clinical_dictionary_ruler", config={"relabel_heads": {"Medication": ["medication", "vaccine"]}})
+    text = "She forgets her blood pressure medication. Got the COVID-19 vaccine. No medication. Uses a cream."
+    expected = [
+        ("blood pressure medication", "Medication"),
+        ("COVID-19 vaccine", "Medication"),
+        ("medication", "Diagnostic_procedure"),  # one word: what the NER said
+        ("cream", "Diagnostic_procedure"),
+    ]
+    assert [(e.text, e.label_) for e in nlp(text).ents] == expected
+    nlp.to_disk(tmp_path / "p")
+    assert [(e.text, e.label_) for e in spacy.load(tmp_path / "p")(text).ents] == expected

@@ -14,9 +14,13 @@ this setting an entity that is exactly one capitalised word, not at the start of
 phrase pattern takes the pattern's label and id: a word written that way mid-sentence is a name, and a drug
 name is a drug. Lower-case and sentence-initial words keep the NER's label, so analytes that are also drug
 names ("ferritin", "Potassium 4.1" in a lab list) stay tests (benchmarks/results/ner_notes.md).
+
+``relabel_heads`` (``{label: [head words]}``): an entity of two or more words whose last word is one of a label's
+heads takes that label: "blood pressure medication", "thyroid medicine", "COVID-19 vaccine" are drugs even when
+the NER called them tests. Only multi-word entities: a form word alone ("cream") stays what the NER said.
 """
 
-from typing import Any, Callable, Dict, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 from spacy.attrs import IDS
 from spacy.language import Language
@@ -55,9 +59,16 @@ class DictionaryRuler(EntityRuler):
     """An ``EntityRuler`` whose phrase patterns are tokenized without running the pipeline (see the module)."""
 
     relabel_names: bool = False
+    relabel_heads: Dict[str, List[str]] = {}
 
     def set_annotations(self, doc: Doc, matches) -> None:
         relabel = {}
+        if self.relabel_heads and not self.overwrite:
+            heads = {w.lower(): label for label, words in self.relabel_heads.items() for w in words}
+            for e in doc.ents:
+                label = heads.get(e[-1].lower_) if len(e) > 1 else None
+                if label is not None and e.label_ != label:
+                    relabel[(e.start, e.end)] = (label, e[-1].lower_)
         if self.relabel_names and not self.overwrite:
             by_span = {(e.start, e.end): e for e in doc.ents}
             for match_id, start, end in matches:
@@ -103,6 +114,7 @@ class DictionaryRuler(EntityRuler):
         "validate": False,
         "overwrite_ents": False,
         "relabel_names": False,
+        "relabel_heads": {},
         "ent_id_sep": DEFAULT_ENT_ID_SEP,
         "scorer": {"@scorers": "spacy.entity_ruler_scorer.v1"},
     },
@@ -116,10 +128,12 @@ def make_clinical_dictionary_ruler(
     validate: bool,
     overwrite_ents: bool,
     relabel_names: bool,
+    relabel_heads: Dict[str, List[str]],
     ent_id_sep: str,
     scorer: Optional[Callable],
 ) -> DictionaryRuler:
-    """``relabel_names``: a capitalised one-word entity mid-sentence that is a pattern takes its label (module doc)."""
+    """``relabel_names``: a capitalised one-word entity mid-sentence that is a pattern takes its label;
+    ``relabel_heads``: a multi-word entity ending in one of a label's head words takes that label (module doc)."""
     ruler = DictionaryRuler(
         nlp,
         name,
@@ -131,4 +145,5 @@ def make_clinical_dictionary_ruler(
         scorer=scorer,
     )
     ruler.relabel_names = relabel_names
+    ruler.relabel_heads = {str(label): [str(w) for w in words] for label, words in (relabel_heads or {}).items()}
     return ruler
