@@ -59,14 +59,17 @@ class DictionaryRuler(EntityRuler):
     """An ``EntityRuler`` whose phrase patterns are tokenized without running the pipeline (see the module)."""
 
     relabel_names: bool = False
-    relabel_heads: Dict[str, List[str]] = {}
+    #: lower-case head word -> label, from ``relabel_heads`` (``set_relabel_heads``)
+    head_labels: Dict[str, str] = {}
+
+    def set_relabel_heads(self, relabel_heads: Optional[Dict[str, List[str]]]) -> None:
+        self.head_labels = {str(w).lower(): str(label) for label, words in (relabel_heads or {}).items() for w in words}
 
     def set_annotations(self, doc: Doc, matches) -> None:
         relabel = {}
-        if self.relabel_heads and not self.overwrite:
-            heads = {w.lower(): label for label, words in self.relabel_heads.items() for w in words}
+        if self.head_labels and not self.overwrite:
             for e in doc.ents:
-                label = heads.get(e[-1].lower_) if len(e) > 1 else None
+                label = self.head_labels.get(e[-1].lower_) if len(e) > 1 else None
                 if label is not None and e.label_ != label:
                     relabel[(e.start, e.end)] = (label, e[-1].lower_)
         if self.relabel_names and not self.overwrite:
@@ -145,5 +148,5 @@ def make_clinical_dictionary_ruler(
         scorer=scorer,
     )
     ruler.relabel_names = relabel_names
-    ruler.relabel_heads = {str(label): [str(w) for w in words] for label, words in (relabel_heads or {}).items()}
+    ruler.set_relabel_heads(relabel_heads)
     return ruler
