@@ -275,6 +275,30 @@ def test_past_state_cues(nlp, text, finding, label, expected):
     only(nlp, text, finding, label, expected)
 
 
+# a history cue reaches every item of the list it opens, when only one item is an entity (issue 18, list scopes)
+HISTORY_LISTS = [
+    ("He has a history of coronary artery disease, hypertension, and diabetes mellitus.", "diabetes mellitus", D, "hist"),
+    ("She has a history of depression and a seizure disorder.", "seizure disorder", D, "hist"),
+    ("Past medical history includes mild asthma, hypertension, and a mild stroke.", "stroke", D, "hist"),
+    ("PMH significant for obesity, sleep apnea, and severe osteoarthritis of both knees.", "osteoarthritis", D, "hist"),
+    # a new clause after the list ends it: a subject pronoun or a finite verb after "and"
+    ("He has a history of asthma, and he has a cough today.", "cough", S, ""),
+    ("She has a history of migraine and she reports nausea.", "nausea", S, ""),
+    ("History of gout and was seen for a swollen ankle.", "swollen ankle", S, ""),
+]
+
+
+@pytest.mark.parametrize("text,finding,label,expected", HISTORY_LISTS, ids=[f"{t[:30]}-{f}" for t, f, _, _ in HISTORY_LISTS])
+def test_history_cue_reaches_the_whole_list(nlp, text, finding, label, expected):
+    only(nlp, text, finding, label, expected)
+
+
+def test_list_items_still_end_a_negation_scope_at_the_same_places(nlp):
+    # the list-item boundaries are clause boundaries for every rule without through_lists
+    only(nlp, "No chest pain, and a productive cough since Monday.", "productive cough", S, "")
+    only(nlp, "Denies fever and a rash was noted on the arm.", "rash", S, "")
+
+
 def test_past_state_cue_is_recorded(nlp):
     doc, _ = annotate(nlp, "She used to have migraines.", [("migraines", D, "hist")])
     cue = doc.ents[0]._.context_cues[0]

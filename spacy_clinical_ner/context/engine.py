@@ -266,6 +266,10 @@ class ContextEngine:
         self._allowed: List[FrozenSet[str] | None] = []
         self._excluded: List[FrozenSet[str] | None] = []
         self._terminated_by: List[FrozenSet[str]] = []
+        # list-aware scopes: a rule with ``metadata.through_lists`` ("history of A, B, and a C") is not
+        # cut by boundary rules with ``metadata.list_coordination`` (", and", "and a": the next list item)
+        self._through_lists: List[bool] = []
+        self._list_boundary: List[bool] = []
         self._matcher = Matcher(vocab)
         self._phrase_matcher = PhraseMatcher(vocab, attr=phrase_matcher_attr)
         self._lower_matcher = LowerPatternMatcher()
@@ -285,6 +289,9 @@ class ContextEngine:
             self._allowed.append(allowed)
             self._excluded.append(excluded)
             self._terminated_by.append(rule.terminated_by | self.terminating_types.get(rule.category, frozenset()))
+            meta = rule.metadata or {}
+            self._through_lists.append(bool(meta.get("through_lists")))
+            self._list_boundary.append(bool(meta.get("list_coordination")))
             key = f"clinical_context_rule_{idx}"
             self._key_to_rule[self.vocab.strings.add(key)] = idx
             if isinstance(rule.pattern, str):
@@ -364,6 +371,8 @@ class ContextEngine:
             return
         if orule.category in self.boundary_categories and other.start < mod.end and mod.start < other.end:
             return  # a clause boundary inside the cue itself ("was" in "was not seen")
+        if self._list_boundary[other.rule_id] and self._through_lists[mod.rule_id]:
+            return  # the next item of the list the cue introduces ("history of A, B, and a C")
         if orule.direction != "TERMINATE" and orule.category not in self._terminated_by[mod.rule_id] and orule.category != rule.category:
             return
         # Two cues of one category for different target types do not cut each other (medspaCy);
