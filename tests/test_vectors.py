@@ -4,6 +4,7 @@ import csv
 
 import pytest
 import spacy
+import srsly
 from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
@@ -94,3 +95,15 @@ def test_train_vectors_refuses_unreadable_notes_and_no_sources(sources, tmp_path
     assert isinstance(result.exception, ClinicalNERError)
     assert "D9" in str(result.exception) and "bad.csv" in str(result.exception)
     assert _run(tmp_path / "out").exit_code == 2  # no source given
+
+
+def test_project_vectors_never_read_the_reserved_aci_bench_test_files():
+    """The three ACI-BENCH test files are kept for independent evaluation: not even their unlabelled text."""
+    from pathlib import Path
+
+    project = srsly.read_yaml(Path(__file__).resolve().parents[1] / "project.yml")
+    (command,) = [c for c in project["commands"] if c["name"] == "vectors"]
+    reads = " ".join(command["script"] + command["deps"])
+    assert "aci_bench/train.csv" in reads and "aci_bench/valid.csv" in reads
+    assert not any(name in reads for name in ("test1", "test2", "test3", "aci_bench ", 'aci_bench"'))
+    assert not any(d.rstrip("/").endswith("aci_bench") for d in command["deps"])

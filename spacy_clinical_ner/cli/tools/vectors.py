@@ -4,9 +4,11 @@ The CPU NER has no pretrained vectors to start from (spaCy's English vectors are
 installable offline), so ``spacy project run vectors`` trains small floret vectors (subword
 hashing, so every word gets a vector) on the text the project ships: the MACCROBAT *train*
 documents (the dev split stays unseen), the BC5CDR and NCBI-disease abstracts and the
-ACI-BENCH visit notes and dialogues. The output folder is a spaCy pipeline holding only the
-vectors, for ``[initialize] vectors`` (keyed by the lower-cased token, ``attr = LOWER``).
-Training is single-threaded with floret's fixed seed, so it is reproducible.
+ACI-BENCH *train and valid* visit notes and dialogues (the three test files are kept for
+independent evaluation: ``project.yml`` names the two files, never the folder). The output
+folder is a spaCy pipeline holding only the vectors, for ``[initialize] vectors`` (keyed by the
+lower-cased token, ``attr = LOWER``). Training is single-threaded with floret's fixed seed, so it
+is reproducible.
 """
 
 from __future__ import annotations
