@@ -25,7 +25,9 @@ MAIN = [
 
 
 #: the shipped layout's runs (notes, MACCROBAT): the per-label tables describe these
-CURRENT = ("dev57_shipped_notes", "dev57_shipped_maccrobat")
+CURRENT = ("dev74_shipped_notes", "dev74_shipped_maccrobat")
+#: session 13's shipped layout on the 74-document dev split: the per-label table's "previous"
+PREVIOUS = "dev74_prev_shipped_notes"
 
 #: the corpus with 21 more ACI-BENCH notes (notes dev: 57 documents): (title, notes run, MACCROBAT run), all in the
 #: shipped layout (name guard, drug dictionary with relabel_names), train-only NER of the given data and seed
@@ -36,7 +38,16 @@ DEV57_RUNS = [
     ("+ 19 ACI-BENCH train notes, hidden 64, seed 1", "n85_h64_s1_notes", "n85_h64_s1_maccrobat"),
     ("+ 19 ACI-BENCH train notes, hidden 128, seed 0", "n85_h128_s0_notes", "n85_h128_s0_maccrobat"),
     ("+ 19 ACI-BENCH train notes, hidden 128, seed 1", "n85_h128_s1_notes", "n85_h128_s1_maccrobat"),
-    ("shipped: hidden 128, seed 0, + drug_ruler relabel_heads (a multi-word entity ending in medication, medicine, vaccine, supplement, pill is a Medication)", *CURRENT),
+    ("session 13 shipped: hidden 128, seed 0, + drug_ruler relabel_heads (a multi-word entity ending in medication, medicine, vaccine, supplement, pill is a Medication)", "dev57_shipped_notes", "dev57_shipped_maccrobat"),
+    ("session 14 shipped: + 63 MTS-Dialog train sections, vectors without the ACI-BENCH test text, seed 0", "dev57_s14_shipped_notes", "dev74_shipped_maccrobat"),
+]
+
+#: the corpus with 80 more MTS-Dialog sections (notes dev: 74 documents), shipped layout
+DEV74_RUNS = [
+    ("session 13 shipped (238 notes train documents, seed 0)", PREVIOUS, "dev74_prev_shipped_maccrobat"),
+    ("+ 63 MTS-Dialog train sections (301), vectors without the ACI-BENCH test text, seed 0 (shipped)", *CURRENT),
+    ("same, seed 1", "dev74_s1_notes", "dev74_s1_maccrobat"),
+    ("same, notes read once per epoch (notes_repeat 1), seed 0", "dev74_r1_notes", "dev74_r1_maccrobat"),
 ]
 
 
@@ -120,10 +131,33 @@ def main() -> None:
         )
     if means:
         out += ["", "Means of the two seeds (notes strict / any-overlap / coarse F1): " + "; ".join(means) + ". Single runs move by about a point with the seed."]
-    b, a = load("prev_dev57_notes"), load(CURRENT[0])
     out += [
         "",
-        "Per label, notes dev (57 documents), strict F1 (support): the previous model → shipped",
+        "## With 80 more MTS-Dialog sections (notes dev: 74 documents)",
+        "",
+        "The next 80 MTS-Dialog sections in SHA-1 order (N_MTS 210 -> 290; 63 to train, 17 to dev by `sha1(id) % 5`), and",
+        "floret vectors rebuilt without the three reserved ACI-BENCH test files. Notes dev: 74 documents (1,691 entities).",
+        "Every row: shipped layout (`spacy project run assemble-dev`), train-only NER by `spacy project run train-cpu`.",
+        "",
+        HEADER,
+        "|---|---:|---:|---:|---|---|---|---:|---:|",
+    ]
+    out += table_rows(DEV74_RUNS)
+    s0, s1 = load(CURRENT[0]), load("dev74_s1_notes")
+    m0, m1 = load(CURRENT[1]), load("dev74_s1_maccrobat")
+    if None not in (s0, s1, m0, m1):
+        out += [
+            "",
+            "Means of the two seeds (notes strict / any-overlap / coarse F1): "
+            f"{(s0['ents_f'] + s1['ents_f']) / 2:.3f} / {(s0['overlap']['micro']['f'] + s1['overlap']['micro']['f']) / 2:.3f} / "
+            f"{(s0['coarse_overlap']['micro']['f'] + s1['coarse_overlap']['micro']['f']) / 2:.3f}, treatment recall "
+            f"{(s0['coarse_overlap']['per_type']['treatment']['r'] + s1['coarse_overlap']['per_type']['treatment']['r']) / 2:.3f}, "
+            f"MACCROBAT {(m0['ents_f'] + m1['ents_f']) / 2:.3f}.",
+        ]
+    b, a = load(PREVIOUS), load(CURRENT[0])
+    out += [
+        "",
+        "Per label, notes dev (74 documents), strict F1 (support): session 13's shipped layout → now",
         "",
         "| label | support | previous | shipped |",
         "|---|---:|---:|---:|",
@@ -158,6 +192,9 @@ def main() -> None:
         "# each NER assembled in the shipped layout and scored with evaluate-ner on both dev splits (n85_*.json, prev_*.json);",
         "# shipped: spacy project run train-cpu && spacy project run assemble-dev && spacy project run evaluate-ner-shipped -> dev57_shipped_*.json",
         "# (metrics/ner_shipped_{notes,maccrobat}.json, copied to benchmarks/results/ner_notes/relabel_names_{notes,maccrobat}.json)",
+        "# 74-document dev: spacy project run convert-notes && spacy project run vectors && spacy project run train-cpu [--system.seed 1]",
+        "# [--corpora.train.notes_repeat 1], spacy project run assemble-dev && spacy project run evaluate-ner-shipped -> dev74_*.json;",
+        "# the 57 documents of session 13: the dev DocBin filtered to them, evaluate-ner on the same pipeline -> dev57_s14_shipped_notes.json",
         "python benchmarks/ner_notes_report.py",
         "```",
         "",
