@@ -38,8 +38,16 @@ DEV57_RUNS = [
     ("+ 19 ACI-BENCH train notes, hidden 64, seed 1", "n85_h64_s1_notes", "n85_h64_s1_maccrobat"),
     ("+ 19 ACI-BENCH train notes, hidden 128, seed 0", "n85_h128_s0_notes", "n85_h128_s0_maccrobat"),
     ("+ 19 ACI-BENCH train notes, hidden 128, seed 1", "n85_h128_s1_notes", "n85_h128_s1_maccrobat"),
-    ("session 13 shipped: hidden 128, seed 0, + drug_ruler relabel_heads (a multi-word entity ending in medication, medicine, vaccine, supplement, pill is a Medication)", "dev57_shipped_notes", "dev57_shipped_maccrobat"),
-    ("session 14 shipped: + 63 MTS-Dialog train sections, vectors without the ACI-BENCH test text, seed 0", "dev57_s14_shipped_notes", "dev74_shipped_maccrobat"),
+    (
+        "session 13 shipped: hidden 128, seed 0, + drug_ruler relabel_heads (a multi-word entity ending in medication, medicine, vaccine, supplement, pill is a Medication)",
+        "dev57_shipped_notes",
+        "dev57_shipped_maccrobat",
+    ),
+    (
+        "session 14 shipped: + 63 MTS-Dialog train sections, vectors without the ACI-BENCH test text, seed 0",
+        "dev57_s14_shipped_notes",
+        "dev74_shipped_maccrobat",
+    ),
 ]
 
 #: the corpus with 80 more MTS-Dialog sections (notes dev: 74 documents), shipped layout
@@ -73,6 +81,22 @@ def table_rows(runs):
     return rows
 
 
+def seed_means(title, notes0, mac0, notes1, mac1):
+    """'TITLE strict / overlap / coarse, treatment recall R, MACCROBAT F' averaged over two runs; None if one is missing."""
+    a, b, ma, mb = load(notes0), load(notes1), load(mac0), load(mac1)
+    if None in (a, b, ma, mb):
+        return None
+
+    def mean(f):
+        return (f(a) + f(b)) / 2
+
+    return (
+        f"{title} {mean(lambda d: d['ents_f']):.3f} / {mean(lambda d: d['overlap']['micro']['f']):.3f} / "
+        f"{mean(lambda d: d['coarse_overlap']['micro']['f']):.3f}, treatment recall {mean(lambda d: d['coarse_overlap']['per_type']['treatment']['r']):.3f}, "
+        f"MACCROBAT {(ma['ents_f'] + mb['ents_f']) / 2:.3f}"
+    )
+
+
 def load(name):
     path = HERE / "ner_notes" / f"{name}.json"
     return json.loads(path.read_text(encoding="utf8")) if path.exists() else None
@@ -84,8 +108,16 @@ def main() -> None:
         ("after: CPU NER on case reports + notes (train-only)", "after_notes", "after_maccrobat"),
         ("after + drug dictionary", "after_dict_notes", "after_dict_maccrobat"),
         ("variant: notes read once per epoch (notes_repeat 1)", "repeat1_notes", "repeat1_maccrobat"),
-        ("after, the train-cpu schedule (best at step 5,400 of 12,000), assembled pipeline", "shipped_layout_notes", "shipped_layout_maccrobat"),
-        ("+ a capitalised drug name mid-sentence takes Medication (drug_ruler relabel_names)", "relabel_names_notes", "relabel_names_maccrobat"),
+        (
+            "after, the train-cpu schedule (best at step 5,400 of 12,000), assembled pipeline",
+            "shipped_layout_notes",
+            "shipped_layout_maccrobat",
+        ),
+        (
+            "+ a capitalised drug name mid-sentence takes Medication (drug_ruler relabel_names)",
+            "relabel_names_notes",
+            "relabel_names_maccrobat",
+        ),
     ]
     out = [
         "# NER on two domains: visit notes and case reports",
@@ -111,26 +143,23 @@ def main() -> None:
         "|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
     out += table_rows(DEV57_RUNS)
-    pairs = [("previous data, hidden 64", "prev_dev57", "relabel_names", "prev_s1_dev57", "prev_s1"),
-             ("+ 19 notes, hidden 64", "n85_h64_s0", "n85_h64_s0", "n85_h64_s1", "n85_h64_s1"),
-             ("+ 19 notes, hidden 128 (shipped)", "n85_h128_s0", "n85_h128_s0", "n85_h128_s1", "n85_h128_s1")]
-    means = []
-    for title, n0, m0, n1, m1 in pairs:
-        a, b = load(n0 + "_notes"), load(n1 + "_notes")
-        ma, mb = load(m0 + "_maccrobat"), load(m1 + "_maccrobat")
-        if None in (a, b, ma, mb):
-            continue
-
-        def mean(f, a=a, b=b):
-            return (f(a) + f(b)) / 2
-
-        means.append(
-            f"{title} {mean(lambda d: d['ents_f']):.3f} / {mean(lambda d: d['overlap']['micro']['f']):.3f} / "
-            f"{mean(lambda d: d['coarse_overlap']['micro']['f']):.3f}, treatment recall {mean(lambda d: d['coarse_overlap']['per_type']['treatment']['r']):.3f}, "
-            f"MACCROBAT {(ma['ents_f'] + mb['ents_f']) / 2:.3f}"
-        )
+    pairs = [
+        ("previous data, hidden 64", "prev_dev57", "relabel_names", "prev_s1_dev57", "prev_s1"),
+        ("+ 19 notes, hidden 64", "n85_h64_s0", "n85_h64_s0", "n85_h64_s1", "n85_h64_s1"),
+        ("+ 19 notes, hidden 128 (shipped)", "n85_h128_s0", "n85_h128_s0", "n85_h128_s1", "n85_h128_s1"),
+    ]
+    means = [
+        m
+        for m in (seed_means(title, n0 + "_notes", m0 + "_maccrobat", n1 + "_notes", m1 + "_maccrobat") for title, n0, m0, n1, m1 in pairs)
+        if m
+    ]
     if means:
-        out += ["", "Means of the two seeds (notes strict / any-overlap / coarse F1): " + "; ".join(means) + ". Single runs move by about a point with the seed."]
+        out += [
+            "",
+            "Means of the two seeds (notes strict / any-overlap / coarse F1): "
+            + "; ".join(means)
+            + ". Single runs move by about a point with the seed.",
+        ]
     out += [
         "",
         "## With 80 more MTS-Dialog sections (notes dev: 74 documents)",
@@ -143,17 +172,9 @@ def main() -> None:
         "|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
     out += table_rows(DEV74_RUNS)
-    s0, s1 = load(CURRENT[0]), load("dev74_s1_notes")
-    m0, m1 = load(CURRENT[1]), load("dev74_s1_maccrobat")
-    if None not in (s0, s1, m0, m1):
-        out += [
-            "",
-            "Means of the two seeds (notes strict / any-overlap / coarse F1): "
-            f"{(s0['ents_f'] + s1['ents_f']) / 2:.3f} / {(s0['overlap']['micro']['f'] + s1['overlap']['micro']['f']) / 2:.3f} / "
-            f"{(s0['coarse_overlap']['micro']['f'] + s1['coarse_overlap']['micro']['f']) / 2:.3f}, treatment recall "
-            f"{(s0['coarse_overlap']['per_type']['treatment']['r'] + s1['coarse_overlap']['per_type']['treatment']['r']) / 2:.3f}, "
-            f"MACCROBAT {(m0['ents_f'] + m1['ents_f']) / 2:.3f}.",
-        ]
+    mean74 = seed_means("", CURRENT[0], CURRENT[1], "dev74_s1_notes", "dev74_s1_maccrobat")
+    if mean74:
+        out += ["", f"Means of the two seeds (notes strict / any-overlap / coarse F1):{mean74}."]
     b, a = load(PREVIOUS), load(CURRENT[0])
     out += [
         "",
