@@ -1,5 +1,7 @@
 """clinical_dictionary_ruler: spaCy's entity_ruler whose phrase patterns are tokenized without the pipeline."""
 
+import re
+
 import pytest
 import spacy
 from spacy.language import Language
@@ -57,14 +59,16 @@ def test_lexical_attrs_use_the_tokenizer(attr):
     assert [e.text for e in nlp("Motrin 800 mg").ents] == ["Motrin"]
 
 
+def _as_tests(doc, pattern):
+    """Every match of ``pattern`` as a Diagnostic_procedure entity, as a confused NER would give it."""
+    doc.ents = [doc.char_span(m.start(), m.end(), label="Diagnostic_procedure") for m in re.finditer(pattern, doc.text)]
+    return doc
+
+
 @Language.component("test_wrong_labels")
 def wrong_labels(doc):
     """Stands in for an NER that never saw the brand: gives it, and a lab analyte, the label of a test."""
-    doc.ents = [
-        doc.char_span(m.start(), m.end(), label="Diagnostic_procedure")
-        for m in __import__("re").finditer(r"Crestor|[Ff]erritin", doc.text)
-    ]
-    return doc
+    return _as_tests(doc, r"Crestor|[Ff]erritin")
 
 
 @pytest.mark.parametrize("relabel", [True, False])
@@ -98,11 +102,7 @@ def test_relabel_names_gives_a_capitalised_drug_name_mid_sentence_the_pattern_la
 @Language.component("test_test_labels")
 def drug_phrases_as_tests(doc):
     """Stands in for an NER that calls drug phrases tests: every entity below as a Diagnostic_procedure."""
-    doc.ents = [
-        doc.char_span(m.start(), m.end(), label="Diagnostic_procedure")
-        for m in __import__("re").finditer(r"blood pressure medication|COVID-19 vaccine|medication|cream", doc.text)
-    ]
-    return doc
+    return _as_tests(doc, r"blood pressure medication|COVID-19 vaccine|medication|cream")
 
 
 def test_relabel_heads_gives_a_multi_word_entity_the_label_of_its_head(tmp_path):
