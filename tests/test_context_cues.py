@@ -275,6 +275,27 @@ def test_past_state_cues(nlp, text, finding, label, expected):
     only(nlp, text, finding, label, expected)
 
 
+# a past event dated by a time anchor: a stage of life, last month, an earlier admission or pregnancy;
+# the anchor reaches back over the clause's own verb ("was diagnosed", "developed") like "years ago" does
+DATED_EVENTS = [
+    ("Her asthma was diagnosed in childhood.", "asthma", D, "hist"),
+    ("He passed a kidney stone last month.", "kidney stone", D, "hist"),
+    ("She developed a DVT during her last admission.", "DVT", D, "hist"),
+    ("He had gestational diabetes in a previous pregnancy.", "gestational diabetes", D, "hist"),
+    # an ongoing period is not a past event; a current-state word still ends the scope
+    ("Her fatigue has worsened over the past month.", "fatigue", S, ""),
+    ("Admitted last month for pneumonia, now presents with a new rash.", "rash", S, ""),
+    # a relative's age dates the relative's illness, not the patient's past; a baby aspirin is no stage of life
+    ("Her mother was diagnosed with breast cancer at age 45.", "breast cancer", D, "fam"),
+    ("He is on lisinopril as well as a baby aspirin daily.", "lisinopril", M, ""),
+]
+
+
+@pytest.mark.parametrize("text,finding,label,expected", DATED_EVENTS, ids=[f"{t[:30]}-{f}" for t, f, _, _ in DATED_EVENTS])
+def test_dated_past_events(nlp, text, finding, label, expected):
+    only(nlp, text, finding, label, expected)
+
+
 # a history cue reaches every item of the list it opens, when only one item is an entity (issue 18, list scopes)
 HISTORY_LISTS = [
     ("He has a history of coronary artery disease, hypertension, and diabetes mellitus.", "diabetes mellitus", D, "hist"),
