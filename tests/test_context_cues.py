@@ -70,6 +70,12 @@ RETURN_PRECAUTIONS = [
     # reported speech: past tense after "if" is still a condition
     ("She was told to return to the ED if she had any further abdominal pain, diarrhea or blood in the stool.", "blood in the stool"),
     ("He was advised to call if he developed jaw pain or sweating.", "sweating"),
+    # "notify / tell ... of / about any" (session 15)
+    ("Notify your surgeon of any new numbness or tingling in the fingers.", "tingling"),
+    ("Tell the nurse about any worsening shortness of breath.", "shortness of breath"),
+    # a lead-in with a colon in mid-line is a condition with its list, not a title
+    ("Please come back right away for any of the following: fever, chills, or increasing redness.", "chills"),
+    ("Call your doctor if you have: a fever, worsening swelling or pus.", "pus"),
 ]
 
 
@@ -163,6 +169,11 @@ def test_conditional_lead_in_keeps_its_items_in_one_sentence():
     # a plain label still splits its lines
     doc = nlp.make_doc("Medications:\n- aspirin\n- metoprolol")
     assert len(clinical_sentence_starts(doc)) == 3
+    # in mid-line too: the condition keeps its list; a title still splits
+    doc = nlp.make_doc("Return for any of the following: fever, chills.")
+    assert len(clinical_sentence_starts(doc)) == 1
+    doc = nlp.make_doc("Chief complaint: fever and chills.")
+    assert [doc[s].text for s in clinical_sentence_starts(doc)] == ["Chief", "fever"]
 
 
 # --------------------------------------------------------------------------- historical

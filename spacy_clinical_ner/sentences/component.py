@@ -179,6 +179,8 @@ def clinical_sentence_starts(
             if (
                 0 < k <= HEADER_MAX_TOKENS
                 and not _is_cue_label(texts[first:i])
+                # "Call your doctor if you have: fever, chills" is a condition with its list, not a title
+                and not _is_conditional_lead(texts[first:i])
                 and _is_upper_start(texts[first])
                 and all(not texts[m].isspace() and texts[m] not in SENT_END_PUNCT for m in range(first, i))
             ):
