@@ -307,6 +307,19 @@ def test_dated_past_events(nlp, text, finding, label, expected):
     only(nlp, text, finding, label, expected)
 
 
+# past-history titles written inline, the finding after them historical
+PAST_HISTORY_TITLES = [
+    ("Past Medical Problems: seizure disorder.", "seizure disorder", D, "hist"),
+    ("Prior medical history: stroke.", "stroke", D, "hist"),
+    ("PAST MEDICAL HISTORY/PAST SURGICAL HISTORY: Hypertension.", "Hypertension", D, "hist"),
+]
+
+
+@pytest.mark.parametrize("text,finding,label,expected", PAST_HISTORY_TITLES, ids=[t[:30] for t, _, _, _ in PAST_HISTORY_TITLES])
+def test_past_history_titles(nlp, text, finding, label, expected):
+    only(nlp, text, finding, label, expected)
+
+
 # a history cue reaches every item of the list it opens, when only one item is an entity (issue 18, list scopes)
 HISTORY_LISTS = [
     ("He has a history of coronary artery disease, hypertension, and diabetes mellitus.", "diabetes mellitus", D, "hist"),
