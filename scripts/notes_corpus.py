@@ -65,7 +65,7 @@ ACI_FILES = ("train.csv", "valid.csv")
 #: the main job's sample notes (corpus/samples) stay out of the corpus
 EXCLUDED_ACI = {"D2N068", "D2N069"}
 N_ACI = 85
-N_MTS = 290
+N_MTS = 370
 MARK_RE = re.compile(r"\[\[([A-Za-z_]+)((?:\+[a-z]+)*)\|(.*?)\]\]", re.S)
 
 

@@ -316,16 +316,16 @@ def test_notes_corpus_converts_with_exact_counts(repo_dir, tmp_path):
     brat = repo_dir / "corpus" / "notes" / "annotated" / "brat"
     report = convert_brat(brat, tmp_path / "notes", progress=False, split_file=brat.parent / "split.json")
     t = report["totals"]
-    assert t["documents"] == 375 and (len(report["splits"]["train"]), len(report["splits"]["dev"])) == (301, 74)
-    # the 274 documents of the first release keep their split; the 101 added since are placed by their id
-    assert len(report["split_unlisted"]) == 101 and report["split_missing"] == []
-    assert (t["entities"], t["entities_exact"], t["entities_expanded"], t["entities_unplaced"]) == (8822, 8817, 5, 0)
-    assert t["attributes"] == 2652
+    assert t["documents"] == 455 and (len(report["splits"]["train"]), len(report["splits"]["dev"])) == (367, 88)
+    # the 274 documents of the first release keep their split; the 181 added since are placed by their id
+    assert len(report["split_unlisted"]) == 181 and report["split_missing"] == []
+    assert (t["entities"], t["entities_exact"], t["entities_expanded"], t["entities_unplaced"]) == (9506, 9501, 5, 0)
+    assert t["attributes"] == 2871
     # every T line of every .ann is in the DocBins: doc.ents (flat) or the all-entities span group
     n_lines = sum(1 for ann in brat.glob("*.ann") for line in ann.read_text(encoding="utf8").splitlines() if line.startswith("T"))
     nlp = clinical_blank()
     docs = [d for split in ("train", "dev") for d in DocBin().from_disk(tmp_path / "notes" / f"{split}.spacy").get_docs(nlp.vocab)]
-    assert sum(len(d.spans["entities"]) for d in docs) == n_lines == 8822
+    assert sum(len(d.spans["entities"]) for d in docs) == n_lines == 9506
     labels = Counter(e.label_ for d in docs for e in d.ents)
     assert set(labels) <= set(_notes_tool().LABELS)
     # the reserved ACI-BENCH test notes and the main job's samples are not in the corpus
