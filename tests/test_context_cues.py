@@ -122,6 +122,7 @@ NOT_HYPOTHETICAL = [
     # "if" that asks or doubts ("unclear if", "to see if") is no condition
     ("It is unclear if she lost consciousness.", "lost consciousness"),
     ("The family asked if the tremor is inherited.", "tremor"),
+    ("He was not certain if the numbness had spread.", "numbness"),
     # facts: past events, the verb in the past tense, an allergy list
     ("He came to the clinic for a painful knee.", "painful knee"),
     ("She returned to the ward with hypotension.", "hypotension"),
