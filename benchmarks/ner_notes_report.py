@@ -25,9 +25,9 @@ MAIN = [
 
 
 #: the shipped layout's runs (notes, MACCROBAT): the per-label tables describe these
-CURRENT = ("dev74_shipped_notes", "dev74_shipped_maccrobat")
-#: session 13's shipped layout on the 74-document dev split: the per-label table's "previous"
-PREVIOUS = "dev74_prev_shipped_notes"
+CURRENT = ("dev88_s0_notes", "dev88_s0_maccrobat")
+#: session 14's shipped layout on the 88-document dev split: the per-label table's "previous"
+PREVIOUS = "dev88_prev_shipped_notes"
 
 #: the corpus with 21 more ACI-BENCH notes (notes dev: 57 documents): (title, notes run, MACCROBAT run), all in the
 #: shipped layout (name guard, drug dictionary with relabel_names), train-only NER of the given data and seed
@@ -52,10 +52,20 @@ DEV57_RUNS = [
 
 #: the corpus with 80 more MTS-Dialog sections (notes dev: 74 documents), shipped layout
 DEV74_RUNS = [
-    ("session 13 shipped (238 notes train documents, seed 0)", PREVIOUS, "dev74_prev_shipped_maccrobat"),
-    ("+ 63 MTS-Dialog train sections (301), vectors without the ACI-BENCH test text, seed 0 (shipped)", *CURRENT),
+    ("session 13 shipped (238 notes train documents, seed 0)", "dev74_prev_shipped_notes", "dev74_prev_shipped_maccrobat"),
+    ("+ 63 MTS-Dialog train sections (301), vectors without the ACI-BENCH test text, seed 0 (session 14 shipped)", "dev74_shipped_notes", "dev74_shipped_maccrobat"),
     ("same, seed 1", "dev74_s1_notes", "dev74_s1_maccrobat"),
     ("same, notes read once per epoch (notes_repeat 1), seed 0", "dev74_r1_notes", "dev74_r1_maccrobat"),
+]
+
+
+#: the corpus with 80 more MTS-Dialog sections again (session 15; notes dev: 88 documents), shipped layout
+DEV88_RUNS = [
+    ("session 14 shipped (301 notes train documents, seed 0)", "dev88_prev_shipped_notes", "dev74_shipped_maccrobat"),
+    ("+ 66 MTS-Dialog train sections (367), seed 0 (shipped)", *CURRENT),
+    ("same, seed 1", "dev88_s1_notes", "dev88_s1_maccrobat"),
+    ("same, tok2vec depth 6 (encode.depth 4 -> 6), seed 0", "dev88_d6s0_notes", "dev88_d6s0_maccrobat"),
+    ("same, tok2vec depth 6, seed 1", "dev88_d6s1_notes", "dev88_d6s1_maccrobat"),
 ]
 
 
@@ -172,13 +182,56 @@ def main() -> None:
         "|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
     out += table_rows(DEV74_RUNS)
-    mean74 = seed_means("", CURRENT[0], CURRENT[1], "dev74_s1_notes", "dev74_s1_maccrobat")
+    mean74 = seed_means("", "dev74_shipped_notes", "dev74_shipped_maccrobat", "dev74_s1_notes", "dev74_s1_maccrobat")
     if mean74:
         out += ["", f"Means of the two seeds (notes strict / any-overlap / coarse F1):{mean74}."]
+    out += [
+        "",
+        "## With 80 more MTS-Dialog sections again (notes dev: 88 documents)",
+        "",
+        "The next 80 MTS-Dialog sections in SHA-1 order (N_MTS 290 -> 370; 66 to train, 14 to dev), pre-annotated and corrected",
+        "by hand (DOUBTS.md pass1_b6). Notes dev: 88 documents. Every row: shipped layout (`spacy project run assemble-dev`),",
+        "train-only NER by `spacy project run train-cpu` (`--system.seed`, `--components.tok2vec.model.encode.depth`).",
+        "",
+        HEADER,
+        "|---|---:|---:|---:|---|---|---|---:|---:|",
+    ]
+    out += table_rows(DEV88_RUNS)
+    src_rows = []
+    for title, run in (("session 14 shipped", "s14"), ("session 15, seed 0 (shipped)", "s0"), ("session 15, seed 1", "s1"), ("session 15, depth 6, seed 0", "d6s0")):
+        cells = []
+        for src in ("aci", "mts"):
+            d = load(f"dev88_{src}_{run}")
+            if d is None:
+                break
+            c = d["coarse_overlap"]["per_type"]
+            cells.append(
+                f"{d['ents_f']:.3f} / {d['overlap']['micro']['f']:.3f} / {d['coarse_overlap']['micro']['f']:.3f} | {c['treatment']['r']:.3f} | {c['test']['p']:.3f}"
+            )
+        if len(cells) == 2:
+            src_rows.append(f"| {title} | {cells[0]} | {cells[1]} |")
+    if src_rows:
+        out += [
+            "",
+            "By source (the same 88 documents: 15 ACI-BENCH full notes, 73 MTS-Dialog sections; shipped layout, the NER of each row; strict / any-overlap / coarse F1, treatment recall, test precision):",
+            "",
+            "| model | ACI-BENCH F1 | treatment R | test P | MTS-Dialog F1 | treatment R | test P |",
+            "|---|---|---:|---:|---|---:|---:|",
+        ] + src_rows
+        out += [
+            "",
+            "The added MTS-Dialog sections help the MTS-Dialog dev sections (coarse 0.852 -> 0.866 / 0.858) and the case reports; on the",
+            "15 ACI-BENCH dev notes treatment recall is lower than session 14's single run (0.847 -> 0.793 / 0.820: a few entities out of",
+            "about 150, and the two seeds differ by 0.027 themselves).",
+        ]
+    for title, n0, n1 in (("depth 4", "dev88_s0", "dev88_s1"), ("depth 6", "dev88_d6s0", "dev88_d6s1")):
+        m = seed_means("", n0 + "_notes", n0 + "_maccrobat", n1 + "_notes", n1 + "_maccrobat")
+        if m:
+            out += ["", f"Means of the two seeds, {title} (notes strict / any-overlap / coarse F1):{m}."]
     b, a = load(PREVIOUS), load(CURRENT[0])
     out += [
         "",
-        "Per label, notes dev (74 documents), strict F1 (support): session 13's shipped layout → now",
+        "Per label, notes dev (88 documents), strict F1 (support): session 14's shipped layout → now",
         "",
         "| label | support | previous | shipped |",
         "|---|---:|---:|---:|",
@@ -216,6 +269,10 @@ def main() -> None:
         "# 74-document dev: spacy project run convert-notes && spacy project run vectors && spacy project run train-cpu [--system.seed 1]",
         "# [--corpora.train.notes_repeat 1], spacy project run assemble-dev && spacy project run evaluate-ner-shipped -> dev74_*.json;",
         "# the 57 documents of session 13: the dev DocBin filtered to them, evaluate-ner on the same pipeline -> dev57_s14_shipped_notes.json",
+        "# 88-document dev: spacy project run convert-notes && spacy project run train-cpu [--system.seed 1] [--components.tok2vec.model.encode.depth 6],",
+        "# each NER assembled as assemble-dev does (--paths.ner) and scored with evaluate-ner on both dev splits -> dev88_*.json;",
+        "# session 14's shipped pipeline (before retraining) on the 88 documents -> dev88_prev_shipped_notes.json; by source: the dev DocBin split",
+        "# into its ACI-BENCH and MTS-Dialog documents, evaluate-ner on each -> dev88_{aci,mts}_*.json",
         "python benchmarks/ner_notes_report.py",
         "```",
         "",
