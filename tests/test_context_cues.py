@@ -76,6 +76,9 @@ RETURN_PRECAUTIONS = [
     # a lead-in with a colon in mid-line is a condition with its list, not a title
     ("Please come back right away for any of the following: fever, chills, or increasing redness.", "chills"),
     ("Call your doctor if you have: a fever, worsening swelling or pus.", "pus"),
+    # advice to come back with what may come
+    ("She was instructed to return to the clinic with any drainage, redness or fever.", "fever"),
+    ("He was advised to come back with new chest pain or shortness of breath.", "shortness of breath"),
 ]
 
 
@@ -125,6 +128,7 @@ NOT_HYPOTHETICAL = [
     ("He was not certain if the numbness had spread.", "numbness"),
     # facts: past events, the verb in the past tense, an allergy list
     ("He came to the clinic for a painful knee.", "painful knee"),
+    ("He returned to the ER with fever and chills.", "chills"),
     ("She returned to the ward with hypotension.", "hypotension"),
     ("ALLERGIES: Sulfa (hives).", "hives"),
 ]
