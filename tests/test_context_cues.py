@@ -215,11 +215,6 @@ HISTORICAL = [
 ]
 
 
-@pytest.mark.parametrize("text,finding,label,expected", HISTORICAL, ids=[f"{t[:30]}-{f}" for t, f, _, _ in HISTORICAL])
-def test_historical_cues(nlp, text, finding, label, expected):
-    only(nlp, text, finding, label, expected)
-
-
 NOT_HISTORICAL = [
     # the duration of the present illness is no past history
     ("She presents with a 4-day history of productive cough.", "productive cough"),
@@ -266,11 +261,6 @@ PAST_EVENTS = [
 ]
 
 
-@pytest.mark.parametrize("text,finding,label,expected", PAST_EVENTS, ids=[f"{t[:30]}-{f}" for t, f, _, _ in PAST_EVENTS])
-def test_past_event_cues(nlp, text, finding, label, expected):
-    only(nlp, text, finding, label, expected)
-
-
 # a habitual past state and a stage of life the patient has passed (issue 18, third round)
 PAST_STATES = [
     ("He used to have frequent nosebleeds as a teenager.", "nosebleeds", S, "hist"),
@@ -284,11 +274,6 @@ PAST_STATES = [
     # no past-state cue: present
     ("Now reports wheezing for two days.", "wheezing", S, ""),
 ]
-
-
-@pytest.mark.parametrize("text,finding,label,expected", PAST_STATES, ids=[f"{t[:30]}-{f}" for t, f, _, _ in PAST_STATES])
-def test_past_state_cues(nlp, text, finding, label, expected):
-    only(nlp, text, finding, label, expected)
 
 
 # a past event dated by a time anchor: a stage of life, last month, an earlier admission or pregnancy;
@@ -307,22 +292,12 @@ DATED_EVENTS = [
 ]
 
 
-@pytest.mark.parametrize("text,finding,label,expected", DATED_EVENTS, ids=[f"{t[:30]}-{f}" for t, f, _, _ in DATED_EVENTS])
-def test_dated_past_events(nlp, text, finding, label, expected):
-    only(nlp, text, finding, label, expected)
-
-
 # past-history titles written inline, the finding after them historical
 PAST_HISTORY_TITLES = [
     ("Past Medical Problems: seizure disorder.", "seizure disorder", D, "hist"),
     ("Prior medical history: stroke.", "stroke", D, "hist"),
     ("PAST MEDICAL HISTORY/PAST SURGICAL HISTORY: Hypertension.", "Hypertension", D, "hist"),
 ]
-
-
-@pytest.mark.parametrize("text,finding,label,expected", PAST_HISTORY_TITLES, ids=[t[:30] for t, _, _, _ in PAST_HISTORY_TITLES])
-def test_past_history_titles(nlp, text, finding, label, expected):
-    only(nlp, text, finding, label, expected)
 
 
 # a history cue reaches every item of the list it opens, when only one item is an entity (issue 18, list scopes)
@@ -338,8 +313,22 @@ HISTORY_LISTS = [
 ]
 
 
-@pytest.mark.parametrize("text,finding,label,expected", HISTORY_LISTS, ids=[f"{t[:30]}-{f}" for t, f, _, _ in HISTORY_LISTS])
-def test_history_cue_reaches_the_whole_list(nlp, text, finding, label, expected):
+#: every historical cue family above: (text, finding, label, expected), the finding as the only entity
+HISTORY_FAMILIES = {
+    "history": HISTORICAL,
+    "past_event": PAST_EVENTS,
+    "past_state": PAST_STATES,
+    "dated": DATED_EVENTS,
+    "title": PAST_HISTORY_TITLES,
+    "list": HISTORY_LISTS,
+}
+
+
+@pytest.mark.parametrize(
+    "text,finding,label,expected",
+    [pytest.param(*case, id=f"{family}-{case[0][:30]}-{case[1]}") for family, cases in HISTORY_FAMILIES.items() for case in cases],
+)
+def test_history_cue_families(nlp, text, finding, label, expected):
     only(nlp, text, finding, label, expected)
 
 
