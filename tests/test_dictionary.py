@@ -119,3 +119,51 @@ def test_relabel_heads_gives_a_multi_word_entity_the_label_of_its_head(tmp_path)
     assert [(e.text, e.label_) for e in nlp(text).ents] == expected
     nlp.to_disk(tmp_path / "p")
     assert [(e.text, e.label_) for e in spacy.load(tmp_path / "p")(text).ents] == expected
+
+
+@Language.component("test_wrong_brand_labels")
+def wrong_brand_labels(doc):
+    return _as_tests(doc, r"MiraLAX|Crestor|ASA")
+
+
+def test_relabel_names_takes_a_mixed_case_brand_anywhere():
+    nlp = clinical_blank()
+    nlp.add_pipe("test_wrong_brand_labels")
+    ruler = nlp.add_pipe("clinical_dictionary_ruler", config={"relabel_names": True})
+    ruler.add_patterns([{"label": "Medication", "pattern": p} for p in ("miralax", "crestor", "asa")])
+    # a brand spelt in mixed case is a name even where a line starts; a title-case word there and an
+    # all-caps word keep the NER's label
+    text = "MEDICATIONS\nMiraLAX.\nCrestor.\nASA daily."
+    assert [(e.text, e.label_) for e in nlp(text).ents] == [
+        ("MiraLAX", "Medication"),
+        ("Crestor", "Diagnostic_procedure"),
+        ("ASA", "Diagnostic_procedure"),
+    ]
+
+
+@Language.component("test_long_spans")
+def long_spans(doc):
+    """Stands in for an NER that runs a name into its dose and cuts a two-word name short."""
+    spans = []
+    for m in re.finditer(r"Cozaar 100 mg|Norvasc|Vitamin(?= D)", doc.text):
+        label = "Dosage" if m.group().startswith("Cozaar") else "Medication"
+        spans.append(doc.char_span(m.start(), m.end(), label=label))
+    doc.ents = spans
+    return doc
+
+
+@pytest.mark.parametrize("repair", [True, False])
+def test_repair_spans_splits_a_name_off_its_dose_and_widens_a_part_of_a_name(repair, tmp_path):
+    nlp = clinical_blank()
+    nlp.add_pipe("test_long_spans")
+    ruler = nlp.add_pipe("clinical_dictionary_ruler", config={"repair_spans": repair})
+    ruler.add_patterns([{"label": "Medication", "pattern": p, "id": p.title()} for p in ("cozaar", "norvasc", "vitamin d")])
+    text = "Continue Cozaar 100 mg daily, Norvasc 5 mg and Vitamin D."
+    got = [(e.text, e.label_) for e in nlp(text).ents]
+    if repair:
+        assert got == [("Cozaar", "Medication"), ("100 mg", "Dosage"), ("Norvasc", "Medication"), ("Vitamin D", "Medication")]
+        assert [e.ent_id_ for e in nlp(text).ents][0] == "Cozaar"
+    else:
+        assert got == [("Cozaar 100 mg", "Dosage"), ("Norvasc", "Medication"), ("Vitamin", "Medication")]
+    nlp.to_disk(tmp_path / "p")
+    assert [(e.text, e.label_) for e in spacy.load(tmp_path / "p")(text).ents] == got

@@ -13,7 +13,14 @@ the NER gave a brand name it never saw another label ("Crestor" as a Coreference
 this setting an entity that is exactly one capitalised word, not at the start of a sentence or line, and a
 phrase pattern takes the pattern's label and id: a word written that way mid-sentence is a name, and a drug
 name is a drug. Lower-case and sentence-initial words keep the NER's label, so analytes that are also drug
-names ("ferritin", "Potassium 4.1" in a lab list) stay tests (benchmarks/results/ner_notes.md).
+names ("ferritin", "Potassium 4.1" in a lab list) stay tests (benchmarks/results/ner_notes.md). A word in mixed case
+("MiraLAX", "NovoLog": a capital after the first letter, and a lower-case letter) is a brand's spelling wherever it
+stands, the start of a list line included.
+
+``repair_spans``: two span errors of the NER around a dictionary name. A name that opens a longer entity followed by a
+number ("Cozaar 100 mg" as one Dosage) is split: the name takes the pattern's label, the rest keeps the NER's. An
+entity with the pattern's label that is a strict part of a name, touching nothing else ("Vitamin" of "Vitamin D"), is
+widened to the whole name.
 
 ``relabel_heads`` (``{label: [head words]}``): an entity of two or more words whose last word is one of a label's
 heads takes that label: "blood pressure medication", "thyroid medicine", "COVID-19 vaccine" are drugs even when
@@ -43,9 +50,20 @@ def is_lexical(attr: Optional[Union[int, str]]) -> bool:
     return attr.upper() in LEXICAL_ATTRS
 
 
+def is_mixed_case(text: str) -> bool:
+    """A word spelt like a brand ("MiraLAX", "NovoLog"): alphabetic, a capital first letter, another capital after
+    it and a lower-case letter; never an ordinary word, an all-caps header or an abbreviation."""
+    return text.isalpha() and text[0].isupper() and any(c.isupper() for c in text[1:]) and any(c.islower() for c in text)
+
+
 def is_mid_sentence_name(doc: Doc, start: int, end: int) -> bool:
-    """One alphabetic, capitalised word ("Crestor") that neither starts the text, a sentence nor a line."""
-    if end - start != 1 or start == 0:
+    """One alphabetic, capitalised word ("Crestor") that neither starts the text, a sentence nor a line; or one
+    word in mixed case ("MiraLAX") anywhere."""
+    if end - start != 1:
+        return False
+    if is_mixed_case(doc[start].text):
+        return True
+    if start == 0:
         return False
     word, before = doc[start], doc[start - 1]
     if not (word.is_alpha and word.is_title):
@@ -59,6 +77,7 @@ class DictionaryRuler(EntityRuler):
     """An ``EntityRuler`` whose phrase patterns are tokenized without running the pipeline (see the module)."""
 
     relabel_names: bool = False
+    repair_spans: bool = False
     #: lower-case head word -> label, from ``relabel_heads`` (``set_relabel_heads``)
     head_labels: Dict[str, str] = {}
 
@@ -81,6 +100,8 @@ class DictionaryRuler(EntityRuler):
                 label, ent_id = self._ent_ids.get(match_id, (match_id, ""))
                 if ent.label_ != self.nlp.vocab.strings.as_string(label):
                     relabel[(start, end)] = (label, ent_id)
+        if self.repair_spans and not self.overwrite:
+            self._repair_spans(doc, matches)
         super().set_annotations(doc, matches)
         if relabel:
             doc.ents = [
@@ -89,6 +110,29 @@ class DictionaryRuler(EntityRuler):
                 else e
                 for e in doc.ents
             ]
+
+    def _repair_spans(self, doc: Doc, matches) -> None:
+        """Split "Cozaar 100 mg" (one entity) into the name and the rest; widen "Vitamin" to "Vitamin D" (module doc).
+        Runs before the fill, which then adds nothing over the repaired entities."""
+        strings = self.nlp.vocab.strings
+        ents = list(doc.ents)
+        changed = False
+        for match_id, start, end in sorted(matches, key=lambda m: (m[1], -m[2])):
+            label, ent_id = self._ent_ids.get(match_id, (match_id, ""))
+            label = strings.as_string(label)
+            inside = [i for i, e in enumerate(ents) if e.start < end and start < e.end]
+            if len(inside) != 1:
+                continue
+            i = inside[0]
+            e = ents[i]
+            if e.start == start and end < e.end and e.label_ != label and doc[end].like_num:
+                ents[i : i + 1] = [Span(doc, start, end, label=label, span_id=ent_id), Span(doc, end, e.end, label=e.label_)]
+                changed = True
+            elif e.label_ == label and start <= e.start and e.end <= end and (start, end) != (e.start, e.end):
+                ents[i] = Span(doc, start, end, label=label, span_id=ent_id)
+                changed = True
+        if changed:
+            doc.ents = ents
 
     def add_patterns(self, patterns: Iterable[Dict[str, Any]]) -> None:
         patterns = list(patterns)  # from_disk passes a generator
@@ -117,6 +161,7 @@ class DictionaryRuler(EntityRuler):
         "validate": False,
         "overwrite_ents": False,
         "relabel_names": False,
+        "repair_spans": False,
         "relabel_heads": {},
         "ent_id_sep": DEFAULT_ENT_ID_SEP,
         "scorer": {"@scorers": "spacy.entity_ruler_scorer.v1"},
@@ -134,9 +179,11 @@ def make_clinical_dictionary_ruler(
     relabel_heads: Dict[str, List[str]],
     ent_id_sep: str,
     scorer: Optional[Callable],
+    repair_spans: bool = False,
 ) -> DictionaryRuler:
     """``relabel_names``: a capitalised one-word entity mid-sentence that is a pattern takes its label;
-    ``relabel_heads``: a multi-word entity ending in one of a label's head words takes that label (module doc)."""
+    ``relabel_heads``: a multi-word entity ending in one of a label's head words takes that label;
+    ``repair_spans``: a name that opens a longer entity is split off, a part of a name is widened (module doc)."""
     ruler = DictionaryRuler(
         nlp,
         name,
@@ -148,5 +195,6 @@ def make_clinical_dictionary_ruler(
         scorer=scorer,
     )
     ruler.relabel_names = relabel_names
+    ruler.repair_spans = repair_spans
     ruler.set_relabel_heads(relabel_heads)
     return ruler
