@@ -364,6 +364,11 @@ def test_a_past_medical_history_entry_without_a_current_mention_stays_historical
     check(nlp, text, [("Hypertension", D, ""), ("Kidney stones", D, "hist"), ("Hypertension", D, ""), ("lisinopril", M, "")])
 
 
+def test_a_chronic_symptom_in_the_history_managed_now_is_present(nlp):
+    text = "PAST MEDICAL HISTORY: Chronic back pain. Migraines.\nASSESSMENT: Back pain, better with physical therapy."
+    check(nlp, text, [("back pain", S, ""), ("Migraines", S, "hist"), ("Back pain", S, ""), ("physical therapy", T, "")])
+
+
 def test_only_a_plain_current_mention_makes_it_ongoing(nlp):
     # the later mention is negated / a past episode, so the history entry keeps its status
     text = "He has a history of pancreatitis. No pancreatitis since 2019."

@@ -78,7 +78,8 @@ WORDS = load_word_lists(__package__)
 #: Labels of problems that a current mention elsewhere in the note keeps present when a history
 #: list names them (see ``ClinicalContext._ongoing``); symptoms are left out: "pain" is split
 #: from its site in these schemes, so two "pain" mentions are often different problems.
-ONGOING_LABELS = ("Disease_disorder", "PROBLEM", "DISEASE", "DISORDER", "CONDITION")
+#: a chronic symptom ("chronic back pain" in the history, "back pain" in the assessment) goes on like a disease
+ONGOING_LABELS = ("Disease_disorder", "PROBLEM", "DISEASE", "DISORDER", "CONDITION", "Sign_symptom")
 
 
 def _problem_key(span: Span) -> Tuple[str, ...]:
