@@ -248,6 +248,9 @@ PAST_EVENTS = [
     ("She no longer has night sweats.", "night sweats", S, "neg hist"),
     # a drug that was stopped is no longer taken and is part of the history; a refused one only absent
     ("He stopped the atorvastatin because of muscle aches.", "atorvastatin", M, "neg hist"),
+    # "has stopped" is active: its object follows ("has been stopped" is the passive, looking back)
+    ("She has stopped taking the naproxen.", "naproxen", M, "neg hist"),
+    ("The naproxen has been stopped.", "naproxen", M, "neg"),
     ("She refused the flu vaccine.", "flu vaccine", M, "neg"),
     # a test done before is part of the history ("previous MRI"); early life is the distant past
     ("A previous MRI of the knee was normal.", "MRI", "Diagnostic_procedure", "hist"),
