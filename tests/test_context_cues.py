@@ -242,6 +242,10 @@ PAST_EVENTS = [
     ("She had a headache this morning.", "headache", S, ""),
     # "had" of a negation cue stays the negation's ("never had a transfusion")
     ("He never had a blood transfusion.", "blood transfusion", T, "neg"),
+    # a denied history is an absent problem, not a historical one (i2b2 2010: absent)
+    ("The patient denies any history of asthma or eczema.", "eczema", D, "neg"),
+    ("She denies a personal history of skin cancer.", "skin cancer", D, "neg"),
+    ("He denies previous knee surgeries.", "knee surgeries", T, "neg"),
     # a problem that resolved is absent now and part of the history
     ("His wrist swelling has resolved.", "wrist swelling", S, "neg hist"),
     ("The cough resolved after a week of antibiotics.", "cough", S, "neg hist"),
