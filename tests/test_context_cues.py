@@ -250,6 +250,9 @@ PAST_EVENTS = [
     ("His wrist swelling has resolved.", "wrist swelling", S, "neg hist"),
     ("The cough resolved after a week of antibiotics.", "cough", S, "neg hist"),
     ("She no longer has night sweats.", "night sweats", S, "neg hist"),
+    # ... but a problem that resolves each time (habit) or is resolving (improving) is still there
+    ("Her ankle swelling resolves by the next morning.", "ankle swelling", S, ""),
+    ("The rash is resolving with the cream.", "rash", S, ""),
     # a drug that was stopped is no longer taken and is part of the history; a refused one only absent
     ("He stopped the atorvastatin because of muscle aches.", "atorvastatin", M, "neg hist"),
     # "has stopped" is active: its object follows ("has been stopped" is the passive, looking back)
