@@ -246,6 +246,8 @@ PAST_EVENTS = [
     ("The patient denies any history of asthma or eczema.", "eczema", D, "neg"),
     ("She denies a personal history of skin cancer.", "skin cancer", D, "neg"),
     ("He denies previous knee surgeries.", "knee surgeries", T, "neg"),
+    ("The patient does not have a history of stroke.", "stroke", D, "neg"),
+    ("Without any history of seizures.", "seizures", D, "neg"),
     # a problem that resolved is absent now and part of the history
     ("His wrist swelling has resolved.", "wrist swelling", S, "neg hist"),
     ("The cough resolved after a week of antibiotics.", "cough", S, "neg hist"),
@@ -398,6 +400,17 @@ def test_ongoing_labels_can_be_switched_off():
     for _, proc in nlp.pipeline:
         doc = proc(doc)
     assert doc.ents[0]._.is_historical and not doc.ents[1]._.is_historical
+
+
+def test_denied_history_can_be_switched_off():
+    nlp = clinical_blank()
+    nlp.add_pipe("clinical_sentencizer")
+    nlp.add_pipe("clinical_context", config={"denied_history": False})
+    doc = nlp.make_doc("She denies any history of seizures.")
+    doc.ents = [doc.char_span(26, 34, label=D)]
+    for _, proc in nlp.pipeline:
+        doc = proc(doc)
+    assert doc.ents[0]._.is_negated and doc.ents[0]._.is_historical
 
 
 def test_ongoing_problem_matching():

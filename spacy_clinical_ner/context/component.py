@@ -26,6 +26,9 @@ the results are medspaCy's, see tests/test_context.py):
 * ``ongoing_labels`` – a problem named in a history list ("history of diabetes", a past
   medical history section) is present, not historical, when the note names it again as a
   current problem (the i2b2 2010 reading of chronic problems);
+* ``denied_history`` – a history-list cue that a negation cue before it denies ("denies any history
+  of seizures", "does not have a history of stroke") asserts an absent problem, not a historical
+  one (i2b2 2010: absent; as "no history of" already reads);
 * a rule's ``metadata.also_sets`` asserts further attributes with its own ("pain resolved":
   negated and historical).
 """
@@ -183,6 +186,7 @@ class ClinicalContext(Pipe):
         span_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
         section_attrs: Union[str, Dict[str, Dict[str, bool]], None] = "default",
         ongoing_labels: Iterable[str] | None = ONGOING_LABELS,
+        denied_history: bool = True,
         scorer: Callable | None = None,
     ):
         install_context_extensions()
@@ -239,6 +243,7 @@ class ClinicalContext(Pipe):
             "span_attrs": {k.upper(): dict(v) for k, v in (span_attrs or {}).items()},
             "section_attrs": {k: dict(v) for k, v in (section_attrs or {}).items()},
             "ongoing_labels": sorted(ongoing_labels or ()),
+            "denied_history": bool(denied_history),
         }
         self._ignored = frozenset(self.cfg["ignored_labels"])
         self._rules_source = rules
@@ -421,7 +426,30 @@ class ClinicalContext(Pipe):
             out.append((values, cues))
         if self.cfg["ongoing_labels"]:
             self._ongoing(targets, out)
+        if self.cfg["denied_history"]:
+            self._denied_history(out)
         return out
+
+    def _denied_history(self, out: List[Tuple[Dict[str, bool], List[dict]]]) -> None:
+        """A history that is denied is no history: when every historical cue of a negated target is a
+        history-list cue ("history of", "h/o", "known") before it, and a negation cue stands before
+        that ("denies any history of", "does not have a history of", "without a history of"), the
+        target is absent, not historical. "History of stroke, no residual weakness" keeps both: the
+        negation comes after. Edits ``out`` in place."""
+        list_rules = self._history_list_rules
+        for values, cues in out:
+            if not (values.get("is_negated") and values.get("is_historical")):
+                continue
+            hist = [c for c in cues if c.get("attribute") == "is_historical"]
+            if not all(c["source"] == "context" and c["rule"] in list_rules and c["side"] == "L" for c in hist):
+                continue
+            first = min(c["start"] for c in hist)
+            if any(
+                c.get("attribute") == "is_negated" and c["source"] == "context" and c["side"] == "L" and c["end"] <= first
+                for c in cues
+            ):
+                values["is_historical"] = False
+                cues[:] = [c for c in cues if c.get("attribute") != "is_historical"]
 
     def _ongoing(self, targets: Sequence[Span], out: List[Tuple[Dict[str, bool], List[dict]]]) -> None:
         """A problem named in a history list is present when the note also names it as a current
@@ -617,6 +645,7 @@ class ClinicalContext(Pipe):
         "span_attrs": "default",
         "section_attrs": "default",
         "ongoing_labels": list(ONGOING_LABELS),
+        "denied_history": True,
         "scorer": {"@scorers": "spacy-clinical-ner.context_scorer.v1"},
     },
     default_score_weights={
@@ -650,6 +679,7 @@ def make_clinical_context(
     span_attrs: Union[str, Dict[str, Dict[str, bool]], None],
     section_attrs: Union[str, Dict[str, Dict[str, bool]], None],
     ongoing_labels: List[str] | None,
+    denied_history: bool,
     scorer: Callable | None,
 ) -> "ClinicalContext":
     """ConText (negated, uncertain, historical, hypothetical, family) over entities."""
@@ -674,5 +704,6 @@ def make_clinical_context(
         span_attrs=span_attrs,
         section_attrs=section_attrs,
         ongoing_labels=ongoing_labels,
+        denied_history=denied_history,
         scorer=scorer,
     )
