@@ -102,19 +102,21 @@ def test_relabel_names_gives_a_capitalised_drug_name_mid_sentence_the_pattern_la
 @Language.component("test_test_labels")
 def drug_phrases_as_tests(doc):
     """Stands in for an NER that calls drug phrases tests: every entity below as a Diagnostic_procedure."""
-    return _as_tests(doc, r"blood pressure medication|COVID-19 vaccine|medication|cream")
+    return _as_tests(doc, r"blood pressure medication|COVID-19 vaccine|medication|cream|vitamin D deficiency")
 
 
 def test_relabel_heads_gives_a_multi_word_entity_the_label_of_its_head(tmp_path):
     nlp = clinical_blank()
     nlp.add_pipe("test_test_labels")
-    nlp.add_pipe("clinical_dictionary_ruler", config={"relabel_heads": {"Medication": ["medication", "vaccine"]}})
-    text = "She forgets her blood pressure medication. Got the COVID-19 vaccine. No medication. Uses a cream."
+    heads = {"Medication": ["medication", "vaccine"], "Disease_disorder": ["deficiency"]}
+    nlp.add_pipe("clinical_dictionary_ruler", config={"relabel_heads": heads})
+    text = "She forgets her blood pressure medication. Got the COVID-19 vaccine. No medication. Uses a cream. Has vitamin D deficiency."
     expected = [
         ("blood pressure medication", "Medication"),
         ("COVID-19 vaccine", "Medication"),
         ("medication", "Diagnostic_procedure"),  # one word: what the NER said
         ("cream", "Diagnostic_procedure"),
+        ("vitamin D deficiency", "Disease_disorder"),
     ]
     assert [(e.text, e.label_) for e in nlp(text).ents] == expected
     nlp.to_disk(tmp_path / "p")
