@@ -63,6 +63,8 @@ def parts(tmp_path_factory, maccrobat_dir, fixtures_dir, tiny_vectors):
     srsly.write_jsonl(out / "drug_patterns.jsonl", [{"label": "Medication", "pattern": [{"LOWER": "zoloft"}], "id": "Sertraline"}])
     srsly.write_json(out / "calibration.json", {"calibration": {"x": [0.0, 1.0], "y": [0.1, 0.9], "dictionary": 0.8}})
     paths["drug_patterns"] = out / "drug_patterns.jsonl"
+    srsly.write_jsonl(out / "disease_patterns.jsonl", [{"label": "Disease_disorder", "pattern": "acne vulgaris", "id": "DOID:6543"}])
+    paths["disease_patterns"] = out / "disease_patterns.jsonl"
     paths["calibration"] = out / "calibration.json"
     return paths
 
@@ -85,6 +87,7 @@ def test_assembled_pipeline_has_every_component(assembled, parts):
         "tok2vec",
         "ner",
         "drug_ruler",
+        "disease_ruler",
         "clinical_sentencizer",
         "clinical_entity_confidence",
         "clinical_context",
@@ -127,6 +130,14 @@ def test_assembled_pipeline_has_every_component(assembled, parts):
         offsets = {(e.start_char, e.end_char) for e in doc.ents}
         assert (head.start_char, head.end_char) in offsets and (tail.start_char, tail.end_char) in offsets
         assert label and 0.0 <= score <= 1.0
+    # the dictionaries fill what the NER leaves, with their ids
+    doc = nlp.make_doc("Acne vulgaris. Zoloft daily.")
+    for name in ("drug_ruler", "disease_ruler"):
+        doc = nlp.get_pipe(name)(doc)
+    assert [(e.text, e.label_, e.ent_id_) for e in doc.ents] == [
+        ("Acne vulgaris", "Disease_disorder", "DOID:6543"),
+        ("Zoloft", "Medication", "Sertraline"),
+    ]
     # section headers come before the NER and are no entities
     doc = nlp("PHYSICAL EXAMINATION\nLungs clear. Abdomen soft.\n\nASSESSMENT AND PLAN\nContinue aspirin.")
     assert [s["title"] for s in doc._.clinical_sections] == ["PHYSICAL EXAMINATION", "ASSESSMENT AND PLAN"]

@@ -15,8 +15,11 @@ def calibrate_confidence(
     notes: Path = typer.Argument(..., exists=True, help="Visit-note dev DocBin: calibration is measured on it by two-fold cross-fitting"),
     output: Path = typer.Argument(..., help="calibration.json to write (read by [initialize.components.clinical_entity_confidence])"),
     fit_data: List[Path] = typer.Option([], "--fit", help="More held-out DocBins to fit on (e.g. MACCROBAT dev)"),
-    patterns: Optional[Path] = typer.Option(
-        None, help="Medication patterns (build-drug-patterns): add the shipped pipeline's drug_ruler after the ner"
+    patterns: List[Path] = typer.Option(
+        [],
+        "--patterns",
+        help="Dictionary patterns (build-drug-patterns, build-disease-patterns), repeatable: one ruler each after the ner, in "
+        "this order, as in the shipped pipeline",
     ),
     markdown: Optional[Path] = typer.Option(None, help="Write the report (P/R at thresholds, ECE) here"),
     method: str = typer.Option(
@@ -33,14 +36,16 @@ def calibrate_confidence(
 
     install_doc_extensions()
     nlp = spacy.load(model)
-    if patterns is not None:
+    previous = "ner"
+    for i, path in enumerate(patterns):
         ruler = nlp.add_pipe(
             "entity_ruler",
-            name="drug_ruler",
-            after="ner",
+            name=f"dictionary_ruler_{i}",
+            after=previous,
             config={"phrase_matcher_attr": "LOWER", "overwrite_ents": False, "validate": False},
         )
-        ruler.add_patterns(list(srsly.read_jsonl(patterns)))
+        ruler.add_patterns(list(srsly.read_jsonl(path)))
+        previous = ruler.name
     if "clinical_name_guard" not in nlp.pipe_names:  # as in the shipped pipeline: names blocked before the NER
         nlp.add_pipe("clinical_name_guard", first=True)
     conf = nlp.add_pipe("clinical_entity_confidence", config={"method": method})
@@ -65,7 +70,7 @@ def calibrate_confidence(
     conf.fit_rows(fit_rows + [r for doc in note_rows for r in doc])
     calibration = conf.calibration
     output.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output, {"calibration": calibration, "model": model, "patterns": str(patterns) if patterns else None})
+    srsly.write_json(output, {"calibration": calibration, "model": model, "patterns": [str(p) for p in patterns]})
     thresholds = []
     for t in (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         kept = [y for c, y in zip(conf_all, correct_all) if c >= t]
