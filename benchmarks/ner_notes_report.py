@@ -25,9 +25,9 @@ MAIN = [
 
 
 #: the shipped layout's runs (notes, MACCROBAT): the per-label tables describe these
-CURRENT = ("dev88_s0_notes", "dev88_s0_maccrobat")
-#: session 14's shipped layout on the 88-document dev split: the per-label table's "previous"
-PREVIOUS = "dev88_prev_shipped_notes"
+CURRENT = ("dev88_v2s0_notes", "dev88_v2s0_maccrobat")
+#: session 15's shipped layout on the 88-document dev split: the per-label table's "previous"
+PREVIOUS = "dev88_s0_notes"
 
 #: the corpus with 21 more ACI-BENCH notes (notes dev: 57 documents): (title, notes run, MACCROBAT run), all in the
 #: shipped layout (name guard, drug dictionary with relabel_names), train-only NER of the given data and seed
@@ -66,6 +66,26 @@ DEV88_RUNS = [
     ("same, seed 1", "dev88_s1_notes", "dev88_s1_maccrobat"),
     ("same, tok2vec depth 6 (encode.depth 4 -> 6), seed 0", "dev88_d6s0_notes", "dev88_d6s0_maccrobat"),
     ("same, tok2vec depth 6, seed 1", "dev88_d6s1_notes", "dev88_d6s1_maccrobat"),
+]
+
+
+#: session 16 (notes dev: the same 88 documents): the dictionaries on session 15's NER, then vectors and NER retrained
+DEV88_S16_RUNS = [
+    ("session 15 shipped (NER seed 0, session-15 dictionaries)", "dev88_s0_notes", "dev88_s0_maccrobat"),
+    ("same NER; drug ruler: repair_spans, mixed-case brands", "dev88_rep_notes", "dev88_rep_maccrobat"),
+    ("+ disorder heads (deficiency, toxicity, ... -> Disease_disorder)", "dev88_heads_notes", "dev88_heads_maccrobat"),
+    ("+ disease_ruler (Human Disease Ontology names)", "dev88_dis_notes", "dev88_dis_maccrobat"),
+    ("+ floret vectors with 50,000 rows and MTS-Dialog's text, NER retrained, seed 0 (shipped)", *CURRENT),
+    ("same, seed 1", "dev88_v2s1_notes", "dev88_v2s1_maccrobat"),
+]
+#: the same runs by source: (title, run name in dev88_{aci,mts}_<run>.json)
+DEV88_S16_SOURCES = [
+    ("session 15 shipped", "s0"),
+    ("+ repair_spans, mixed-case brands", "rep"),
+    ("+ disorder heads", "heads"),
+    ("+ disease_ruler", "dis"),
+    ("+ vectors, NER retrained, seed 0 (shipped)", "v2s0"),
+    ("same, seed 1", "v2s1"),
 ]
 
 
@@ -228,10 +248,54 @@ def main() -> None:
         m = seed_means("", n0 + "_notes", n0 + "_maccrobat", n1 + "_notes", n1 + "_maccrobat")
         if m:
             out += ["", f"Means of the two seeds, {title} (notes strict / any-overlap / coarse F1):{m}."]
+    out += [
+        "",
+        "## Session 16: dictionaries and vectors (notes dev: the same 88 documents)",
+        "",
+        "First the dictionaries on session 15's shipped NER (`clinical_dictionary_ruler`: `repair_spans` splits a drug name off",
+        "the dose the NER ran it into and widens a part of a name, mixed-case brands are names anywhere; `relabel_heads` makes",
+        "\"X deficiency / toxicity / overdose / poisoning / dependence / abuse\" a Disease_disorder; `disease_ruler` fills Human",
+        "Disease Ontology names the NER missed), then floret vectors with 50,000 instead of 20,000 hashed rows, trained also on",
+        "MTS-Dialog's unlabelled training set (`spacy project run vectors`), and the NER retrained on them",
+        "(`spacy project run train-cpu`, seeds 0 / 1). Every row: shipped layout (`spacy project run assemble-dev`).",
+        "",
+        HEADER,
+        "|---|---:|---:|---:|---|---|---|---:|---:|",
+    ]
+    out += table_rows(DEV88_S16_RUNS)
+    src_rows = []
+    for title, run in DEV88_S16_SOURCES:
+        cells = []
+        for src in ("aci", "mts"):
+            d = load(f"dev88_{src}_{run}")
+            if d is None:
+                break
+            c = d["coarse_overlap"]["per_type"]
+            cells.append(
+                f"{d['ents_f']:.3f} / {d['overlap']['micro']['f']:.3f} / {d['coarse_overlap']['micro']['f']:.3f} | {c['treatment']['r']:.3f} | {c['test']['p']:.3f}"
+            )
+        if len(cells) == 2:
+            src_rows.append(f"| {title} | {cells[0]} | {cells[1]} |")
+    out += [
+        "",
+        "By source (15 ACI-BENCH full notes, 73 MTS-Dialog sections; strict / any-overlap / coarse F1, treatment recall, test precision):",
+        "",
+        "| model | ACI-BENCH F1 | treatment R | test P | MTS-Dialog F1 | treatment R | test P |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ] + src_rows
+    m = seed_means("", "dev88_v2s0_notes", "dev88_v2s0_maccrobat", "dev88_v2s1_notes", "dev88_v2s1_maccrobat")
+    if m:
+        out += ["", f"Means of the two seeds with the new vectors (notes strict / any-overlap / coarse F1):{m}."]
+    out += [
+        "",
+        "The ACI-BENCH dev notes' text was already in the vectors before (ACI-BENCH train and valid, unlabelled); MTS-Dialog's",
+        "text, dev sections included, is new, so the ACI-BENCH rows are the fairer before/after. Still not vectors that know",
+        "\"construction\" from \"constriction\": floret builds a word from its character n-grams (cosine 0.99 for the two).",
+    ]
     b, a = load(PREVIOUS), load(CURRENT[0])
     out += [
         "",
-        "Per label, notes dev (88 documents), strict F1 (support): session 14's shipped layout → now",
+        "Per label, notes dev (88 documents), strict F1 (support): session 15's shipped layout → now",
         "",
         "| label | support | previous | shipped |",
         "|---|---:|---:|---:|",
@@ -273,6 +337,8 @@ def main() -> None:
         "# each NER assembled as assemble-dev does (--paths.ner) and scored with evaluate-ner on both dev splits -> dev88_*.json;",
         "# session 14's shipped pipeline (before retraining) on the 88 documents -> dev88_prev_shipped_notes.json; by source: the dev DocBin split",
         "# into its ACI-BENCH and MTS-Dialog documents, evaluate-ner on each -> dev88_{aci,mts}_*.json",
+        "# session 16: spacy project run disease-patterns && spacy project run vectors && spacy project run train-cpu [--system.seed 1],",
+        "# assembled as assemble-dev does and scored the same way -> dev88_{rep,heads,dis,v2s0,v2s1}_*.json, dev88_{aci,mts}_<run>.json",
         "python benchmarks/ner_notes_report.py",
         "```",
         "",

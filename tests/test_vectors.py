@@ -107,3 +107,20 @@ def test_project_vectors_never_read_the_reserved_aci_bench_test_files():
     assert "aci_bench/train.csv" in reads and "aci_bench/valid.csv" in reads
     assert not any(name in reads for name in ("test1", "test2", "test3", "aci_bench ", 'aci_bench"'))
     assert not any(d.rstrip("/").endswith("aci_bench") for d in command["deps"])
+
+
+def test_train_vectors_reads_each_csv_for_the_text_columns_it_has(sources, tmp_path):
+    src, _ = sources
+    mts = tmp_path / "mts.csv"
+    with mts.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["ID", "section_header", "section_text", "dialogue"])
+        writer.writeheader()
+        writer.writerow({"ID": "0", "section_header": "GENHX", "section_text": "Knee pain for two weeks.", "dialogue": "Doctor: Any swelling?"})
+    args = ["--notes", src / "notes.csv", "--notes", mts, "--dim", 8, "--epoch", 1, "--bucket", 500, "--min-count", 1]
+    result = _run(tmp_path / "out", *args)
+    assert result.exit_code == 0, result.output
+    lines = set((tmp_path / "out" / "text.txt").read_text(encoding="utf-8").splitlines())
+    assert {"knee pain for two weeks .", "denies fever ."} <= lines  # MTS-Dialog section_text and ACI-BENCH note
+    none = tmp_path / "none.csv"
+    none.write_text("ID,summary\n1,Nothing to read.\n", encoding="utf-8")
+    assert _run(tmp_path / "out2", "--notes", none, "--dim", 8, "--epoch", 1, "--bucket", 500).exit_code != 0

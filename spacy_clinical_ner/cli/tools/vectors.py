@@ -32,17 +32,28 @@ def _files(path: Path, pattern: str, skip: Callable[[Path], bool]) -> List[Path]
     return sorted(p for p in path.glob(pattern) if not skip(p)) if path.is_dir() else [path]
 
 
+def _csv_header(path: Path) -> List[str]:
+    import csv
+
+    # the first line only, leniently: a note that cannot be decoded is reported by read_notes with its id
+    with Path(path).open("rb") as f:
+        first = f.readline().decode("utf-8-sig", errors="replace")
+    return next(csv.reader([first]), [])
+
+
 def iter_unlabelled_texts(
     docbins: Iterable[Path] = (),
     pubtator: Iterable[Path] = (),
     notes: Iterable[Path] = (),
-    text_fields: Iterable[str] = ("note", "dialogue"),
+    text_fields: Iterable[str] = ("note", "section_text", "dialogue"),
     id_field: str = "encounter_id",
 ) -> Iterator[str]:
     """Yield paragraphs: doc texts of DocBins, PubTator titles and abstracts, note columns.
 
     A note that cannot be read, or lacks a field, raises E008 (empty notes are passed over):
-    the vectors are trained on all of the text asked for or not at all.
+    the vectors are trained on all of the text asked for or not at all. Each CSV is read for the
+    ``text_fields`` its header has (ACI-BENCH: note, dialogue; MTS-Dialog: section_text, dialogue);
+    a CSV with none of them raises as a missing column does.
     """
     from spacy.tokens import DocBin
     from spacy.vocab import Vocab
@@ -60,7 +71,9 @@ def iter_unlabelled_texts(
             yield from (d.text for d in read_pubtator(file))
     for path in notes:
         for file in _files(path, "*.csv", skip=lambda p: p.stem.endswith("_metadata")):
-            for field in text_fields:
+            header = _csv_header(file)
+            fields = [f for f in text_fields if f in header] or list(text_fields)[:1]  # none: read_notes names the columns
+            for field in fields:
                 for note in read_notes(file, text_field=field, id_field=id_field):
                     if note.error == "empty_text":  # nothing to learn from, nothing lost
                         continue
@@ -134,11 +147,13 @@ def train_vectors_cli(
     docbin: List[Path] = typer.Option([], help="A .spacy file whose doc texts are used (the train split only)", exists=True),
     pubtator: List[Path] = typer.Option([], help="A PubTator file or folder of them", exists=True),
     notes: List[Path] = typer.Option([], help="A CSV of notes or a folder of them (see --text-field)", exists=True),
-    text_field: List[str] = typer.Option(["note", "dialogue"], help="CSV columns to read"),
+    text_field: List[str] = typer.Option(
+        ["note", "section_text", "dialogue"], help="CSV columns to read (each CSV: those of them its header has)"
+    ),
     id_field: str = typer.Option("encounter_id", help="CSV column with the note id (named in errors)"),
     dim: int = typer.Option(100, help="Vector width"),
     epoch: int = typer.Option(10, help="Passes over the text"),
-    bucket: int = typer.Option(20000, help="Rows of the hashed vector table"),
+    bucket: int = typer.Option(50000, help="Rows of the hashed vector table"),
     min_count: int = typer.Option(2, help="Words seen fewer times get only subword vectors"),
 ) -> None:
     """Train floret vectors on unlabelled text and convert them into a spaCy pipeline for the configs' initialize.vectors."""
