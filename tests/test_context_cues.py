@@ -79,6 +79,10 @@ RETURN_PRECAUTIONS = [
     # advice to come back with what may come
     ("She was instructed to return to the clinic with any drainage, redness or fever.", "fever"),
     ("He was advised to come back with new chest pain or shortness of breath.", "shortness of breath"),
+    # "notify MD of" without "any"; "report any"; an instruction lead-in ending in "for:" (session 16)
+    ("Alert the on-call physician of a temperature over 38, rigors or confusion.", "confusion"),
+    ("The mother was asked to report any further episodes of apnea.", "apnea"),
+    ("Return to the emergency room for: severe headache, stiff neck or rash.", "stiff neck"),
 ]
 
 

@@ -30,7 +30,8 @@ CASES = [
     ("Walks 10 min. Denies chest pain.", [("chest pain", S, "neg")]),
     ("No chills. pt has cough.", [("chills", S, "neg"), ("cough", S, "")]),
     ("No fever. s/p appendectomy.", [("fever", S, "neg"), ("appendectomy", T, "hist")]),
-    ("No hx of CAD. s/p CABG.", [("CAD", D, "neg hist"), ("CABG", T, "hist")]),
+    # a denied history is absent, not historical (denied_history, session 16; as "No history of" reads)
+    ("No hx of CAD. s/p CABG.", [("CAD", D, "neg"), ("CABG", T, "hist")]),
     ("No. 2 chest tube in place without complications.", [("chest tube", T, ""), ("complications", S, "neg")]),
     ("Temp. 98.6 with no fever.", [("fever", S, "neg")]),
     # 2. "#" starts a problem-list item

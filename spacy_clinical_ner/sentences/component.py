@@ -77,10 +77,17 @@ WRAP_WORDS = frozenset(WORDS["wrap_words"])
 #: you have:\n- fever\n- chills", "Return for any of the following:"): its items stay in its sentence,
 #: so the condition reaches them, until a blank line or a line that ends with a full stop.
 CONDITIONAL_LEADS = frozenset(WORDS["conditional_leads"])
+#: ... and so does an instruction that ends in "for" / "about" / "with" ("Call your doctor right away for:",
+#: "Return to the ER with:"): a return precaution, not a title.
+INSTRUCTION_VERBS = frozenset(WORDS["instruction_verbs"])
 
 
 def _is_conditional_lead(words: List[str]) -> bool:
-    return any(w.lower() in CONDITIONAL_LEADS for w in words)
+    lowered = [w.lower() for w in words]
+    if any(w in CONDITIONAL_LEADS for w in lowered):
+        return True
+    content = [w for w in lowered if w not in ("please", "-", "*", "•")]
+    return len(content) >= 2 and content[0] in INSTRUCTION_VERBS and content[-1] in ("for", "about", "with")
 
 
 def _is_cue_label(words: List[str]) -> bool:
