@@ -127,6 +127,24 @@ def seed_means(title, notes0, mac0, notes1, mac1):
     )
 
 
+def source_rows(runs):
+    """Table rows by source (dev88_{aci,mts}_<run>.json): strict / any-overlap / coarse F1, treatment recall, test precision."""
+    rows = []
+    for title, run in runs:
+        cells = []
+        for src in ("aci", "mts"):
+            d = load(f"dev88_{src}_{run}")
+            if d is None:
+                break
+            c = d["coarse_overlap"]["per_type"]
+            cells.append(
+                f"{d['ents_f']:.3f} / {d['overlap']['micro']['f']:.3f} / {d['coarse_overlap']['micro']['f']:.3f} | {c['treatment']['r']:.3f} | {c['test']['p']:.3f}"
+            )
+        if len(cells) == 2:
+            rows.append(f"| {title} | {cells[0]} | {cells[1]} |")
+    return rows
+
+
 def load(name):
     path = HERE / "ner_notes" / f"{name}.json"
     return json.loads(path.read_text(encoding="utf8")) if path.exists() else None
@@ -217,19 +235,9 @@ def main() -> None:
         "|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
     out += table_rows(DEV88_RUNS)
-    src_rows = []
-    for title, run in (("session 14 shipped", "s14"), ("session 15, seed 0 (shipped)", "s0"), ("session 15, seed 1", "s1"), ("session 15, depth 6, seed 0", "d6s0")):
-        cells = []
-        for src in ("aci", "mts"):
-            d = load(f"dev88_{src}_{run}")
-            if d is None:
-                break
-            c = d["coarse_overlap"]["per_type"]
-            cells.append(
-                f"{d['ents_f']:.3f} / {d['overlap']['micro']['f']:.3f} / {d['coarse_overlap']['micro']['f']:.3f} | {c['treatment']['r']:.3f} | {c['test']['p']:.3f}"
-            )
-        if len(cells) == 2:
-            src_rows.append(f"| {title} | {cells[0]} | {cells[1]} |")
+    src_rows = source_rows(
+        (("session 14 shipped", "s14"), ("session 15, seed 0 (shipped)", "s0"), ("session 15, seed 1", "s1"), ("session 15, depth 6, seed 0", "d6s0"))
+    )
     if src_rows:
         out += [
             "",
@@ -263,19 +271,7 @@ def main() -> None:
         "|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
     out += table_rows(DEV88_S16_RUNS)
-    src_rows = []
-    for title, run in DEV88_S16_SOURCES:
-        cells = []
-        for src in ("aci", "mts"):
-            d = load(f"dev88_{src}_{run}")
-            if d is None:
-                break
-            c = d["coarse_overlap"]["per_type"]
-            cells.append(
-                f"{d['ents_f']:.3f} / {d['overlap']['micro']['f']:.3f} / {d['coarse_overlap']['micro']['f']:.3f} | {c['treatment']['r']:.3f} | {c['test']['p']:.3f}"
-            )
-        if len(cells) == 2:
-            src_rows.append(f"| {title} | {cells[0]} | {cells[1]} |")
+    src_rows = source_rows(DEV88_S16_SOURCES)
     out += [
         "",
         "By source (15 ACI-BENCH full notes, 73 MTS-Dialog sections; strict / any-overlap / coarse F1, treatment recall, test precision):",

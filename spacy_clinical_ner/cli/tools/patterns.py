@@ -109,12 +109,18 @@ def build_drug_patterns(
         canonical, _ = variants[keys[key]]
         # phrase patterns (the entity_ruler's PhraseMatcher, phrase_matcher_attr = "LOWER"): the text of the name
         patterns.append({"label": "Medication", "pattern": keys[key], "id": canonical})
+    write_patterns(output, patterns, dropped, "drugs")
+
+
+def write_patterns(output: Path, patterns: List[Dict[str, str]], dropped: List[str], kind: str) -> None:
+    """Write the patterns as JSONL and say how many, and which names the gold documents left out."""
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", encoding="utf8") as f:
         for p in patterns:
             f.write(json.dumps(p) + "\n")
+    label = patterns[0]["label"] if patterns else "no"
     typer.echo(
-        f"{len(patterns)} Medication patterns -> {output}; {len(dropped)} names left out as not drugs in the gold documents: {', '.join(dropped[:40])}"
+        f"{len(patterns)} {label} patterns -> {output}; {len(dropped)} names left out as not {kind} in the gold documents: {', '.join(dropped[:40])}"
     )
 
 
@@ -192,10 +198,4 @@ def build_disease_patterns(
     patterns = [
         {"label": "Disease_disorder", "pattern": keys[k][0], "id": keys[k][1]} for k in sorted(keys) if k not in dropped
     ]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf8") as f:
-        for p in patterns:
-            f.write(json.dumps(p) + "\n")
-    typer.echo(
-        f"{len(patterns)} Disease_disorder patterns -> {output}; {len(dropped)} names left out as not problems in the gold documents: {', '.join(dropped[:40])}"
-    )
+    write_patterns(output, patterns, dropped, "problems")
