@@ -4,7 +4,7 @@
 #
 # First run on a fresh clone: `spacy project run pipeline` converts MACCROBAT, builds the open
 # knowledge base, trains the CPU NER, the assertion classifier and the relation extractor,
-# assembles them into one pipeline and packages it as a wheel (about 15 minutes on 2 cores,
+# assembles them into one pipeline and packages it as a wheel (about 20 minutes on 2 cores,
 # with progress bars); the wheel is then pip-installed into .venv. Later runs reuse it.
 #
 #   MODEL=training/assembled/cnn bash scripts/annotate_samples.sh   # another pipeline (name or path)
