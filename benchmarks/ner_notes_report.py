@@ -145,6 +145,12 @@ def source_rows(runs):
     return rows
 
 
+def means_line(intro, run0, run1):
+    """A paragraph with the two seeds' means of runs ``<run>_notes`` / ``<run>_maccrobat``, or nothing when one is missing."""
+    m = seed_means("", run0 + "_notes", run0 + "_maccrobat", run1 + "_notes", run1 + "_maccrobat")
+    return ["", f"{intro}:{m}."] if m else []
+
+
 def load(name):
     path = HERE / "ner_notes" / f"{name}.json"
     return json.loads(path.read_text(encoding="utf8")) if path.exists() else None
@@ -220,9 +226,7 @@ def main() -> None:
         "|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
     out += table_rows(DEV74_RUNS)
-    mean74 = seed_means("", "dev74_shipped_notes", "dev74_shipped_maccrobat", "dev74_s1_notes", "dev74_s1_maccrobat")
-    if mean74:
-        out += ["", f"Means of the two seeds (notes strict / any-overlap / coarse F1):{mean74}."]
+    out += means_line("Means of the two seeds (notes strict / any-overlap / coarse F1)", "dev74_shipped", "dev74_s1")
     out += [
         "",
         "## With 80 more MTS-Dialog sections again (notes dev: 88 documents)",
@@ -253,9 +257,7 @@ def main() -> None:
             "about 150, and the two seeds differ by 0.027 themselves).",
         ]
     for title, n0, n1 in (("depth 4", "dev88_s0", "dev88_s1"), ("depth 6", "dev88_d6s0", "dev88_d6s1")):
-        m = seed_means("", n0 + "_notes", n0 + "_maccrobat", n1 + "_notes", n1 + "_maccrobat")
-        if m:
-            out += ["", f"Means of the two seeds, {title} (notes strict / any-overlap / coarse F1):{m}."]
+        out += means_line(f"Means of the two seeds, {title} (notes strict / any-overlap / coarse F1)", n0, n1)
     out += [
         "",
         "## Session 16: dictionaries and vectors (notes dev: the same 88 documents)",
@@ -279,9 +281,7 @@ def main() -> None:
         "| model | ACI-BENCH F1 | treatment R | test P | MTS-Dialog F1 | treatment R | test P |",
         "|---|---|---:|---:|---|---:|---:|",
     ] + src_rows
-    m = seed_means("", "dev88_v2s0_notes", "dev88_v2s0_maccrobat", "dev88_v2s1_notes", "dev88_v2s1_maccrobat")
-    if m:
-        out += ["", f"Means of the two seeds with the new vectors (notes strict / any-overlap / coarse F1):{m}."]
+    out += means_line("Means of the two seeds with the new vectors (notes strict / any-overlap / coarse F1)", "dev88_v2s0", "dev88_v2s1")
     out += [
         "",
         "The ACI-BENCH dev notes' text was already in the vectors before (ACI-BENCH train and valid, unlabelled); MTS-Dialog's",
